@@ -1,0 +1,27 @@
+/* cpu_kernels.h: how the CPU backend's files contribute to its kernel table. Each file owns one concern and
+ * fills its entries in a register function; cpu_backend.c calls them all once. */
+#ifndef MG_CPU_KERNELS_H
+#define MG_CPU_KERNELS_H
+
+#include "mg_kernels.h"
+
+void mg_cpu_register_memory(mg_kernels *k);     /* memory.c: alloc, copies, fills, threads */
+void mg_cpu_register_random(mg_kernels *k);     /* random.c: Philox normal and uniform fills */
+void mg_cpu_register_gemm(mg_kernels *k);       /* gemm.c: gemm (OpenBLAS) and linear */
+void mg_cpu_register_conv(mg_kernels *k);       /* conv.c: conv2d and transposed conv2d */
+void mg_cpu_register_norm(mg_kernels *k);       /* norm.c: group norm, batch norm */
+void mg_cpu_register_elementwise(mg_kernels *k); /* elementwise.c: unary, broadcast binary, scale, axpy */
+void mg_cpu_register_attention(mg_kernels *k);  /* attention.c: softmax and spatial attention */
+void mg_cpu_register_resample(mg_kernels *k);   /* resample.c: upsample, pool, concat */
+void mg_cpu_register_embedding(mg_kernels *k);  /* embedding.c: timestep and label embeddings */
+void mg_cpu_register_loss(mg_kernels *k);       /* loss.c: sum and the losses */
+void mg_cpu_register_optim(mg_kernels *k);      /* optim.c: sum of squares, Adam, EMA */
+
+/* Deterministic reductions: sums over fixed-size chunks (independent of the thread count), then the chunk
+ * partials summed in order. Accumulates in double. */
+#define MG_CPU_REDUCE_CHUNK 4096
+
+/* Threads in use (set by set_threads); for kernels that size their own parallel loops. */
+int mg_cpu_threads(void);
+
+#endif

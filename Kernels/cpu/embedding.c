@@ -1,0 +1,4 @@
+/* embedding.c: (being written) */
+#include "cpu_kernels.h"
+
+void mg_cpu_register_embedding(mg_kernels *k) { (void)k; }

@@ -1,0 +1,4 @@
+/* gemm.c: (being written) */
+#include "cpu_kernels.h"
+
+void mg_cpu_register_gemm(mg_kernels *k) { (void)k; }

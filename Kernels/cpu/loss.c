@@ -1,0 +1,4 @@
+/* loss.c: (being written) */
+#include "cpu_kernels.h"
+
+void mg_cpu_register_loss(mg_kernels *k) { (void)k; }

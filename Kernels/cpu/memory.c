@@ -1,0 +1,45 @@
+/* memory.c: CPU "device" memory is host memory; copies are memcpy. */
+#include "cpu_kernels.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int cpu_threads = 1;
+
+int mg_cpu_threads(void) { return cpu_threads; }
+
+static void *cpu_alloc(size_t bytes) {
+  void *p = NULL;
+  return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
+}
+static void cpu_free(void *p) { free(p); }
+static void cpu_copy(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
+static void cpu_fill_zero(void *dst, size_t bytes) { memset(dst, 0, bytes); }
+
+static void cpu_fill(int64_t n, mg_real value, mg_real *y) {
+  for (int64_t i = 0; i < n; i++) y[i] = value;
+}
+
+static void cpu_set_threads(int threads) {
+  cpu_threads = threads > 0 ? threads : 1;
+#ifdef _OPENMP
+  omp_set_num_threads(cpu_threads);
+#endif
+  openblas_set_num_threads(cpu_threads);
+}
+
+void mg_cpu_register_memory(mg_kernels *k) {
+  k->alloc = cpu_alloc;
+  k->free = cpu_free;
+  k->upload = cpu_copy;
+  k->download = cpu_copy;
+  k->copy = cpu_copy;
+  k->fill_zero = cpu_fill_zero;
+  k->fill = cpu_fill;
+  k->set_threads = cpu_set_threads;
+}

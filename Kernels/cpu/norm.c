@@ -1,0 +1,4 @@
+/* norm.c: (being written) */
+#include "cpu_kernels.h"
+
+void mg_cpu_register_norm(mg_kernels *k) { (void)k; }

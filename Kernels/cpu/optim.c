@@ -1,0 +1,4 @@
+/* optim.c: (being written) */
+#include "cpu_kernels.h"
+
+void mg_cpu_register_optim(mg_kernels *k) { (void)k; }

@@ -1,0 +1,126 @@
+/* context.c: contexts, status messages and the sticky error that lets forward code run straight through. */
+#include "mg_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static void put_error(char *err, size_t err_size, const char *msg) {
+  if (err && err_size) snprintf(err, err_size, "%s", msg);
+}
+
+static int default_threads(void) {
+#ifdef _OPENMP
+  return omp_get_num_procs();
+#else
+  return 1;
+#endif
+}
+
+mg_status mg_context_create(const mg_context_options *options, mg_ctx **out, char *err, size_t err_size) {
+  if (!out) {
+    put_error(err, err_size, "mg_context_create: out is NULL");
+    return MG_ERR_INVALID_ARGUMENT;
+  }
+  *out = NULL;
+  mg_context_options opt = options ? *options : (mg_context_options){MG_DEVICE_CPU, 0};
+  if (opt.device != MG_DEVICE_CPU) {
+    put_error(err, err_size, "this build of MedGen has no CUDA backend; use the CPU device");
+    return MG_ERR_UNSUPPORTED;
+  }
+  if (opt.threads < 0) {
+    put_error(err, err_size, "thread count must be 0 (all cores) or positive");
+    return MG_ERR_INVALID_ARGUMENT;
+  }
+  mg_ctx *ctx = calloc(1, sizeof *ctx);
+  if (!ctx) {
+    put_error(err, err_size, "out of memory creating a context");
+    return MG_ERR_OUT_OF_MEMORY;
+  }
+  ctx->k = mg_cpu_kernels();
+  ctx->device = opt.device;
+  ctx->grad_enabled = true;
+  ctx->step_dev.k = ctx->persist_dev.k = ctx->k;
+  ctx->step_dev.heap_allocations = ctx->step_host.heap_allocations = &ctx->heap_allocations;
+  ctx->persist_dev.heap_allocations = ctx->persist_host.heap_allocations = &ctx->heap_allocations;
+  mg_context_set_threads(ctx, opt.threads);
+  ctx->one = mg_arena_alloc(&ctx->persist_dev, sizeof(mg_real));
+  if (!ctx->one) {
+    mg_context_free(ctx);
+    put_error(err, err_size, "out of memory creating a context");
+    return MG_ERR_OUT_OF_MEMORY;
+  }
+  ctx->k->fill(1, 1, ctx->one);
+  *out = ctx;
+  return MG_OK;
+}
+
+void mg_context_free(mg_ctx *ctx) {
+  if (!ctx) return;
+  mg_arena_release(&ctx->step_dev);
+  mg_arena_release(&ctx->step_host);
+  mg_arena_release(&ctx->persist_dev);
+  mg_arena_release(&ctx->persist_host);
+  free(ctx);
+}
+
+const char *mg_context_error(const mg_ctx *ctx) { return ctx ? ctx->error : "no context"; }
+
+mg_status mg_context_set_threads(mg_ctx *ctx, int threads) {
+  if (threads < 0) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "thread count must be 0 (all cores) or positive");
+  ctx->threads = threads ? threads : default_threads();
+  if (ctx->k->set_threads) ctx->k->set_threads(ctx->threads);
+  return MG_OK;
+}
+
+int mg_context_threads(const mg_ctx *ctx) { return ctx->threads; }
+
+bool mg_ok(const mg_ctx *ctx) { return ctx->status == MG_OK; }
+mg_status mg_ctx_status(const mg_ctx *ctx) { return ctx->status; }
+const mg_kernels *mg_backend(const mg_ctx *ctx) { return ctx->k; }
+mg_device mg_ctx_device(const mg_ctx *ctx) { return ctx->device; }
+
+mg_status mg_fail(mg_ctx *ctx, mg_status status, const char *fmt, ...) {
+  if (ctx->status == MG_OK) {
+    ctx->status = status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
+    va_end(ap);
+  }
+  return status;
+}
+
+void mg_clear_error(mg_ctx *ctx) {
+  ctx->status = MG_OK;
+  ctx->error[0] = '\0';
+}
+
+bool mg_set_grad_enabled(mg_ctx *ctx, bool enabled) {
+  bool previous = ctx->grad_enabled;
+  ctx->grad_enabled = enabled;
+  return previous;
+}
+
+bool mg_grad_enabled(const mg_ctx *ctx) { return ctx->grad_enabled; }
+
+void mg_step_begin(mg_ctx *ctx) {
+  ctx->tape = NULL;
+  mg_arena_reset(&ctx->step_dev);
+  mg_arena_reset(&ctx->step_host);
+}
+
+mg_memory_stats mg_memory(const mg_ctx *ctx) {
+  return (mg_memory_stats){ctx->step_dev.reserved, ctx->persist_dev.reserved,
+                           ctx->step_host.reserved + ctx->persist_host.reserved, ctx->heap_allocations};
+}
+
+void *mg_scratch(mg_ctx *ctx, size_t bytes) {
+  void *p = mg_arena_alloc(&ctx->step_dev, bytes);
+  if (!p) mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes of scratch", bytes);
+  return p;
+}

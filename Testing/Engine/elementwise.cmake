@@ -1,0 +1,1 @@
+medgen_add_test(test_grad_elementwise test_grad_elementwise.c F64 LABELS gradcheck)
