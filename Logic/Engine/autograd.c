@@ -14,6 +14,12 @@ bool mg_inputs_ok(mg_ctx *ctx, int n, mg_tensor *const *inputs) {
   return true;
 }
 
+bool mg_require_real(mg_ctx *ctx, const mg_tensor *x, const char *opname) {
+  if (x->dtype == MG_REAL) return true;
+  mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%s needs a real-valued tensor, not int32 labels", opname);
+  return false;
+}
+
 mg_node *mg_record(mg_ctx *ctx, mg_op op, mg_tensor *out, int n, mg_tensor *const *inputs,
                    mg_status (*backward)(mg_ctx *, mg_node *)) {
   if (!ctx->grad_enabled) return NULL;

@@ -47,6 +47,13 @@ bool mg_inputs_ok(mg_ctx *ctx, int n, mg_tensor *const *inputs);
 #define MG_INPUTS_OK(ctx, ...) \
   mg_inputs_ok((ctx), (int)(sizeof((mg_tensor *[]){__VA_ARGS__}) / sizeof(mg_tensor *)), (mg_tensor *[]){__VA_ARGS__})
 
+/* Fails (and returns false) unless x holds real numbers; labels are int32 and only some ops take them. */
+bool mg_require_real(mg_ctx *ctx, const mg_tensor *x, const char *opname);
+
+/* Fails (and returns false) unless labels is an int32 [n] tensor with n == expected_n (-1: any n) and every label
+ * in [0, limit). The labels are downloaded to check them (they are tiny); the message names the first bad one. */
+bool mg_check_labels(mg_ctx *ctx, const mg_tensor *labels, int expected_n, int limit, const char *opname);
+
 /* An uninitialized step tensor for an op's output (ops overwrite it fully). NULL + error when out of memory. */
 mg_tensor *mg_op_output(mg_ctx *ctx, mg_dtype dtype, int ndim, const int *shape);
 /* Same shape as x. */

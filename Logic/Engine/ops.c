@@ -26,7 +26,7 @@ static mg_status unary_backward(mg_ctx *ctx, mg_node *node) {
 }
 
 static mg_tensor *unary(mg_ctx *ctx, mg_tensor *x, mg_unary_op op, double param) {
-  if (!MG_INPUTS_OK(ctx, x)) return NULL;
+  if (!MG_INPUTS_OK(ctx, x) || !mg_require_real(ctx, x, unary_names[op])) return NULL;
   MG_REQUIRE_KERNEL(ctx, unary_forward, unary_names[op]);
   mg_tensor *y = mg_op_output_like(ctx, x);
   if (!y) return NULL;
@@ -114,7 +114,7 @@ static mg_status scale_backward(mg_ctx *ctx, mg_node *node) {
 }
 
 mg_tensor *mg_scale(mg_ctx *ctx, mg_tensor *x, double alpha) {
-  if (!MG_INPUTS_OK(ctx, x)) return NULL;
+  if (!MG_INPUTS_OK(ctx, x) || !mg_require_real(ctx, x, "scale")) return NULL;
   mg_tensor *y = mg_op_output_like(ctx, x);
   if (!y) return NULL;
   ctx->k->scale_forward(x->numel, (mg_real)alpha, MG_CDATA(x), MG_DATA(y));
