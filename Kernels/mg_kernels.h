@@ -194,9 +194,10 @@ typedef struct mg_kernels {
   /* out = sum(x^2), deterministic (used for the global gradient norm) */
   void (*sum_squares)(int64_t n, const mg_real *x, mg_real *out);
   /* AdamW: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; p -= lr*(m/bc1 / (sqrt(v/bc2)+eps) + wd*p).
-   * Adam is wd_decoupled=0: g += wd*p before the moments. grad_scale multiplies g first (clipping). */
+   * Adam is wd_decoupled=0: g += wd*p before the moments. grad_scale multiplies g first (clipping).
+   * The betas are double so 1-beta is formed before rounding (0.999f alone makes 1-beta2 off by 1.3e-5). */
   void (*adam_update)(int64_t n, mg_real *param, const mg_real *grad, mg_real *m, mg_real *v, mg_real lr,
-                      mg_real beta1, mg_real beta2, mg_real eps, mg_real weight_decay, int wd_decoupled,
+                      double beta1, double beta2, mg_real eps, mg_real weight_decay, int wd_decoupled,
                       mg_real bias_correction1, mg_real bias_correction2, mg_real grad_scale);
   /* ema = decay*ema + (1-decay)*param */
   void (*ema_update)(int64_t n, mg_real decay, const mg_real *param, mg_real *ema);
