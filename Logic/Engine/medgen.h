@@ -73,6 +73,8 @@ typedef struct mg_checkpoint mg_checkpoint;
  * overlapping). On failure *out is NULL and err says which file and what is wrong. */
 mg_status mg_checkpoint_load(const char *path, mg_checkpoint **out, char *err, size_t err_size);
 void mg_checkpoint_free(mg_checkpoint *ckpt);
+/* The path ckpt was loaded from (for messages). */
+const char *mg_checkpoint_path(const mg_checkpoint *ckpt);
 
 int mg_checkpoint_tensor_count(const mg_checkpoint *ckpt);
 /* Tensor i (0 <= i < count), in file order. Returns NULL name for an index out of range. shape holds up to 8
@@ -103,6 +105,9 @@ void mg_checkpoint_writer_free(mg_checkpoint_writer *w);
 mg_status mg_checkpoint_writer_add_tensor(mg_checkpoint_writer *w, const char *name, int ndim,
                                           const int64_t *shape, const float *data);
 mg_status mg_checkpoint_writer_add_metadata(mg_checkpoint_writer *w, const char *key, const char *value);
+/* The first failed add's message ("" if none). Once an add has failed, save refuses to write (with that message),
+ * so a checkpoint never silently lacks a tensor: callers may add everything and check once, at save. */
+const char *mg_checkpoint_writer_error(const mg_checkpoint_writer *w);
 mg_status mg_checkpoint_writer_save(mg_checkpoint_writer *w, const char *path, char *err, size_t err_size);
 
 #ifdef __cplusplus

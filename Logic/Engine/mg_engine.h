@@ -241,6 +241,38 @@ double mg_ema_decay(int64_t step, double max_decay, double inv_gamma, double pow
 /* Linear warm-up from 0 over warmup steps, then cosine from base_lr down to min_lr at total steps. */
 double mg_lr_schedule(int64_t step, int64_t warmup, int64_t total, double base_lr, double min_lr);
 
+/* ---- checkpoints of models and training state ----
+ * A training checkpoint is one safetensors file (medgen.h's writer and loader) whose tensor names carry prefixes:
+ * "model." + parameter name for parameters and buffers, "ema." + name for EMA weights, "optim.m." and "optim.v." +
+ * name for Adam's moments (its step count in metadata "optim.steps"), plus the caller's metadata (model config
+ * JSON, step, data normalization) through mg_checkpoint_writer_add_metadata. A GAN uses one prefix per network
+ * ("generator.", "g_optim.", ...). Values are stored as float32 whatever mg_real is.
+ *
+ * The add functions download tensors into w and record any failure in ctx: check mg_ok(ctx) before saving (a
+ * failure inside the writer, such as a duplicate name, also makes its save refuse). p must be the parameter list
+ * the EMA or Adam was made from. The restore functions check everything before
+ * changing anything: every expected tensor present with exactly the expected shape, no unexpected tensor under
+ * the prefix. Otherwise nothing is modified and ctx gets MG_ERR_FORMAT with a message naming the file and the
+ * tensor, e.g. "run/ckpt.safetensors: tensor 'model.conv.weight' has shape [8,3,3,3], expected [8,1,3,3]". */
+mg_status mg_checkpoint_add_params(mg_ctx *ctx, mg_checkpoint_writer *w, const char *prefix, const mg_params *p);
+mg_status mg_checkpoint_add_ema(mg_ctx *ctx, mg_checkpoint_writer *w, const char *prefix, const mg_params *p,
+                                const mg_ema *ema);
+/* Moments as prefix + "m." / "v." + name, steps as metadata prefix + "steps". */
+mg_status mg_checkpoint_add_adam(mg_ctx *ctx, mg_checkpoint_writer *w, const char *prefix, const mg_params *p,
+                                 const mg_adam *opt);
+/* The context's random stream as metadata "rng.seed" and "rng.offset" (decimal). */
+mg_status mg_checkpoint_add_rng(mg_ctx *ctx, mg_checkpoint_writer *w);
+
+mg_status mg_checkpoint_restore_params(mg_ctx *ctx, const mg_checkpoint *ckpt, const char *prefix, mg_params *p);
+mg_status mg_checkpoint_restore_ema(mg_ctx *ctx, const mg_checkpoint *ckpt, const char *prefix, const mg_params *p,
+                                    mg_ema *ema);
+mg_status mg_checkpoint_restore_adam(mg_ctx *ctx, const mg_checkpoint *ckpt, const char *prefix, const mg_params *p,
+                                     mg_adam *opt);
+mg_status mg_checkpoint_restore_rng(mg_ctx *ctx, const mg_checkpoint *ckpt);
+/* A metadata value that must be a decimal integer in [0, 2^64) (e.g. "step"): MG_ERR_FORMAT naming the file and
+ * the key when it is absent or malformed. */
+mg_status mg_checkpoint_metadata_u64(mg_ctx *ctx, const mg_checkpoint *ckpt, const char *key, uint64_t *out);
+
 #ifdef __cplusplus
 }
 #endif

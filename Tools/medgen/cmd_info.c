@@ -1,0 +1,207 @@
+/* cmd_info.c: `medgen info CHECKPOINT`: what a checkpoint holds (metadata, tensor counts, values per name prefix,
+ * the tensors and their shapes), or one line on stderr saying why the file is rejected (exit 1). Uses only the
+ * public API (medgen.h): the loader has already validated everything we print. */
+#include "medgen.h"
+#include "medgen_commands.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+  LIST_LIMIT = 20,    /* tensors listed without --all */
+  META_LIMIT = 40,    /* metadata entries listed without --all */
+  VALUE_LIMIT = 160,  /* characters of a metadata value shown without --all */
+  PREFIX_LIMIT = 12,  /* prefixes shown without --all; one line sums the rest */
+};
+
+static void print_help(FILE *out) {
+  fprintf(out,
+          "Usage: medgen info [--all] CHECKPOINT\n"
+          "\n"
+          "Shows what a MedGen checkpoint (.safetensors) holds: its metadata, how many tensors and values it has\n"
+          "(grouped by name prefix such as model., ema., optim.), and its tensors with their shapes. The whole file\n"
+          "is validated first; a damaged or foreign file is reported in one line and the exit code is 1.\n"
+          "\n"
+          "Options:\n"
+          "  --all        list every tensor and show metadata values in full\n"
+          "  -h, --help   show this help\n");
+}
+
+/* 1234567 -> "1,234,567" */
+static const char *grouped(int64_t v, char *buf, size_t size) {
+  char digits[32];
+  int n = snprintf(digits, sizeof digits, "%lld", (long long)v);
+  size_t o = 0;
+  for (int i = 0; i < n && o + 2 < size; i++) {
+    if (i > 0 && digits[i - 1] != '-' && (n - i) % 3 == 0) buf[o++] = ',';
+    buf[o++] = digits[i];
+  }
+  buf[o] = '\0';
+  return buf;
+}
+#define GROUPED(v) grouped((v), (char[40]){0}, 40)
+
+static const char *human_bytes(double bytes, char *buf, size_t size) {
+  const char *units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) bytes /= 1024, u++;
+  if (u == 0) snprintf(buf, size, "%.0f bytes", bytes);
+  else snprintf(buf, size, "%.1f %s", bytes, units[u]);
+  return buf;
+}
+#define HUMAN(b) human_bytes((b), (char[32]){0}, 32)
+
+/* Prints s with control characters escaped (a checkpoint's strings come from whoever wrote it), at most limit
+ * bytes (0: all), cut at a character boundary. */
+static void print_escaped(const char *s, size_t limit) {
+  size_t n = strlen(s), shown = limit && n > limit ? limit : n;
+  while (shown < n && shown > 0 && ((unsigned char)s[shown] & 0xC0) == 0x80) shown--;
+  for (size_t i = 0; i < shown; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '\n') fputs("\\n", stdout);
+    else if (c == '\t') fputs("\\t", stdout);
+    else if (c < 0x20 || c == 0x7F) printf("\\x%02x", c);
+    else putchar(c);
+  }
+  if (shown < n) printf("... (%zu bytes; --all shows everything)", n);
+}
+
+static void shape_text(const mg_checkpoint_tensor *t, char *buf, size_t size) {
+  size_t o = (size_t)snprintf(buf, size, "[");
+  for (int d = 0; d < t->ndim && o < size; d++)
+    o += (size_t)snprintf(buf + o, size - o, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+  if (o < size) snprintf(buf + o, size - o, "]");
+}
+
+/* "model.conv.weight" -> "model."; names without a dot form the group "(no prefix)". Control characters become
+ * '?' since the prefix is printed as it is. */
+static void prefix_of(const char *name, char *buf, size_t size) {
+  const char *dot = strchr(name, '.');
+  if (!dot) snprintf(buf, size, "(no prefix)");
+  else snprintf(buf, size, "%.*s", (int)(dot - name + 1), name);
+  for (char *p = buf; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7F) *p = '?';
+}
+
+typedef struct group {
+  char prefix[64];
+  int tensors;
+  int64_t values;
+} group;
+
+static void print_group(const group *g, size_t width) {
+  printf("  %-*s %6d %s  %s values\n", (int)width, g->prefix, g->tensors, g->tensors == 1 ? "tensor " : "tensors",
+         GROUPED(g->values));
+}
+
+int medgen_cmd_info(int argc, char **argv) {
+  bool all = false;
+  const char *path = NULL;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      print_help(stdout);
+      return 0;
+    }
+    if (!strcmp(a, "--all")) {
+      all = true;
+    } else if (a[0] == '-' && a[1] != '\0') {
+      fprintf(stderr, "medgen info: unknown option '%s' (try: medgen info --help)\n", a);
+      return 2;
+    } else if (path) {
+      fprintf(stderr, "medgen info: one checkpoint at a time ('%s' and '%s' given)\n", path, a);
+      return 2;
+    } else {
+      path = a;
+    }
+  }
+  if (!path) {
+    fprintf(stderr, "medgen info: which checkpoint? (usage: medgen info [--all] CHECKPOINT)\n");
+    return 2;
+  }
+
+  mg_checkpoint *c = NULL;
+  char err[1024];
+  if (mg_checkpoint_load(path, &c, err, sizeof err) != MG_OK) {
+    fprintf(stderr, "medgen info: %s\n", err);
+    return 1;
+  }
+  int n = mg_checkpoint_tensor_count(c), n_meta = mg_checkpoint_metadata_count(c);
+  printf("%s: safetensors checkpoint\n", path);
+
+  printf("metadata: %d %s\n", n_meta, n_meta == 1 ? "entry" : "entries");
+  int shown_meta = all || n_meta <= META_LIMIT ? n_meta : META_LIMIT;
+  for (int i = 0; i < shown_meta; i++) {
+    const char *key, *value;
+    mg_checkpoint_metadata_at(c, i, &key, &value);
+    printf("  ");
+    print_escaped(key, all ? 0 : VALUE_LIMIT);
+    printf(": ");
+    print_escaped(value, all ? 0 : VALUE_LIMIT);
+    printf("\n");
+  }
+  if (shown_meta < n_meta) printf("  ... and %d more (--all lists every entry)\n", n_meta - shown_meta);
+
+  /* totals, per prefix, and the values that are not finite (a diverged run shows up here) */
+  group *groups = calloc((size_t)n + 1, sizeof *groups); /* at most one per tensor */
+  if (!groups) {
+    fprintf(stderr, "medgen info: out of memory\n");
+    mg_checkpoint_free(c);
+    return 1;
+  }
+  int n_groups = 0;
+  int64_t total = 0, non_finite = 0;
+  int non_finite_tensors = 0;
+  size_t width = 0;
+  for (int i = 0; i < n; i++) {
+    mg_checkpoint_tensor t;
+    mg_checkpoint_tensor_at(c, i, &t);
+    total += t.numel;
+    int64_t bad = 0;
+    for (int64_t j = 0; j < t.numel; j++) bad += !isfinite(t.data[j]);
+    non_finite += bad;
+    non_finite_tensors += bad > 0;
+    if (all || i < LIST_LIMIT) width = strlen(t.name) > width ? strlen(t.name) : width;
+    char prefix[64];
+    prefix_of(t.name, prefix, sizeof prefix);
+    int g = 0;
+    while (g < n_groups && strcmp(groups[g].prefix, prefix) != 0) g++;
+    if (g == n_groups) snprintf(groups[n_groups++].prefix, sizeof groups[g].prefix, "%s", prefix);
+    groups[g].tensors++;
+    groups[g].values += t.numel;
+  }
+  printf("tensors: %d (%s values, %s as float32)\n", n, GROUPED(total), HUMAN(4.0 * (double)total));
+  if (non_finite)
+    printf("warning: %s values in %d tensor%s are NaN or infinite\n", GROUPED(non_finite), non_finite_tensors,
+           non_finite_tensors == 1 ? "" : "s");
+  if (n) printf("by prefix:\n");
+  int shown_groups = all || n_groups <= PREFIX_LIMIT ? n_groups : PREFIX_LIMIT - 1;
+  group rest = {"", 0, 0};
+  for (int g = shown_groups; g < n_groups; g++) rest.tensors += groups[g].tensors, rest.values += groups[g].values;
+  snprintf(rest.prefix, sizeof rest.prefix, "(%d more prefixes)", n_groups - shown_groups);
+  size_t pw = shown_groups < n_groups ? strlen(rest.prefix) : 0;
+  for (int g = 0; g < shown_groups; g++) pw = strlen(groups[g].prefix) > pw ? strlen(groups[g].prefix) : pw;
+  for (int g = 0; g < shown_groups; g++) print_group(&groups[g], pw);
+  if (shown_groups < n_groups) print_group(&rest, pw);
+  free(groups);
+
+  if (width > 60) width = 60;
+  int shown = all || n <= LIST_LIMIT ? n : LIST_LIMIT;
+  if (n) printf("tensor list:\n");
+  for (int i = 0; i < shown; i++) {
+    mg_checkpoint_tensor t;
+    char shape[200];
+    mg_checkpoint_tensor_at(c, i, &t);
+    shape_text(&t, shape, sizeof shape);
+    printf("  ");
+    print_escaped(t.name, 0);
+    size_t len = strlen(t.name);
+    printf("%*s  %-20s %s\n", (int)(len < width ? width - len : 0), "", shape, GROUPED(t.numel));
+  }
+  if (shown < n) printf("  ... and %d more (--all lists every tensor)\n", n - shown);
+  mg_checkpoint_free(c);
+  return 0;
+}
