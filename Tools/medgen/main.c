@@ -1,0 +1,85 @@
+/* main.c: the medgen command line: reads the command name and hands the rest of argv to that command
+ * (medgen_commands.h, medgen_bench.h). Usage errors print one line on stderr and exit 2. */
+#include "medgen.h"
+#include "medgen_bench.h"
+#include "medgen_commands.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void print_usage(FILE *out) {
+  fprintf(out,
+          "medgen %s: synthetic medical images from GANs and diffusion models\n"
+          "\n"
+          "Usage: medgen <command> [options]      (medgen <command> --help for its options)\n"
+          "\n"
+          "Commands:\n"
+          "  demo            train a small denoising network on real brain MRI slices and write a picture\n"
+          "  info FILE       show what a MedGen checkpoint (.safetensors) holds\n"
+          "  bench kernels   measure the compute kernels against OpenBLAS on this machine\n"
+          "\n"
+          "Coming in later versions:\n"
+          "  train           train a GAN or diffusion model on your own images\n"
+          "  sample          generate synthetic images from a trained model\n"
+          "  eval            measure how close synthetic images are to real ones\n"
+          "\n"
+          "Options:\n"
+          "  -h, --help      show this help\n"
+          "  --version       show the version\n"
+          "\n"
+          "Every image MedGen generates is marked synthetic in its metadata. Not for diagnosis.\n",
+          MEDGEN_VERSION_STRING);
+}
+
+static void print_bench_usage(FILE *out) {
+  fprintf(out,
+          "Usage: medgen bench <benchmark> [options]   (medgen bench <benchmark> --help for its options)\n"
+          "\n"
+          "Benchmarks:\n"
+          "  kernels   conv and GEMM kernel throughput on a 64x64 UNet's shapes, as a fraction of OpenBLAS's\n"
+          "            sgemm speed measured in the same run\n");
+}
+
+static bool is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help") || !strcmp(arg, "help"); }
+
+static int cmd_bench(int argc, char **argv) {
+  /* argv[0] is "bench" */
+  if (argc < 2 || is_help(argv[1])) {
+    print_bench_usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!strcmp(argv[1], "kernels")) return medgen_bench_kernels(argc - 1, argv + 1);
+  fprintf(stderr, "medgen bench: unknown benchmark '%s' (try: medgen bench --help)\n", argv[1]);
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    print_usage(stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (is_help(cmd)) {
+    print_usage(stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+    printf("medgen %s\n", MEDGEN_VERSION_STRING);
+    return 0;
+  }
+  if (!strcmp(cmd, "demo")) return medgen_cmd_demo(argc - 1, argv + 1);
+  if (!strcmp(cmd, "info")) return medgen_cmd_info(argc - 1, argv + 1);
+  if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+  if (!strcmp(cmd, "train") || !strcmp(cmd, "sample") || !strcmp(cmd, "eval")) {
+    fprintf(stderr, "medgen %s: not available in this version (%s); see medgen --help\n", cmd,
+            MEDGEN_VERSION_STRING);
+    return 1;
+  }
+  if (cmd[0] == '-')
+    fprintf(stderr, "medgen: unknown option '%s' (try: medgen --help)\n", cmd);
+  else
+    fprintf(stderr, "medgen: unknown command '%s' (try: medgen --help)\n", cmd);
+  return 2;
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# install-deps.sh: installs what MedGen needs to build, test and run its demo on Debian/Ubuntu.
+# Skips apt entirely when everything is already installed, so repeated runs take a second.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config   # compiler and build tools
+  libopenblas-dev libcjson-dev        # BLAS for the CPU kernels, JSON for checkpoint metadata
+  libpng-dev zlib1g-dev               # PNG output, .nii.gz input
+  python3-torch python3-numpy         # PyTorch reference tests
+  mricron-data                        # the demo's brain MRI (Colin-27) and test volumes
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all dependencies are installed"
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+  sudo=(sudo)
+else
+  echo "install-deps: missing packages: ${missing[*]}; run this script as root (sudo is not available)" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
