@@ -2,6 +2,8 @@
 #include "cpu_kernels.h"
 #include "mg_elementwise.h"
 
+#include <stdbool.h>
+
 static void unary_forward(mg_unary_op op, mg_real param, int64_t n, const mg_real *x, mg_real *y) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; i++) y[i] = mg_unary_value(op, param, x[i]);
@@ -29,49 +31,43 @@ static void binary_forward(mg_binary_op op, const mg_bcast_desc *d, const mg_rea
 }
 
 /* Gradient for one operand (which = 0 for a, 1 for b), summed over that operand's broadcast dims. Each operand
- * element is owned by one iteration of the parallel loop and summed in a fixed order: deterministic. */
+ * element is owned by one iteration of the parallel loop and summed in output order: deterministic. */
 static void binary_grad(mg_binary_op op, int which, const mg_bcast_desc *d, const mg_real *a, const mg_real *b,
                         const mg_real *dy, mg_real *dst) {
-  const int64_t *st = which ? d->b_stride : d->a_stride;
-  int64_t ostride[4] = {(int64_t)d->shape[1] * d->shape[2] * d->shape[3], (int64_t)d->shape[2] * d->shape[3],
-                        d->shape[3], 1};
-  int kept[4], red[4], nk = 0, nr = 0;
-  int64_t kept_total = 1, red_total = 1;
+  const int *s = d->shape;
+  const int64_t *st = which ? d->b_stride : d->a_stride, *sa = d->a_stride, *sb = d->b_stride;
+  const int64_t os[4] = {(int64_t)s[1] * s[2] * s[3], (int64_t)s[2] * s[3], s[3], 1};
+  bool reduced[4];
+  int64_t kept_total = 1;
   for (int i = 0; i < 4; i++) {
-    if (st[i] == 0 && d->shape[i] > 1) {
-      red[nr++] = i;
-      red_total *= d->shape[i];
-    } else {
-      kept[nk++] = i;
-      kept_total *= d->shape[i];
-    }
+    reduced[i] = st[i] == 0 && s[i] > 1;
+    if (!reduced[i]) kept_total *= s[i];
   }
 #pragma omp parallel for schedule(static)
   for (int64_t ki = 0; ki < kept_total; ki++) {
-    int64_t rem = ki, out_base = 0, dst_off = 0;
-    for (int j = nk - 1; j >= 0; j--) {
-      int dim = kept[j], idx = (int)(rem % d->shape[dim]);
-      rem /= d->shape[dim];
-      out_base += idx * ostride[dim];
-      dst_off += idx * st[dim];
+    /* the kept dims take their index from ki; the reduced dims run over their whole range */
+    int lo[4], hi[4];
+    int64_t rem = ki, dst_off = 0;
+    for (int dim = 3; dim >= 0; dim--) {
+      if (reduced[dim]) {
+        lo[dim] = 0;
+        hi[dim] = s[dim];
+        continue;
+      }
+      lo[dim] = (int)(rem % s[dim]);
+      hi[dim] = lo[dim] + 1;
+      rem /= s[dim];
+      dst_off += lo[dim] * st[dim];
     }
     double acc = 0;
-    for (int64_t ri = 0; ri < red_total; ri++) {
-      int64_t r = ri, o = out_base;
-      for (int j = nr - 1; j >= 0; j--) {
-        int dim = red[j];
-        o += (r % d->shape[dim]) * ostride[dim];
-        r /= d->shape[dim];
-      }
-      int64_t oa = 0, ob = 0, t = o;
-      for (int dim = 0; dim < 4; dim++) {
-        int64_t idx = t / ostride[dim];
-        t -= idx * ostride[dim];
-        oa += idx * d->a_stride[dim];
-        ob += idx * d->b_stride[dim];
-      }
-      acc += (double)dy[o] * mg_binary_partial(op, which, a[oa], b[ob]);
-    }
+    for (int i0 = lo[0]; i0 < hi[0]; i0++)
+      for (int i1 = lo[1]; i1 < hi[1]; i1++)
+        for (int i2 = lo[2]; i2 < hi[2]; i2++) {
+          int64_t o = i0 * os[0] + i1 * os[1] + i2 * os[2];
+          int64_t oa = i0 * sa[0] + i1 * sa[1] + i2 * sa[2], ob = i0 * sb[0] + i1 * sb[1] + i2 * sb[2];
+          for (int i3 = lo[3]; i3 < hi[3]; i3++)
+            acc += (double)dy[o + i3] * mg_binary_partial(op, which, a[oa + i3 * sa[3]], b[ob + i3 * sb[3]]);
+        }
     dst[dst_off] += (mg_real)acc;
   }
 }
