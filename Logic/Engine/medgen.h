@@ -5,9 +5,11 @@
  * (mg_context_error, or the caller's err buffer for calls that have no context yet). Nothing here exits,
  * aborts or prints.
  *
- * Thread safety: a context, and everything created from it, belongs to one thread at a time. Different
- * contexts may run concurrently in different threads. Checkpoint files are independent of contexts; a loaded
- * mg_checkpoint is read-only and may be shared between threads once loaded.
+ * Thread safety: a context, and everything created from it (a denoiser included), belongs to one thread at a
+ * time. Different contexts may run concurrently in different threads. Checkpoint files are independent of
+ * contexts; a loaded mg_checkpoint is read-only and may be shared between threads once loaded.
+ *
+ * Long calls (training) take an mg_progress_fn: it reports each step and can cancel the call.
  */
 #ifndef MEDGEN_H
 #define MEDGEN_H
@@ -109,6 +111,76 @@ mg_status mg_checkpoint_writer_add_metadata(mg_checkpoint_writer *w, const char 
  * so a checkpoint never silently lacks a tensor: callers may add everything and check once, at save. */
 const char *mg_checkpoint_writer_error(const mg_checkpoint_writer *w);
 mg_status mg_checkpoint_writer_save(mg_checkpoint_writer *w, const char *path, char *err, size_t err_size);
+
+/* ---- Denoiser: the building block of a diffusion model. ----
+ * A small UNet that, told a noise level t, predicts the Gaussian noise added to a clean image. Training draws an
+ * image, a level t uniform in [0, 1) and noise eps, forms x_t = sqrt(abar(t)) x0 + sqrt(1 - abar(t)) eps (the
+ * cosine schedule of improved DDPM: t = 0 is clean, t = 1 is almost pure noise) and minimizes the mean squared
+ * error of the predicted eps, with AdamW, a linear warm-up then cosine learning rate, gradient-norm clipping at 1
+ * and an exponential moving average (EMA) of the weights. Images are single-channel, square, with pixels in
+ * [-1, 1], row-major, top row first; a batch of n images is n * size * size floats.
+ *
+ * A denoiser belongs to the context it was trained in: use it only with that context, and free it before the
+ * context. Its weights live in the context's memory, which only mg_context_free releases, so a program that
+ * trains many models should give each its own context. Results are bit-identical for any thread count. */
+typedef struct mg_denoiser mg_denoiser;
+
+typedef struct mg_denoiser_options {
+  int channels;         /* feature channels at full resolution (twice that at 1/2 and 1/4): a multiple of 8 from
+                         * 8 to 256 (default 16) */
+  int batch;            /* images per training step, drawn with replacement: 1 to 1024 (default 16) */
+  int steps;            /* training steps, at least 1 (default 300) */
+  double learning_rate; /* peak AdamW learning rate, in (0, 1] (default 4e-3); the cosine ends at 5% of it */
+  int warmup_steps;     /* linear warm-up steps, 0 to steps; -1 (default): a tenth of steps, at most 50 */
+  double ema_decay;     /* the EMA's largest decay, in [0, 1) (default 0.999); smaller early on (warm-up) */
+  int flip_horizontal;  /* non-zero: mirror half the training images left-right (default 0: off). For images
+                         * whose left and right are interchangeable, e.g. axial brain slices */
+  uint64_t seed;        /* weights' initialization, batch picks, noise levels and noise (default 1) */
+} mg_denoiser_options;
+
+/* The defaults above. */
+mg_denoiser_options mg_denoiser_default_options(void);
+
+/* Trains a denoiser on count images of size x size pixels (size a multiple of 4 from 8 to 512; every pixel
+ * finite and in [-1, 1]). options may be NULL for the defaults. The same inputs, options and seed give
+ * bit-identical weights on any thread count.
+ *
+ * progress (may be NULL) is called once after each step with stage "train", step = steps done (1 .. total),
+ * total = options->steps, the step's loss and the seconds since the call began. A non-zero return cancels: the
+ * call returns MG_ERR_CANCELLED at once, before another step.
+ *
+ * On success *out is the trained denoiser (free with mg_denoiser_free). On any failure *out is NULL and
+ * mg_context_error(ctx) says why: MG_ERR_INVALID_ARGUMENT for a NULL pointer, count < 1, an unsupported size, a
+ * non-finite or out-of-range pixel (naming the image and the pixel) or an option out of range (naming it);
+ * MG_ERR_NUMERIC when the loss or the gradients stop being finite (naming the step); MG_ERR_CANCELLED;
+ * MG_ERR_OUT_OF_MEMORY. With ctx NULL it returns MG_ERR_INVALID_ARGUMENT and has nowhere to say so. */
+mg_status mg_denoiser_train(mg_ctx *ctx, const float *images, int count, int size, const mg_denoiser_options *options,
+                            mg_progress_fn progress, void *user, mg_denoiser **out);
+void mg_denoiser_free(mg_denoiser *d);
+/* The image size it was trained on, and its number of trained values (0 for NULL). */
+int mg_denoiser_image_size(const mg_denoiser *d);
+int64_t mg_denoiser_parameter_count(const mg_denoiser *d);
+
+/* Adds noise to count clean images (mg_denoiser_image_size(d) square, pixels finite and in [-1, 1]), image i at
+ * noise level levels[i] in [0, 1], and asks the network (with its EMA weights) for the clean images back.
+ * denoised receives the estimates, clamped to [-1, 1]; noisy (may be NULL) receives the noisy inputs divided by
+ * sqrt(abar), i.e. the clean image plus noise of standard deviation sqrt((1 - abar) / abar), on the clean
+ * image's scale and not clamped. Both are count * size * size floats.
+ *
+ * The noise depends only on seed and the image's position i: the same call gives bit-identical results on any
+ * thread count. ctx must be the denoiser's context. Failures: MG_ERR_INVALID_ARGUMENT (NULL pointers, another context, a level or pixel out
+ * of range), MG_ERR_OUT_OF_MEMORY; the message is in mg_context_error(ctx). */
+mg_status mg_denoiser_denoise(mg_ctx *ctx, mg_denoiser *d, const float *images, int count, const float *levels,
+                              uint64_t seed, float *noisy, float *denoised);
+
+/* Writes the denoiser as a checkpoint, atomically (mg_checkpoint_writer_save): its weights ("model."), EMA
+ * weights ("ema."), AdamW moments ("optim.") and metadata: "model.config" (the architecture as JSON),
+ * "train.config" (the training options as JSON), "step", "seed", "rng.seed", "rng.offset" and "sampler.state"
+ * (where training left its random streams), "medgen.version". metadata (may be NULL) adds the caller's own entries:
+ * key, value, key, value, ..., NULL; a key already used fails the save. On failure nothing is written under path
+ * (and no temporary file is left) and err says which file and why. Uses d's context, whose error it replaces. */
+mg_status mg_denoiser_save(mg_denoiser *d, const char *path, const char *const *metadata, char *err,
+                           size_t err_size);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_medgen_cli.sh MEDGEN SCRATCH_DIR: the medgen command line end to end: help and version exit 0, usage errors
 # exit 2 with a one-line reason, commands of later versions refuse politely, and a 3-step `medgen demo` writes its
-# picture (marked synthetic), loss log and a checkpoint that `medgen info` can read. Exit 77 (skip) without
+# picture (marked synthetic), loss log and a checkpoint that `medgen info` can read; Ctrl-C (SIGINT) during
+# training stops the demo with a non-zero exit, one line on stderr and no output files. Exit 77 (skip) without
 # Debian's mricron-data.
 medgen="$1"
 dir="$2"
@@ -43,5 +44,19 @@ grep -q "MedGen synthetic image - not for diagnosis" "$out/demo.png" || { echo "
 [ "$(wc -l <"$out/demo-loss.csv")" -eq 4 ] || { echo "FAIL: demo-loss.csv should hold a header and 3 steps"; failed=1; }
 ls "$out" | grep -q tmp && { echo "FAIL: temporary files left in $out"; failed=1; }
 "$medgen" info "$out/demo.safetensors" >"$dir/info.log" 2>&1 || { echo "FAIL: medgen info cannot read the demo checkpoint"; cat "$dir/info.log"; failed=1; }
+# Ctrl-C once training has begun (the first progress line): exit 1, one line on stderr, the new folder removed.
+cancel="$dir/demo-cancel"
+rm -rf "$cancel"
+"$medgen" demo --steps 100000 --threads 2 --out "$cancel" >"$dir/cancel.log" 2>"$dir/cancel.err" &
+pid=$!
+tries=0
+until grep -q "^step" "$dir/cancel.log" || [ $tries -ge 600 ]; do sleep 0.1; tries=$((tries + 1)); done
+kill -INT $pid
+wait $pid
+got=$?
+[ "$got" -eq 1 ] || { echo "FAIL: an interrupted demo must exit 1, got $got"; failed=1; }
+[ "$(wc -l <"$dir/cancel.err")" -eq 1 ] && grep -q "interrupted" "$dir/cancel.err" ||
+  { echo "FAIL: an interrupted demo must say so in one line on stderr:"; cat "$dir/cancel.err"; failed=1; }
+[ -e "$cancel" ] && { echo "FAIL: an interrupted demo left $cancel:"; ls -la "$cancel"; failed=1; }
 [ $failed -eq 0 ] && echo "medgen CLI: all checks passed"
 exit $failed

@@ -1,29 +1,29 @@
 /* cmd_demo.c: `medgen demo`: the engine end to end on a real brain MRI, in a few minutes on a laptop.
  *
  * Loads the Colin-27 T1 template (Debian's mricron-data), cuts axial slices through the head, resamples them to
- * 64x64 (aspect ratio kept, padded), and trains a small noise-predicting conv net, the denoiser at the heart of a
- * diffusion model: x_t = sqrt(abar)*x0 + sqrt(1-abar)*eps at a random noise level t, and the net, told t,
- * predicts eps. Writes a picture (clean slices, noisy inputs, the net's estimate of the clean slice, on slices
- * held out of training), the loss curve as CSV, and a checkpoint. */
+ * 64x64 (aspect ratio kept, padded), and trains the public API's denoiser (medgen.h), the noise-predicting
+ * network at the heart of a diffusion model. Writes a picture (clean slices, noisy inputs, the net's estimate of
+ * the clean slice, on slices held out of training), the loss curve as CSV, and a checkpoint. Ctrl-C cancels
+ * through the progress callback and writes nothing. Uses only medgen.h and mg_io.h. */
+#include "medgen.h"
 #include "medgen_commands.h"
-#include "mg_engine.h"
 #include "mg_io.h"
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEMO_DEFAULT_DATA "/usr/share/mricron/templates/ch2.nii.gz"
 enum {
   SIZE = 64,      /* slices are SIZE x SIZE */
   BATCH = 16,
-  CH = 16,        /* channels at full resolution; 2*CH at 1/2 and 1/4 */
-  GROUPS = 8,     /* GroupNorm groups */
-  TEMB = 64,      /* timestep embedding width */
+  CH = 16,        /* the network's channels at full resolution; 2*CH at 1/2 and 1/4 */
   SHOW = 8,       /* columns in the picture */
   HOLD_OUT = 10,  /* every HOLD_OUT-th slice is kept out of training, for the picture */
 };
@@ -41,7 +41,8 @@ static void print_help(FILE *out) {
           "Trains a small denoising network (the building block of a diffusion model) on axial slices of a real\n"
           "T1 brain MRI and writes DIR/demo.png: clean held-out slices, the same slices with noise added, and the\n"
           "network's estimate of the clean slice (marked synthetic in the PNG's metadata). Also writes\n"
-          "DIR/demo-loss.csv (the loss per step) and DIR/demo.safetensors (the trained weights).\n"
+          "DIR/demo-loss.csv (the loss per step) and DIR/demo.safetensors (the trained weights). Ctrl-C stops the\n"
+          "training and writes nothing.\n"
           "\n"
           "Options:\n"
           "  --data FILE    NIfTI-1 volume (.nii or .nii.gz), default " DEMO_DEFAULT_DATA "\n"
@@ -103,16 +104,6 @@ static int parse_options(int argc, char **argv, demo_options *o) {
   return 0;
 }
 
-/* ---- host-side random numbers for batch choice and noise levels (splitmix64; the engine's Philox makes the
- * noise itself) ---- */
-static uint64_t host_rng;
-static double host_uniform(void) {
-  uint64_t z = (host_rng += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z ^= z >> 31;
-  return (double)(z >> 11) / 9007199254740992.0;
-}
 
 /* ---- data: axial slices as SIZE x SIZE images in [-1, 1] ---- */
 typedef struct slice_set {
@@ -250,170 +241,6 @@ static bool extract_slices(const mg_volume *v, slice_set *train, slice_set *show
   return true;
 }
 
-/* ---- noise schedule: the cosine schedule of improved DDPM, in continuous time t in [0, 1) ---- */
-static double alpha_bar(double t) {
-  const double s = 0.008;
-  double c = cos((t + s) / (1 + s) * 1.5707963267948966); /* pi/2 */
-  double a = c * c;
-  return a < 1e-4 ? 1e-4 : a;
-}
-
-/* ---- the network: a two-level conv UNet predicting the noise, conditioned on t ----
- * Parameters are referred to by index so that the same forward code runs with the trained weights or with
- * their exponential moving average (the EMA weights, which give cleaner estimates). */
-typedef struct conv_ix { int w, b; } conv_ix;
-typedef struct norm_ix { int gamma, beta; } norm_ix;
-typedef struct block_ix { norm_ix norm; conv_ix conv; conv_ix temb; } block_ix; /* GN, SiLU, conv, + t bias */
-
-typedef struct denoiser {
-  mg_params *params;
-  const mg_ema *ema; /* non-NULL: run with the EMA weights */
-  conv_ix temb1, temb2;  /* timestep embedding MLP */
-  conv_ix conv_in;
-  block_ix b1;           /* CH @64 (residual) */
-  norm_ix down1_norm;
-  conv_ix down1;         /* CH -> 2CH, stride 2 -> @32 */
-  block_ix b2;           /* 2CH @32 (residual) */
-  norm_ix down2_norm;
-  conv_ix down2;         /* 2CH -> 2CH, stride 2 -> @16 */
-  block_ix b3;           /* 2CH @16 (residual) */
-  conv_ix up2;           /* upsample, 2CH -> 2CH @32 */
-  block_ix b4;           /* concat with b2: 4CH -> 2CH @32 */
-  conv_ix up1;           /* upsample, 2CH -> CH @64 */
-  block_ix b5;           /* concat with b1: 2CH -> CH @64 */
-  norm_ix out_norm;
-  conv_ix conv_out;      /* CH -> 1 */
-} denoiser;
-
-static mg_tensor *W(const denoiser *m, int index) {
-  return m->ema ? mg_ema_tensor(m->ema, index) : mg_params_at(m->params, index);
-}
-
-static int new_param(mg_ctx *ctx, denoiser *m, const char *name, int ndim, const int *shape) {
-  int index = mg_params_count(m->params);
-  if (!mg_param(m->params, name, ndim, shape)) mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "cannot create %s", name);
-  return index;
-}
-
-static conv_ix new_conv(mg_ctx *ctx, denoiser *m, const char *name, int cin, int cout, int k) {
-  char wn[96], bn[96];
-  snprintf(wn, sizeof wn, "%s.weight", name);
-  snprintf(bn, sizeof bn, "%s.bias", name);
-  conv_ix c = {new_param(ctx, m, wn, 4, (int[]){cout, cin, k, k}), new_param(ctx, m, bn, 1, (int[]){cout})};
-  if (mg_ok(ctx)) mg_init_default(ctx, mg_params_at(m->params, c.w), mg_params_at(m->params, c.b), cin * k * k);
-  return c;
-}
-
-static conv_ix new_linear(mg_ctx *ctx, denoiser *m, const char *name, int in, int out) {
-  char wn[96], bn[96];
-  snprintf(wn, sizeof wn, "%s.weight", name);
-  snprintf(bn, sizeof bn, "%s.bias", name);
-  conv_ix c = {new_param(ctx, m, wn, 2, (int[]){out, in}), new_param(ctx, m, bn, 1, (int[]){out})};
-  if (mg_ok(ctx)) mg_init_default(ctx, mg_params_at(m->params, c.w), mg_params_at(m->params, c.b), in);
-  return c;
-}
-
-static norm_ix new_norm(mg_ctx *ctx, denoiser *m, const char *name, int channels) {
-  char gn[96], bn[96];
-  snprintf(gn, sizeof gn, "%s.weight", name);
-  snprintf(bn, sizeof bn, "%s.bias", name);
-  norm_ix n = {new_param(ctx, m, gn, 1, (int[]){channels}), new_param(ctx, m, bn, 1, (int[]){channels})};
-  if (mg_ok(ctx)) mg_fill(ctx, mg_params_at(m->params, n.gamma), 1.0);
-  return n;
-}
-
-static block_ix new_block(mg_ctx *ctx, denoiser *m, const char *name, int cin, int cout) {
-  char nn[64], cn[64], tn[64];
-  snprintf(nn, sizeof nn, "%s.norm", name);
-  snprintf(cn, sizeof cn, "%s.conv", name);
-  snprintf(tn, sizeof tn, "%s.temb", name);
-  block_ix b = {new_norm(ctx, m, nn, cin), new_conv(ctx, m, cn, cin, cout, 3), new_linear(ctx, m, tn, TEMB, cout)};
-  return b;
-}
-
-static void denoiser_init(mg_ctx *ctx, denoiser *m) {
-  memset(m, 0, sizeof *m);
-  m->params = mg_params_new(ctx);
-  if (!m->params) return;
-  m->temb1 = new_linear(ctx, m, "temb.0", TEMB, TEMB);
-  m->temb2 = new_linear(ctx, m, "temb.1", TEMB, TEMB);
-  m->conv_in = new_conv(ctx, m, "conv_in", 1, CH, 3);
-  m->b1 = new_block(ctx, m, "down.0.block", CH, CH);
-  m->down1_norm = new_norm(ctx, m, "down.0.norm", CH);
-  m->down1 = new_conv(ctx, m, "down.0.downsample", CH, 2 * CH, 3);
-  m->b2 = new_block(ctx, m, "down.1.block", 2 * CH, 2 * CH);
-  m->down2_norm = new_norm(ctx, m, "down.1.norm", 2 * CH);
-  m->down2 = new_conv(ctx, m, "down.1.downsample", 2 * CH, 2 * CH, 3);
-  m->b3 = new_block(ctx, m, "mid.block", 2 * CH, 2 * CH);
-  m->up2 = new_conv(ctx, m, "up.1.upsample", 2 * CH, 2 * CH, 3);
-  m->b4 = new_block(ctx, m, "up.1.block", 4 * CH, 2 * CH);
-  m->up1 = new_conv(ctx, m, "up.0.upsample", 2 * CH, CH, 3);
-  m->b5 = new_block(ctx, m, "up.0.block", 2 * CH, CH);
-  m->out_norm = new_norm(ctx, m, "out.norm", CH);
-  m->conv_out = new_conv(ctx, m, "out.conv", CH, 1, 3);
-}
-
-static mg_tensor *conv(mg_ctx *ctx, const denoiser *m, conv_ix c, mg_tensor *x, int stride) {
-  return mg_conv2d(ctx, x, W(m, c.w), W(m, c.b), stride, 1);
-}
-
-static mg_tensor *norm_silu(mg_ctx *ctx, const denoiser *m, norm_ix n, mg_tensor *x) {
-  return mg_silu(ctx, mg_group_norm(ctx, x, GROUPS, W(m, n.gamma), W(m, n.beta), 1e-5));
-}
-
-/* x [B,cin,h,w], temb [B,TEMB] -> conv(silu(gn(x))) + a per-channel bias computed from t: [B,cout,h,w] */
-static mg_tensor *block(mg_ctx *ctx, const denoiser *m, block_ix b, mg_tensor *x, mg_tensor *temb) {
-  mg_tensor *h = conv(ctx, m, b.conv, norm_silu(ctx, m, b.norm, x), 1);
-  mg_tensor *bias = mg_linear(ctx, temb, W(m, b.temb.w), W(m, b.temb.b));
-  if (!h || !bias) return NULL;
-  return mg_add(ctx, h, mg_reshape(ctx, bias, 4, (int[]){h->shape[0], h->shape[1], 1, 1}));
-}
-
-/* xt [B,1,SIZE,SIZE], t [B] in [0,1) -> predicted noise [B,1,SIZE,SIZE] */
-static mg_tensor *denoiser_forward(mg_ctx *ctx, const denoiser *m, mg_tensor *xt, mg_tensor *t) {
-  mg_tensor *temb = mg_timestep_embedding(ctx, mg_scale(ctx, t, 1000.0), TEMB, 10000.0);
-  temb = mg_silu(ctx, mg_linear(ctx, temb, W(m, m->temb1.w), W(m, m->temb1.b)));
-  temb = mg_linear(ctx, temb, W(m, m->temb2.w), W(m, m->temb2.b));
-
-  mg_tensor *h0 = conv(ctx, m, m->conv_in, xt, 1);
-  mg_tensor *h1 = mg_add(ctx, h0, block(ctx, m, m->b1, h0, temb));                        /* [B,CH,64,64] */
-  mg_tensor *d1 = conv(ctx, m, m->down1, norm_silu(ctx, m, m->down1_norm, h1), 2);        /* [B,2CH,32,32] */
-  mg_tensor *h2 = mg_add(ctx, d1, block(ctx, m, m->b2, d1, temb));
-  mg_tensor *d2 = conv(ctx, m, m->down2, norm_silu(ctx, m, m->down2_norm, h2), 2);        /* [B,2CH,16,16] */
-  mg_tensor *h3 = mg_add(ctx, d2, block(ctx, m, m->b3, d2, temb));
-  mg_tensor *u2 = conv(ctx, m, m->up2, mg_upsample_nearest2x(ctx, h3), 1);               /* [B,2CH,32,32] */
-  mg_tensor *h4 = block(ctx, m, m->b4, mg_concat(ctx, u2, h2), temb);
-  mg_tensor *u1 = conv(ctx, m, m->up1, mg_upsample_nearest2x(ctx, h4), 1);               /* [B,CH,64,64] */
-  mg_tensor *h5 = block(ctx, m, m->b5, mg_concat(ctx, u1, h1), temb);
-  return conv(ctx, m, m->conv_out, norm_silu(ctx, m, m->out_norm, h5), 1);              /* [B,1,64,64] */
-}
-
-/* ---- one noisy batch: x0 [B,1,S,S] (host), noise levels t[B] -> xt, eps, t tensors on the step arena ---- */
-typedef struct noisy_batch {
-  mg_tensor *x0, *xt, *eps, *t;
-} noisy_batch;
-
-static noisy_batch make_noisy(mg_ctx *ctx, const float *x0_host, const float *t_host, int n) {
-  noisy_batch b = {0};
-  float a[BATCH > SHOW ? BATCH : SHOW], s[BATCH > SHOW ? BATCH : SHOW];
-  for (int i = 0; i < n; i++) {
-    double ab = alpha_bar(t_host[i]);
-    a[i] = (float)sqrt(ab);
-    s[i] = (float)sqrt(1 - ab);
-  }
-  b.x0 = mg_tensor_4d(ctx, n, 1, SIZE, SIZE);
-  b.eps = mg_tensor_4d(ctx, n, 1, SIZE, SIZE);
-  b.t = mg_tensor_new(ctx, MG_REAL, 1, (int[]){n});
-  mg_tensor *ta = mg_tensor_4d(ctx, n, 1, 1, 1), *ts = mg_tensor_4d(ctx, n, 1, 1, 1);
-  if (!b.x0 || !b.eps || !b.t || !ta || !ts) return b;
-  mg_tensor_upload(ctx, b.x0, x0_host, b.x0->numel);
-  mg_tensor_upload(ctx, b.t, t_host, n);
-  mg_tensor_upload(ctx, ta, a, n);
-  mg_tensor_upload(ctx, ts, s, n);
-  mg_fill_normal(ctx, b.eps, 0.0, 1.0);
-  b.xt = mg_add(ctx, mg_mul(ctx, b.x0, ta), mg_mul(ctx, b.eps, ts));
-  return b;
-}
 
 /* ---- output helpers ---- */
 static uint8_t to_byte(float v) { /* [-1,1] -> [0,255] */
@@ -473,82 +300,84 @@ static mg_status write_grid(const char *path, const float *rows[3], char *err, s
   return st;
 }
 
+
+/* ---- progress: the lines on stdout, the loss log, and Ctrl-C ---- */
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+typedef struct demo_progress {
+  int batch;
+  int64_t steps_done;
+  int report_every;     /* print every this many steps (and the first and last) */
+  double t_report;      /* elapsed seconds at the last printed line */
+  double loss_sum;      /* losses since the last printed line */
+  int loss_count;
+  char *csv;            /* "step,loss,seconds" lines */
+  size_t csv_len, csv_cap;
+  bool csv_failed;      /* out of memory growing csv */
+} demo_progress;
+
+static void csv_append(demo_progress *p, const char *line) {
+  size_t n = strlen(line);
+  if (p->csv_failed) return;
+  if (p->csv_len + n + 1 > p->csv_cap) {
+    size_t cap = p->csv_cap ? 2 * p->csv_cap : 1 << 16;
+    while (cap < p->csv_len + n + 1) cap *= 2;
+    char *grown = realloc(p->csv, cap);
+    if (!grown) {
+      p->csv_failed = true;
+      return;
+    }
+    p->csv = grown;
+    p->csv_cap = cap;
+  }
+  memcpy(p->csv + p->csv_len, line, n + 1);
+  p->csv_len += n;
+}
+
+/* Called by the engine after each training step; a non-zero return (Ctrl-C) cancels the training. */
+static int on_progress(void *user, const mg_progress *pr) {
+  demo_progress *p = user;
+  char line[128];
+  snprintf(line, sizeof line, "%lld,%.6g,%.3f\n", (long long)pr->step, pr->loss, pr->elapsed_s);
+  csv_append(p, line);
+  p->steps_done = pr->step;
+  p->loss_sum += pr->loss;
+  p->loss_count++;
+  if (pr->step % p->report_every == 0 || pr->step == pr->total || pr->step == 1) {
+    double rate = p->loss_count * p->batch / (pr->elapsed_s - p->t_report);
+    char eta[32];
+    format_duration((pr->total - pr->step) * pr->elapsed_s / pr->step, eta, sizeof eta);
+    printf("step %5lld/%lld  loss %.4f  %6.1f images/s  ETA %s\n", (long long)pr->step, (long long)pr->total,
+           p->loss_sum / p->loss_count, rate, eta);
+    fflush(stdout);
+    p->t_report = pr->elapsed_s;
+    p->loss_sum = 0;
+    p->loss_count = 0;
+  }
+  return interrupted;
+}
+
 /* ---- the command ---- */
 typedef struct demo_state {
   mg_ctx *ctx;
   mg_volume volume;
   slice_set train, show;
-  denoiser model;
-  mg_adam *opt;
-  mg_ema *ema;
-  char *csv;
-  size_t csv_len, csv_cap;
+  mg_denoiser *model;
+  demo_progress progress;
 } demo_state;
 
-static void demo_free(demo_state *s) {
+static int demo_finish(demo_state *s, int code) {
+  mg_denoiser_free(s->model);
   free(s->train.pixels);
   free(s->show.pixels);
-  free(s->csv);
+  free(s->progress.csv);
   mg_volume_free(&s->volume);
-  if (s->ctx) mg_context_free(s->ctx);
-}
-
-static bool csv_append(demo_state *s, const char *line) {
-  size_t n = strlen(line);
-  if (s->csv_len + n + 1 > s->csv_cap) {
-    size_t cap = s->csv_cap ? 2 * s->csv_cap : 1 << 16;
-    while (cap < s->csv_len + n + 1) cap *= 2;
-    char *p = realloc(s->csv, cap);
-    if (!p) return false;
-    s->csv = p;
-    s->csv_cap = cap;
-  }
-  memcpy(s->csv + s->csv_len, line, n + 1);
-  s->csv_len += n;
-  return true;
-}
-
-static int fail_ctx(demo_state *s, const char *what) {
-  fprintf(stderr, "medgen demo: %s: %s\n", what, mg_context_error(s->ctx));
-  demo_free(s);
-  return 1;
-}
-
-/* Writes the checkpoint: weights, EMA weights, optimizer state, the random stream and what the demo was. */
-static mg_status save_checkpoint(demo_state *s, const demo_options *o, const char *path, int steps, char *err,
-                                 size_t err_size) {
-  mg_checkpoint_writer *w = mg_checkpoint_writer_new();
-  if (!w) {
-    snprintf(err, err_size, "%s: out of memory", path);
-    return MG_ERR_OUT_OF_MEMORY;
-  }
-  char config[256], step[32], seed[32];
-  snprintf(config, sizeof config,
-           "{\"model\":\"demo_denoiser\",\"image_size\":%d,\"channels\":%d,\"groups\":%d,\"temb\":%d,"
-           "\"prediction\":\"epsilon\",\"schedule\":\"cosine\"}",
-           SIZE, CH, GROUPS, TEMB);
-  snprintf(step, sizeof step, "%d", steps);
-  snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
-  mg_ctx *ctx = s->ctx;
-  mg_checkpoint_add_params(ctx, w, "model.", s->model.params);
-  mg_checkpoint_add_ema(ctx, w, "ema.", s->model.params, s->ema);
-  mg_checkpoint_add_adam(ctx, w, "optim.", s->model.params, s->opt);
-  mg_checkpoint_add_rng(ctx, w);
-  mg_checkpoint_writer_add_metadata(w, "medgen.version", MEDGEN_VERSION_STRING);
-  mg_checkpoint_writer_add_metadata(w, "medgen.command", "demo");
-  mg_checkpoint_writer_add_metadata(w, "model.config", config);
-  mg_checkpoint_writer_add_metadata(w, "step", step);
-  mg_checkpoint_writer_add_metadata(w, "seed", seed);
-  mg_checkpoint_writer_add_metadata(w, "data", o->data);
-  mg_status st;
-  if (!mg_ok(ctx)) {
-    snprintf(err, err_size, "%s: %s", path, mg_context_error(ctx));
-    st = mg_ctx_status(ctx);
-  } else {
-    st = mg_checkpoint_writer_save(w, path, err, err_size);
-  }
-  mg_checkpoint_writer_free(w);
-  return st;
+  mg_context_free(s->ctx);
+  return code;
 }
 
 int medgen_cmd_demo(int argc, char **argv) {
@@ -558,8 +387,8 @@ int medgen_cmd_demo(int argc, char **argv) {
 
   demo_state s = {0};
   char err[6144]; /* room for a long output path plus the message */
-  struct stat st_data;
-  if (stat(o.data, &st_data) != 0) {
+  struct stat st;
+  if (stat(o.data, &st) != 0) {
     if (!strcmp(o.data, DEMO_DEFAULT_DATA))
       fprintf(stderr,
               "medgen demo: %s not found: the demo's brain MRI (Colin-27) comes from Debian's mricron-data "
@@ -570,6 +399,9 @@ int medgen_cmd_demo(int argc, char **argv) {
     return 1;
   }
 
+  /* The folder is made now, so a bad path fails before minutes of training; if training is cancelled and the
+   * folder is new, it is removed again (its parents, if made, stay). */
+  bool out_existed = stat(o.out, &st) == 0;
   if (!make_dir(o.out)) {
     fprintf(stderr, "medgen demo: cannot create the output folder %s: %s\n", o.out, strerror(errno));
     return 1;
@@ -579,12 +411,11 @@ int medgen_cmd_demo(int argc, char **argv) {
   double t_start = now_s();
   if (mg_nifti_read(o.data, &s.volume, err, sizeof err) != MG_OK) {
     fprintf(stderr, "medgen demo: %s\n", err);
-    return 1;
+    return demo_finish(&s, 1);
   }
   if (!extract_slices(&s.volume, &s.train, &s.show, err, sizeof err)) {
     fprintf(stderr, "medgen demo: %s: %s\n", o.data, err);
-    demo_free(&s);
-    return 1;
+    return demo_finish(&s, 1);
   }
   printf("medgen demo: %s: %dx%dx%d voxels of %.2gx%.2gx%.2g mm; %d axial slices at %dx%d for training, %d held "
          "out for the picture\n",
@@ -592,144 +423,97 @@ int medgen_cmd_demo(int argc, char **argv) {
          s.volume.pixdim[2], s.train.count, SIZE, SIZE, s.show.count);
   mg_volume_free(&s.volume);
 
-  /* engine, model, optimizer */
+  /* training */
   mg_context_options copt = {MG_DEVICE_CPU, o.threads};
   if (mg_context_create(&copt, &s.ctx, err, sizeof err) != MG_OK) {
     fprintf(stderr, "medgen demo: cannot start the engine: %s\n", err);
-    demo_free(&s);
-    return 1;
+    return demo_finish(&s, 1);
   }
-  mg_ctx *ctx = s.ctx;
-  mg_rng_seed(ctx, o.seed);
-  host_rng = o.seed * 0x2545f4914f6cdd1dull + 1;
-  denoiser_init(ctx, &s.model);
-  if (!mg_ok(ctx)) return fail_ctx(&s, "building the network");
-  mg_adam_config acfg = {4e-3, 0.9, 0.999, 1e-8, 1e-4, true};
-  s.opt = mg_adam_new(ctx, s.model.params, acfg);
-  s.ema = mg_ema_new(ctx, s.model.params);
-  if (!s.opt || !s.ema || !mg_ok(ctx)) return fail_ctx(&s, "setting up the optimizer");
-  printf("medgen demo: denoising UNet with %lld parameters, %d threads, %d steps of %d slices\n",
-         (long long)mg_params_numel(s.model.params), mg_context_threads(ctx), o.steps, BATCH);
-  csv_append(&s, "step,loss,lr,grad_norm,seconds\n");
-
-  /* training */
-  const int warmup = o.steps / 10 < 50 ? o.steps / 10 : 50;
-  const int report_every = o.steps / 20 > 0 ? o.steps / 20 : 1;
-  float x0[BATCH * SIZE * SIZE], t_host[BATCH];
-  double t_train = now_s(), t_report = t_train, loss_sum = 0;
-  int loss_count = 0;
-  for (int step = 0; step < o.steps; step++) {
-    mg_step_begin(ctx);
-    for (int i = 0; i < BATCH; i++) {
-      int k = (int)(host_uniform() * s.train.count);
-      bool flip = host_uniform() < 0.5; /* left-right flips: a brain is nearly symmetric */
-      const float *src = s.train.pixels + (size_t)k * SIZE * SIZE;
-      for (int y = 0; y < SIZE; y++)
-        for (int x = 0; x < SIZE; x++)
-          x0[(i * SIZE + y) * SIZE + x] = src[y * SIZE + (flip ? SIZE - 1 - x : x)];
-      t_host[i] = (float)host_uniform();
-    }
-    noisy_batch b = make_noisy(ctx, x0, t_host, BATCH);
-    mg_tensor *pred = denoiser_forward(ctx, &s.model, b.xt, b.t);
-    mg_tensor *loss = mg_mse_loss(ctx, pred, b.eps);
-    mg_zero_grad(ctx, s.model.params);
-    mg_backward(ctx, loss);
-    double grad_norm = 0;
-    double clip = mg_clip_factor(ctx, s.model.params, 1.0, &grad_norm);
-    double lr = mg_lr_schedule(step + 1, warmup, o.steps, acfg.lr, acfg.lr * 0.05);
-    mg_adam_step(s.opt, lr, clip);
-    mg_ema_update(s.ema, mg_ema_decay(step + 1, 0.999, 1.0, 0.75));
-    double loss_value = mg_ok(ctx) ? mg_tensor_item(ctx, loss) : NAN;
-    if (!mg_ok(ctx)) {
-      if (mg_ctx_status(ctx) == MG_ERR_NUMERIC)
-        fprintf(stderr, "medgen demo: training diverged at step %d (%s); try another --seed\n", step + 1,
-                mg_context_error(ctx));
-      else
-        fprintf(stderr, "medgen demo: step %d failed: %s\n", step + 1, mg_context_error(ctx));
-      demo_free(&s);
-      return 1;
-    }
-    if (!isfinite(loss_value)) {
-      fprintf(stderr, "medgen demo: training diverged at step %d (the loss is %g); try another --seed\n", step + 1,
-              loss_value);
-      demo_free(&s);
-      return 1;
-    }
-    double now = now_s();
-    char line[160];
-    snprintf(line, sizeof line, "%d,%.6g,%.6g,%.6g,%.3f\n", step + 1, loss_value, lr, grad_norm, now - t_train);
-    csv_append(&s, line);
-    loss_sum += loss_value;
-    loss_count++;
-    if ((step + 1) % report_every == 0 || step + 1 == o.steps || step == 0) {
-      double rate = (step == 0 ? BATCH : loss_count * BATCH) / (now - (step == 0 ? t_train : t_report));
-      char eta[32];
-      format_duration((o.steps - step - 1) * (now - t_train) / (step + 1), eta, sizeof eta);
-      printf("step %5d/%d  loss %.4f  lr %.2e  %6.1f images/s  ETA %s\n", step + 1, o.steps, loss_sum / loss_count,
-             lr, rate, eta);
-      fflush(stdout);
-      t_report = now;
-      loss_sum = 0;
-      loss_count = 0;
-    }
+  mg_denoiser_options dopt = mg_denoiser_default_options();
+  dopt.channels = CH;
+  dopt.batch = BATCH;
+  dopt.steps = o.steps;
+  dopt.flip_horizontal = 1; /* a brain is nearly symmetric left-right */
+  dopt.seed = o.seed;
+  printf("medgen demo: training a denoising UNet on %d threads, %d steps of %d slices\n",
+         mg_context_threads(s.ctx), o.steps, BATCH);
+  s.progress = (demo_progress){.batch = BATCH, .report_every = o.steps / 20 > 0 ? o.steps / 20 : 1};
+  csv_append(&s.progress, "step,loss,seconds\n");
+  /* Ctrl-C asks the engine to stop after the current step; a second Ctrl-C (SA_RESETHAND) ends the process. */
+  struct sigaction sa = {0}, old_sa;
+  sa.sa_handler = on_sigint;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old_sa);
+  mg_status trained = mg_denoiser_train(s.ctx, s.train.pixels, s.train.count, SIZE, &dopt, on_progress,
+                                        &s.progress, &s.model);
+  sigaction(SIGINT, &old_sa, NULL);
+  if (trained == MG_ERR_CANCELLED) {
+    if (!out_existed) rmdir(o.out); /* only if empty: nothing of ours is in it yet */
+    fprintf(stderr, "medgen demo: interrupted after %lld of %d steps; nothing written\n",
+            (long long)s.progress.steps_done, o.steps);
+    return demo_finish(&s, 1);
+  }
+  if (trained != MG_OK) {
+    fprintf(stderr, "medgen demo: %s\n", mg_context_error(s.ctx));
+    return demo_finish(&s, 1);
+  }
+  if (s.progress.csv_failed) {
+    fprintf(stderr, "medgen demo: out of memory recording the loss log\n");
+    return demo_finish(&s, 1);
   }
 
   /* the picture: held-out slices at rising noise levels, denoised with the EMA weights */
-  mg_step_begin(ctx);
-  bool grad = mg_set_grad_enabled(ctx, false);
-  float clean[SHOW * SIZE * SIZE], noisy[SHOW * SIZE * SIZE], denoised[SHOW * SIZE * SIZE], t_show[SHOW];
-  float eps_hat[SHOW * SIZE * SIZE], eps[SHOW * SIZE * SIZE];
+  static float clean[SHOW * SIZE * SIZE], noisy[SHOW * SIZE * SIZE], denoised[SHOW * SIZE * SIZE];
+  float levels[SHOW];
   for (int c = 0; c < SHOW; c++) {
     int k = (int)((c + 0.5) * s.show.count / SHOW);
     memcpy(clean + (size_t)c * SIZE * SIZE, s.show.pixels + (size_t)k * SIZE * SIZE, SIZE * SIZE * sizeof(float));
-    t_show[c] = (float)(0.08 + 0.37 * c / (SHOW - 1)); /* noise std from 0.14 to 0.87 of the signal */
+    levels[c] = (float)(0.08 + 0.37 * c / (SHOW - 1)); /* noise std from 0.14 to 0.87 of the signal */
   }
-  noisy_batch b = make_noisy(ctx, clean, t_show, SHOW);
-  s.model.ema = s.ema;
-  mg_tensor *pred = denoiser_forward(ctx, &s.model, b.xt, b.t);
-  s.model.ema = NULL;
-  mg_tensor_download(ctx, pred, eps_hat, SHOW * SIZE * SIZE);
-  mg_tensor_download(ctx, b.eps, eps, SHOW * SIZE * SIZE);
-  mg_set_grad_enabled(ctx, grad);
-  if (!mg_ok(ctx)) return fail_ctx(&s, "denoising the held-out slices");
+  if (mg_denoiser_denoise(s.ctx, s.model, clean, SHOW, levels, o.seed, noisy, denoised) != MG_OK) {
+    fprintf(stderr, "medgen demo: denoising the held-out slices: %s\n", mg_context_error(s.ctx));
+    return demo_finish(&s, 1);
+  }
   double psnr_noisy = 0, psnr_denoised = 0;
   for (int c = 0; c < SHOW; c++) {
-    /* x0 = (xt - sqrt(1-abar) eps) / sqrt(abar); the noisy row is shown on the same scale, xt / sqrt(abar) */
-    double ab = alpha_bar(t_show[c]), a = sqrt(ab), sd = sqrt(1 - ab);
-    for (int i = 0; i < SIZE * SIZE; i++) {
-      size_t j = (size_t)c * SIZE * SIZE + i;
-      float xt = (float)(a * clean[j] + sd * eps[j]);
-      noisy[j] = (float)(xt / a);
-      float est = (float)((xt - sd * eps_hat[j]) / a);
-      denoised[j] = est < -1.0f ? -1.0f : est > 1.0f ? 1.0f : est;
-    }
-    psnr_noisy += psnr(noisy + (size_t)c * SIZE * SIZE, clean + (size_t)c * SIZE * SIZE, SIZE * SIZE) / SHOW;
-    psnr_denoised += psnr(denoised + (size_t)c * SIZE * SIZE, clean + (size_t)c * SIZE * SIZE, SIZE * SIZE) / SHOW;
+    size_t at = (size_t)c * SIZE * SIZE;
+    psnr_noisy += psnr(noisy + at, clean + at, SIZE * SIZE) / SHOW;
+    psnr_denoised += psnr(denoised + at, clean + at, SIZE * SIZE) / SHOW;
   }
 
-  /* outputs */
+  /* outputs: all three or none */
   char path_png[4096], path_csv[4096], path_ckpt[4096];
   snprintf(path_png, sizeof path_png, "%s/demo.png", o.out);
   snprintf(path_csv, sizeof path_csv, "%s/demo-loss.csv", o.out);
   snprintf(path_ckpt, sizeof path_ckpt, "%s/demo.safetensors", o.out);
   const float *rows[3] = {clean, noisy, denoised};
-  if (write_grid(path_png, rows, err, sizeof err) != MG_OK ||
-      mg_file_write_atomic(path_csv, s.csv, s.csv_len, err, sizeof err) != MG_OK ||
-      save_checkpoint(&s, &o, path_ckpt, o.steps, err, sizeof err) != MG_OK) {
+  const char *metadata[] = {"medgen.command", "demo", "data", o.data, NULL};
+  const char *done[2] = {path_png, path_csv};
+  int written = 0;
+  mg_status out_st = write_grid(path_png, rows, err, sizeof err);
+  if (out_st == MG_OK) {
+    written = 1;
+    out_st = mg_file_write_atomic(path_csv, s.progress.csv, s.progress.csv_len, err, sizeof err);
+  }
+  if (out_st == MG_OK) {
+    written = 2;
+    out_st = mg_denoiser_save(s.model, path_ckpt, metadata, err, sizeof err);
+  }
+  if (out_st != MG_OK) {
     fprintf(stderr, "medgen demo: %s\n", err);
-    demo_free(&s);
-    return 1;
+    for (int i = 0; i < written; i++) remove(done[i]);
+    return demo_finish(&s, 1);
   }
   char total[32];
   format_duration(now_s() - t_start, total, sizeof total);
   printf("medgen demo: on %d held-out slices, PSNR noisy %.1f dB -> denoised %.1f dB (mean over noise levels)\n",
          SHOW, psnr_noisy, psnr_denoised);
-  printf("medgen demo: done in %s.\n"
+  printf("medgen demo: done in %s (a UNet of %lld parameters).\n"
          "  %s: held-out slices (top), with noise added (middle), the network's estimate (bottom);\n"
          "    marked synthetic in its PNG metadata\n"
          "  %s: the loss at each step\n"
          "  %s: the trained weights (see: medgen info %s)\n",
-         total, path_png, path_csv, path_ckpt, path_ckpt);
-  demo_free(&s);
-  return 0;
+         total, (long long)mg_denoiser_parameter_count(s.model), path_png, path_csv, path_ckpt, path_ckpt);
+  return demo_finish(&s, 0);
 }
