@@ -24,4 +24,12 @@ void mg_cpu_register_optim(mg_kernels *k);      /* optim.c: sum of squares, Adam
 /* Threads in use (set by set_threads); for kernels that size their own parallel loops. */
 int mg_cpu_threads(void);
 
+/* Row-major C = alpha * op(A) @ op(B) + beta * C through OpenBLAS (gemm.c). mg_cpu_gemm is the table's gemm: it
+ * splits C into tiles fixed by the shape and runs them on the OpenMP threads. mg_cpu_gemm_serial is one OpenBLAS
+ * call on the calling thread, for kernels that run their own parallel loop over fixed pieces of work. */
+void mg_cpu_gemm(int trans_a, int trans_b, int m, int n, int k, mg_real alpha, const mg_real *a, int lda,
+                 const mg_real *b, int ldb, mg_real beta, mg_real *c, int ldc);
+void mg_cpu_gemm_serial(int trans_a, int trans_b, int m, int n, int k, mg_real alpha, const mg_real *a, int lda,
+                        const mg_real *b, int ldb, mg_real beta, mg_real *c, int ldc);
+
 #endif

@@ -30,7 +30,9 @@ static void cpu_set_threads(int threads) {
 #ifdef _OPENMP
   omp_set_num_threads(cpu_threads);
 #endif
-  openblas_set_num_threads(cpu_threads);
+  /* OpenBLAS stays single-threaded: its threaded gemm rounds differently for each thread count. Kernels
+   * parallelize with OpenMP over pieces of work fixed by the shape instead (gemm.c). */
+  openblas_set_num_threads(1);
 }
 
 void mg_cpu_register_memory(mg_kernels *k) {

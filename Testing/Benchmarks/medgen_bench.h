@@ -1,0 +1,18 @@
+/* medgen_bench.h: the benchmarks behind `medgen bench ...`, callable from the medgen tool or their own
+ * executables. Each takes argc/argv as main does (argv[0] is the benchmark's name, options follow) and returns a
+ * process exit code. */
+#ifndef MEDGEN_BENCH_H
+#define MEDGEN_BENCH_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Conv and GEMM kernel throughput on a 64x64 UNet's shapes, against OpenBLAS's sgemm peak measured in the same
+ * run. Options: --threads N (default: all cores), --quick (fewer repetitions). */
+int medgen_bench_kernels(int argc, char **argv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
