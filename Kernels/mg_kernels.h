@@ -1,8 +1,8 @@
 /* mg_kernels.h: the compute-backend interface. The engine calls kernels only through this table.
  *
- * A backend (CPU now, CUDA later) fills one `mg_kernels` table of function pointers. Kernels see raw device
- * pointers and dimension ints, never engine tensors, so this folder depends on nothing in Logic/. A NULL entry
- * means "not supported by this backend"; the engine reports that as MG_ERR_UNSUPPORTED.
+ * A backend (CPU now, CUDA later) fills one `mg_kernels` table of function pointers, every entry of it (see
+ * MG_KERNEL_ENTRIES). Kernels see raw device pointers and dimension ints, never engine tensors, so this folder
+ * depends on nothing in Logic/.
  *
  * Rules every kernel follows (the CPU reference states them once here):
  * - Layout is NCHW, row-major, contiguous. Weights use PyTorch's layouts (conv [Cout,Cin,kh,kw], transposed conv
@@ -80,7 +80,7 @@ typedef struct mg_kernels {
   void (*copy)(void *dst_device, const void *src_device, size_t bytes);
   void (*fill_zero)(void *dst_device, size_t bytes);
   void (*fill)(int64_t n, mg_real value, mg_real *y);
-  void (*set_threads)(int threads); /* CPU: kernel threads; other backends may ignore */
+  void (*set_threads)(int threads); /* CPU: kernel threads for the calling thread; other backends may ignore */
 
   /* ---- random numbers: Philox4x32-10 keyed by seed; element i uses block (offset + i/4), lane i%4, so a fill
    * of n elements consumes ceil(n/4) blocks and the values never depend on the thread count (mg_philox.h). ---- */
@@ -202,6 +202,21 @@ typedef struct mg_kernels {
   /* ema = decay*ema + (1-decay)*param */
   void (*ema_update)(int64_t n, mg_real decay, const mg_real *param, mg_real *ema);
 } mg_kernels;
+
+/* Every entry of mg_kernels, in order. A backend fills all of them: mg_context_create refuses a table with a
+ * missing entry, naming it, and context.c checks at compile time that this list and the struct agree. */
+#define MG_KERNEL_ENTRIES(X) \
+  X(alloc) X(free) X(upload) X(download) X(copy) X(fill_zero) X(fill) X(set_threads) X(rand_normal) X(rand_uniform) \
+  X(gemm) X(linear_forward) X(linear_backward) X(conv2d_workspace) X(conv2d_forward) X(conv2d_backward) \
+  X(conv_transpose2d_workspace) X(conv_transpose2d_forward) X(conv_transpose2d_backward) X(group_norm_forward) \
+  X(group_norm_backward) X(batch_norm_forward_train) X(batch_norm_forward_eval) X(batch_norm_backward) \
+  X(unary_forward) X(unary_backward) X(binary_forward) X(binary_backward) X(scale_forward) X(axpy) \
+  X(softmax_forward) X(softmax_backward) X(attention_workspace) X(attention_forward) X(attention_backward) \
+  X(upsample_nearest2x_forward) X(upsample_nearest2x_backward) X(avg_pool2x_forward) X(avg_pool2x_backward) \
+  X(concat_forward) X(concat_backward) X(timestep_embedding_forward) X(timestep_embedding_backward) \
+  X(embedding_forward) X(embedding_backward) X(sum_forward) X(sum_backward) X(mse_forward) X(mse_backward) \
+  X(bce_logits_forward) X(bce_logits_backward) X(hinge_forward) X(hinge_backward) X(cross_entropy_forward) \
+  X(cross_entropy_backward) X(sum_squares) X(adam_update) X(ema_update)
 
 /* The CPU backend: always present. */
 const mg_kernels *mg_cpu_kernels(void);

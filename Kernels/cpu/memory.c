@@ -9,7 +9,9 @@
 #include <omp.h>
 #endif
 
-static int cpu_threads = 1;
+/* Per calling thread, like OpenMP's own thread-count setting: two contexts used from two threads never see each
+ * other's count, so a workspace sized from it always matches the loop that uses it. */
+static _Thread_local int cpu_threads = 1;
 
 int mg_cpu_threads(void) { return cpu_threads; }
 

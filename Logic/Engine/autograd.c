@@ -34,7 +34,6 @@ mg_node *mg_record(mg_ctx *ctx, mg_op op, mg_tensor *out, int n, mg_tensor *cons
   memset(node, 0, sizeof *node);
   node->op = op;
   node->out = out;
-  node->n_in = n;
   for (int i = 0; i < n; i++) node->in[i] = inputs[i];
   node->backward = backward;
   node->prev = ctx->tape;
@@ -51,12 +50,13 @@ mg_real *mg_input_grad(mg_ctx *ctx, mg_node *node, int i) {
 }
 
 static mg_status run_tape(mg_ctx *ctx) {
-  for (mg_node *node = ctx->tape; node && mg_ok(ctx); node = node->prev) {
+  mg_node *node = ctx->tape;
+  ctx->tape = NULL; /* consumed, whatever happens below */
+  for (; node && mg_ok(ctx); node = node->prev) {
     if (!node->out->grad) continue; /* nothing downstream of this node reached the loss */
     mg_status s = node->backward(ctx, node);
     if (s != MG_OK) return mg_fail(ctx, s, "backward of %s failed", mg_op_name(node->op));
   }
-  ctx->tape = NULL;
   return ctx->status;
 }
 

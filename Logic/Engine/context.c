@@ -1,6 +1,8 @@
 /* context.c: contexts, status messages and the sticky error that lets forward code run straight through. */
 #include "mg_internal.h"
 
+#include <assert.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,20 @@
 
 static void put_error(char *err, size_t err_size, const char *msg) {
   if (err && err_size) snprintf(err, err_size, "%s", msg);
+}
+
+#define MG_COUNT_ENTRY(name) +1
+static_assert(sizeof(mg_kernels) == sizeof(const char *) + (0 MG_KERNEL_ENTRIES(MG_COUNT_ENTRY)) * sizeof(void (*)(void)),
+              "MG_KERNEL_ENTRIES must list every entry of mg_kernels");
+#undef MG_COUNT_ENTRY
+
+/* The first entry a backend left empty, or NULL when its table is complete. */
+static const char *missing_kernel(const mg_kernels *k) {
+#define MG_CHECK_ENTRY(name) \
+  if (!k->name) return #name;
+  MG_KERNEL_ENTRIES(MG_CHECK_ENTRY)
+#undef MG_CHECK_ENTRY
+  return NULL;
 }
 
 static int default_threads(void) {
@@ -36,12 +52,18 @@ mg_status mg_context_create(const mg_context_options *options, mg_ctx **out, cha
     put_error(err, err_size, "thread count must be 0 (all cores) or positive");
     return MG_ERR_INVALID_ARGUMENT;
   }
+  const mg_kernels *k = mg_cpu_kernels();
+  const char *missing = missing_kernel(k);
+  if (missing) {
+    if (err && err_size) snprintf(err, err_size, "the %s backend lacks the kernel '%s'", k->name, missing);
+    return MG_ERR_INTERNAL;
+  }
   mg_ctx *ctx = calloc(1, sizeof *ctx);
   if (!ctx) {
     put_error(err, err_size, "out of memory creating a context");
     return MG_ERR_OUT_OF_MEMORY;
   }
-  ctx->k = mg_cpu_kernels();
+  ctx->k = k;
   ctx->device = opt.device;
   ctx->grad_enabled = true;
   ctx->step_dev.k = ctx->persist_dev.k = ctx->k;
@@ -61,6 +83,7 @@ mg_status mg_context_create(const mg_context_options *options, mg_ctx **out, cha
 
 void mg_context_free(mg_ctx *ctx) {
   if (!ctx) return;
+  if (ctx->scratch) ctx->k->free(ctx->scratch);
   mg_arena_release(&ctx->step_dev);
   mg_arena_release(&ctx->step_host);
   mg_arena_release(&ctx->persist_dev);
@@ -109,18 +132,25 @@ bool mg_set_grad_enabled(mg_ctx *ctx, bool enabled) {
 bool mg_grad_enabled(const mg_ctx *ctx) { return ctx->grad_enabled; }
 
 void mg_step_begin(mg_ctx *ctx) {
+  ctx->k->set_threads(ctx->threads); /* the setting belongs to the calling thread, which may serve other contexts */
   ctx->tape = NULL;
   mg_arena_reset(&ctx->step_dev);
   mg_arena_reset(&ctx->step_host);
 }
 
 mg_memory_stats mg_memory(const mg_ctx *ctx) {
-  return (mg_memory_stats){ctx->step_dev.reserved, ctx->persist_dev.reserved,
+  return (mg_memory_stats){ctx->step_dev.reserved + ctx->scratch_size, ctx->persist_dev.reserved,
                            ctx->step_host.reserved + ctx->persist_host.reserved, ctx->heap_allocations};
 }
 
+/* One buffer serves every op in turn (kernels use scratch only during the call), so scratch costs the largest
+ * single request, not the sum over a step. It grows only when a larger request comes, i.e. in the first step. */
 void *mg_scratch(mg_ctx *ctx, size_t bytes) {
-  void *p = mg_arena_alloc(&ctx->step_dev, bytes);
-  if (!p) mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes of scratch", bytes);
-  return p;
+  if (bytes <= ctx->scratch_size && ctx->scratch) return ctx->scratch;
+  if (ctx->scratch) ctx->k->free(ctx->scratch);
+  ctx->heap_allocations++;
+  ctx->scratch = ctx->k->alloc(bytes ? bytes : 1);
+  ctx->scratch_size = ctx->scratch ? bytes : 0;
+  if (!ctx->scratch) mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes of scratch", bytes);
+  return ctx->scratch;
 }

@@ -82,8 +82,7 @@ typedef struct mg_tensor {
 struct mg_node {
   mg_op op;
   mg_tensor *out;
-  mg_tensor *in[MG_MAX_INPUTS];
-  int n_in;
+  mg_tensor *in[MG_MAX_INPUTS]; /* unused slots are NULL */
   mg_tensor *saved[MG_MAX_SAVED];
   int iarg[8];
   mg_real rarg[4];
@@ -114,7 +113,7 @@ typedef struct mg_memory_stats {
 } mg_memory_stats;
 mg_memory_stats mg_memory(const mg_ctx *ctx);
 
-/* Device scratch memory from the step arena (kernel workspaces). */
+/* Device scratch memory for one op's kernels (workspaces): valid until the next mg_scratch call. */
 void *mg_scratch(mg_ctx *ctx, size_t bytes);
 
 /* ---- tensors ---- */

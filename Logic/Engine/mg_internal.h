@@ -38,6 +38,8 @@ struct mg_ctx {
   mg_arena step_dev, step_host;       /* rewound by mg_step_begin */
   mg_arena persist_dev, persist_host; /* parameters, buffers, optimizer state, their tensor headers */
   mg_real *one;                       /* a persistent device scalar 1.0: the seed gradient of a loss */
+  void *scratch;                      /* kernel workspace shared by all ops (mg_scratch) */
+  size_t scratch_size;
 };
 
 /* ---- helpers for op implementations ---- */

@@ -24,7 +24,6 @@ static mg_status sum_backward(mg_ctx *ctx, mg_node *node) {
 
 mg_tensor *mg_sum(mg_ctx *ctx, mg_tensor *x) {
   if (!MG_INPUTS_OK(ctx, x) || !mg_require_real(ctx, x, "sum")) return NULL;
-  MG_REQUIRE_KERNEL(ctx, sum_forward, "sum");
   mg_tensor *y = scalar_output(ctx);
   if (!y) return NULL;
   ctx->k->sum_forward(x->numel, MG_CDATA(x), MG_DATA(y));
@@ -46,7 +45,6 @@ static mg_status mean_backward(mg_ctx *ctx, mg_node *node) {
 
 mg_tensor *mg_mean(mg_ctx *ctx, mg_tensor *x) {
   if (!MG_INPUTS_OK(ctx, x) || !mg_require_real(ctx, x, "mean")) return NULL;
-  MG_REQUIRE_KERNEL(ctx, sum_forward, "mean");
   mg_tensor *y = scalar_output(ctx);
   if (!y) return NULL;
   ctx->k->sum_forward(x->numel, MG_CDATA(x), MG_DATA(y));
@@ -64,7 +62,6 @@ static mg_status mse_backward(mg_ctx *ctx, mg_node *node) {
 
 mg_tensor *mg_mse_loss(mg_ctx *ctx, mg_tensor *pred, mg_tensor *target) {
   if (!MG_INPUTS_OK(ctx, pred, target) || !require_same_shape(ctx, pred, target, "mse_loss")) return NULL;
-  MG_REQUIRE_KERNEL(ctx, mse_forward, "mse_loss");
   mg_tensor *y = scalar_output(ctx);
   if (!y) return NULL;
   ctx->k->mse_forward(pred->numel, MG_CDATA(pred), MG_CDATA(target), MG_DATA(y));
@@ -83,7 +80,6 @@ static mg_status bce_logits_backward(mg_ctx *ctx, mg_node *node) {
 mg_tensor *mg_bce_logits_loss(mg_ctx *ctx, mg_tensor *logits, mg_tensor *target) {
   if (!MG_INPUTS_OK(ctx, logits, target) || !require_same_shape(ctx, logits, target, "bce_logits_loss"))
     return NULL;
-  MG_REQUIRE_KERNEL(ctx, bce_logits_forward, "bce_logits_loss");
   mg_tensor *y = scalar_output(ctx);
   if (!y) return NULL;
   ctx->k->bce_logits_forward(logits->numel, MG_CDATA(logits), MG_CDATA(target), MG_DATA(y));
@@ -100,7 +96,6 @@ static mg_status hinge_backward(mg_ctx *ctx, mg_node *node) {
 
 mg_tensor *mg_hinge_loss(mg_ctx *ctx, mg_tensor *scores, double sign) {
   if (!MG_INPUTS_OK(ctx, scores) || !mg_require_real(ctx, scores, "hinge_loss")) return NULL;
-  MG_REQUIRE_KERNEL(ctx, hinge_forward, "hinge_loss");
   if (sign != 1.0 && sign != -1.0) {
     mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "hinge_loss: sign must be +1 (real) or -1 (fake), got %g", sign);
     return NULL;
@@ -125,7 +120,6 @@ static mg_status cross_entropy_backward(mg_ctx *ctx, mg_node *node) {
 
 mg_tensor *mg_cross_entropy_loss(mg_ctx *ctx, mg_tensor *logits, mg_tensor *labels) {
   if (!MG_INPUTS_OK(ctx, logits, labels) || !mg_require_real(ctx, logits, "cross_entropy_loss")) return NULL;
-  MG_REQUIRE_KERNEL(ctx, cross_entropy_forward, "cross_entropy_loss");
   if (logits->ndim != 2) {
     char buf[64];
     mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "cross_entropy_loss needs logits of shape [n,classes], got %s",

@@ -48,7 +48,6 @@ static mg_status group_norm_backward(mg_ctx *ctx, mg_node *node) {
 
 mg_tensor *mg_group_norm(mg_ctx *ctx, mg_tensor *x, int groups, mg_tensor *gamma, mg_tensor *beta, double eps) {
   if (!MG_INPUTS_OK(ctx, x)) return NULL;
-  MG_REQUIRE_KERNEL(ctx, group_norm_forward, "group_norm");
   int n, c, hw;
   if (!norm_dims(ctx, "group_norm", x, &n, &c, &hw)) return NULL;
   if (groups <= 0 || c % groups != 0) {
@@ -91,7 +90,6 @@ static mg_status batch_norm_backward(mg_ctx *ctx, mg_node *node) {
 mg_tensor *mg_batch_norm(mg_ctx *ctx, mg_tensor *x, mg_tensor *gamma, mg_tensor *beta, mg_tensor *running_mean,
                          mg_tensor *running_var, bool training, double momentum, double eps) {
   if (!MG_INPUTS_OK(ctx, x)) return NULL;
-  MG_REQUIRE_KERNEL(ctx, batch_norm_forward_train, "batch_norm");
   int n, c, hw;
   if (!norm_dims(ctx, "batch_norm", x, &n, &c, &hw)) return NULL;
   if (!per_channel(ctx, "batch_norm", "gamma", gamma, c) || !per_channel(ctx, "batch_norm", "beta", beta, c) ||

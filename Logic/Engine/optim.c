@@ -74,8 +74,6 @@ mg_status mg_adam_step(mg_adam *opt, double lr, double grad_scale) {
   if (!opt) return MG_ERR_INVALID_ARGUMENT;
   mg_ctx *ctx = opt->ctx;
   if (!mg_ok(ctx)) return ctx->status;
-  if (!ctx->k->adam_update)
-    return mg_fail(ctx, MG_ERR_UNSUPPORTED, "adam_update is not available on the %s backend", ctx->k->name);
   if (mg_params_count(opt->params) != opt->count)
     return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT,
                    "the model has %d parameters and buffers but the optimizer was made for %d; create it after "
@@ -124,10 +122,6 @@ double mg_clip_factor(mg_ctx *ctx, mg_params *params, double max_norm, double *n
   if (!mg_ok(ctx)) return NAN;
   if (!params) {
     mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "mg_clip_factor: no parameters");
-    return NAN;
-  }
-  if (!ctx->k->sum_squares) {
-    mg_fail(ctx, MG_ERR_UNSUPPORTED, "sum_squares is not available on the %s backend", ctx->k->name);
     return NAN;
   }
   int count = mg_params_count(params);
@@ -203,8 +197,6 @@ mg_status mg_ema_update(mg_ema *ema, double decay) {
   if (!ema) return MG_ERR_INVALID_ARGUMENT;
   mg_ctx *ctx = ema->ctx;
   if (!mg_ok(ctx)) return ctx->status;
-  if (!ctx->k->ema_update)
-    return mg_fail(ctx, MG_ERR_UNSUPPORTED, "ema_update is not available on the %s backend", ctx->k->name);
   if (!(decay >= 0 && decay <= 1)) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "EMA decay %g is not in [0,1]", decay);
   if (mg_params_count(ema->params) != ema->count)
     return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "the model gained parameters after its EMA was created");

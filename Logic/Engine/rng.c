@@ -21,7 +21,6 @@ static mg_status check_real(mg_ctx *ctx, const mg_tensor *t, const char *what) {
 mg_status mg_fill_normal(mg_ctx *ctx, mg_tensor *t, double mean, double std) {
   mg_status s = check_real(ctx, t, "mg_fill_normal");
   if (s != MG_OK) return s;
-  if (!ctx->k->rand_normal) return mg_fail(ctx, MG_ERR_UNSUPPORTED, "rand_normal missing on %s", ctx->k->name);
   ctx->k->rand_normal(t->numel, ctx->rng_seed, ctx->rng_offset, (mg_real)mean, (mg_real)std, MG_DATA(t));
   ctx->rng_offset += (uint64_t)(t->numel + 3) / 4;
   return MG_OK;
@@ -30,7 +29,6 @@ mg_status mg_fill_normal(mg_ctx *ctx, mg_tensor *t, double mean, double std) {
 mg_status mg_fill_uniform(mg_ctx *ctx, mg_tensor *t, double lo, double hi) {
   mg_status s = check_real(ctx, t, "mg_fill_uniform");
   if (s != MG_OK) return s;
-  if (!ctx->k->rand_uniform) return mg_fail(ctx, MG_ERR_UNSUPPORTED, "rand_uniform missing on %s", ctx->k->name);
   ctx->k->rand_uniform(t->numel, ctx->rng_seed, ctx->rng_offset, (mg_real)lo, (mg_real)hi, MG_DATA(t));
   ctx->rng_offset += (uint64_t)(t->numel + 3) / 4;
   return MG_OK;

@@ -21,8 +21,8 @@ static mg_tensor *tensor_in(mg_ctx *ctx, bool persistent, mg_dtype dtype, int nd
       return NULL;
     }
     numel *= shape[i];
-    if (numel > ((int64_t)1 << 40)) {
-      mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "tensor too large");
+    if (numel > INT32_MAX) { /* kernels take dims and planes as int */
+      mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "a tensor of more than %d elements is too large", INT32_MAX);
       return NULL;
     }
   }

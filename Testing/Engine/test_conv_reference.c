@@ -241,7 +241,7 @@ static void check_threads(mg_ctx *ctx) {
   };
   int64_t n1 = 0, n2 = 0;
   mg_real *one = run_net(ctx, &p, 1, &n1), *two = run_net(ctx, &p, 2, &n2);
-  if (one && two) {
+  if (tu_check(one && two, "the 1- and 2-thread runs of the small network both finish")) {
     int64_t first = -1;
     for (int64_t i = 0; i < n1 && first < 0; i++)
       if (memcmp(&one[i], &two[i], sizeof one[i]) != 0) first = i;

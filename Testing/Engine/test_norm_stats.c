@@ -68,7 +68,7 @@ static void test_running_stats(mg_ctx *ctx) {
         for (int i = 0; i < hw; i++) {
           size_t o = ((size_t)s * c + ch) * hw + i;
           double want = (xh[o] - mean) / sqrt(vb + EPS) * gh[ch] + bh[ch];
-          worst_y = fmax(worst_y, fabs(yh[o] - want));
+          worst_y = tu_worse(worst_y, fabs(yh[o] - want));
         }
     }
     tu_check(worst_y < 1e-5, "training step %d output differs from batch statistics by %g", step, worst_y);
@@ -96,7 +96,7 @@ static void test_running_stats(mg_ctx *ctx) {
         for (int i = 0; i < hw; i++) {
           size_t o = ((size_t)s * c + ch) * hw + i;
           double want = (xh[o] - want_mean[ch]) / sqrt(want_var[ch] + EPS) * gh[ch] + bh[ch];
-          worst = fmax(worst, fabs(yh[o] - want));
+          worst = tu_worse(worst, fabs(yh[o] - want));
         }
     tu_check(worst < 1e-5, "eval output differs from the running-statistics formula by %g", worst);
     tu_check(memcmp(rm2, rmh, c * sizeof *rmh) == 0 && memcmp(rv2, rvh, c * sizeof *rvh) == 0,

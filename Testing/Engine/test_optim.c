@@ -330,7 +330,7 @@ static void ema(void) {
   }
   download(ctx, mg_ema_tensor(avg, 0), e);
   double worst = 0;
-  for (int i = 0; i < 12; i++) worst = fmax(worst, fabs((double)e[i] - expect[i]));
+  for (int i = 0; i < 12; i++) worst = tu_worse(worst, fabs((double)e[i] - expect[i]));
   tu_check(worst < 1e-6, "EMA differs from the formula by %g", worst);
   tu_check(mg_ema_update(avg, 1.5) == MG_ERR_INVALID_ARGUMENT, "decay outside [0,1] rejected");
   mg_clear_error(ctx);

@@ -81,6 +81,8 @@ mg_tensor *tu_labels(mg_ctx *ctx, int n, int classes) {
   return t;
 }
 
+double tu_worse(double worst, double err) { return err > worst || isnan(err) ? err : worst; }
+
 double tu_compare(const mg_real *a, const mg_real *b, int64_t n, double atol, double rtol, int64_t *worst_index) {
   double worst = 0;
   int64_t wi = 0;

@@ -27,6 +27,9 @@ double tu_uniform(double lo, double hi);
 mg_tensor *tu_random(mg_ctx *ctx, int ndim, const int *shape, double lo, double hi, bool requires_grad);
 mg_tensor *tu_labels(mg_ctx *ctx, int n, int classes); /* int32 labels in [0, classes) */
 
+/* The running maximum of errors, where a NaN error wins (fmax would drop it and hide a NaN result). */
+double tu_worse(double worst, double err);
+
 /* Largest |a-b| / (atol + rtol*|b|) over n values; <= 1 means within tolerance. */
 double tu_compare(const mg_real *a, const mg_real *b, int64_t n, double atol, double rtol, int64_t *worst_index);
 
