@@ -167,7 +167,7 @@ mg_status mg_init_default(mg_ctx *ctx, mg_tensor *weight, mg_tensor *bias, int f
 mg_tensor *mg_reshape(mg_ctx *ctx, mg_tensor *x, int ndim, const int *shape); /* shares data */
 /* x [n,cin,h,w], w [cout,cin,k,k], b [cout] or NULL; k in {1,3,4}, stride in {1,2} */
 mg_tensor *mg_conv2d(mg_ctx *ctx, mg_tensor *x, mg_tensor *w, mg_tensor *b, int stride, int pad);
-/* x [n,cin,h,w], w [cin,cout,k,k] (k = 4), b [cout] or NULL; h_out = (h-1)*stride - 2*pad + k */
+/* x [n,cin,h,w], w [cin,cout,k,k] (k in {1,3,4}; 4 in the models), b [cout] or NULL; h_out = (h-1)*stride - 2*pad + k */
 mg_tensor *mg_conv_transpose2d(mg_ctx *ctx, mg_tensor *x, mg_tensor *w, mg_tensor *b, int stride, int pad);
 /* x [n,in], w [out,in], b [out] or NULL -> [n,out] */
 mg_tensor *mg_linear(mg_ctx *ctx, mg_tensor *x, mg_tensor *w, mg_tensor *b);
