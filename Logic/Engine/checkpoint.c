@@ -6,19 +6,17 @@
  * of the data section); the optional "__metadata__" entry maps string keys to string values. We write the header
  * padded with spaces to a multiple of 8 bytes (so float data is aligned) and the tensors in insertion order.
  *
- * Uses only medgen.h, status.c and cJSON, so the sanitizer test can build this file on its own. */
+ * Uses only medgen.h, status.c, atomic_file.c and cJSON, so the sanitizer test can build these files on their own. */
 #include "medgen.h"
 
 #include <cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define CKPT_MAX_HEADER ((uint64_t)100 << 20) /* no real header comes close; bounds what a hostile file costs */
 #define CKPT_MAX_DIMS 8
@@ -634,41 +632,18 @@ static char *build_header(const mg_checkpoint_writer *w) {
   return text;
 }
 
-/* write() until done; 0 or the errno of the failure. */
-static int write_all(int fd, const void *buf, size_t n) {
-  const char *p = buf;
-  while (n) {
-    ssize_t k = write(fd, p, n);
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    p += k;
-    n -= (size_t)k;
-  }
-  return 0;
-}
-
-static mg_status write_error(char *err, size_t err_size, const char *path, const char *what, int e) {
-  if (e == ENOSPC
-#ifdef EDQUOT
-      || e == EDQUOT
-#endif
-  )
-    return fail(err, err_size, MG_ERR_IO, path, "disk full while %s (%s)", what, strerror(e));
-  return fail(err, err_size, MG_ERR_IO, path, "%s failed (%s)", what, strerror(e));
-}
-
-/* Header, padding and data into fd; 0 or errno. */
-static int write_file(int fd, const mg_checkpoint_writer *w, const char *header, size_t header_len, size_t padded) {
+/* Header length, header, padding and data, in the file's order. */
+static mg_status write_file(mg_atomic_file *af, const mg_checkpoint_writer *w, const char *header, size_t header_len,
+                            size_t padded, char *err, size_t err_size) {
   unsigned char len_bytes[8];
   for (int i = 0; i < 8; i++) len_bytes[i] = (unsigned char)((uint64_t)padded >> (8 * i));
   static const char spaces[8] = "        ";
-  int e = write_all(fd, len_bytes, 8);
-  if (!e) e = write_all(fd, header, header_len);
-  if (!e) e = write_all(fd, spaces, padded - header_len);
-  for (int i = 0; !e && i < w->n_tensors; i++) e = write_all(fd, w->tensors[i].bytes, (size_t)w->tensors[i].numel * 4);
-  return e;
+  mg_status s = mg_atomic_file_write(af, len_bytes, 8, err, err_size);
+  if (s == MG_OK) s = mg_atomic_file_write(af, header, header_len, err, err_size);
+  if (s == MG_OK) s = mg_atomic_file_write(af, spaces, padded - header_len, err, err_size);
+  for (int i = 0; s == MG_OK && i < w->n_tensors; i++)
+    s = mg_atomic_file_write(af, w->tensors[i].bytes, (size_t)w->tensors[i].numel * 4, err, err_size);
+  return s;
 }
 
 mg_status mg_checkpoint_writer_save(mg_checkpoint_writer *w, const char *path, char *err, size_t err_size) {
@@ -680,52 +655,11 @@ mg_status mg_checkpoint_writer_save(mg_checkpoint_writer *w, const char *path, c
   char *header = build_header(w);
   if (!header) return fail(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory building the header");
   size_t header_len = strlen(header), padded = (header_len + 7) / 8 * 8;
-
-  /* The temporary file sits beside the target so the final rename stays within one filesystem (atomic). */
-  const char *slash = strrchr(path, '/');
-  size_t dir_len = slash ? (size_t)(slash - path) : 0;
-  const char *base = slash ? slash + 1 : path;
-  size_t tmp_size = strlen(path) + 32;
-  char *tmp = malloc(tmp_size), *dir = malloc(dir_len + 2);
-  if (!tmp || !dir) {
-    free(header), free(tmp), free(dir);
-    return fail(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory");
-  }
-  if (slash) memcpy(dir, path, dir_len), dir[dir_len] = '\0';
-  else strcpy(dir, ".");
-  if (slash && dir_len == 0) strcpy(dir, "/");
-  snprintf(tmp, tmp_size, "%.*s%s.%s.tmp-XXXXXX", (int)dir_len, path, slash ? "/" : "", base);
-
-  mg_status status = MG_OK;
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    status = fail(err, err_size, MG_ERR_IO, path, "cannot create a temporary file in '%s' (%s)", dir, strerror(errno));
-  } else {
-    /* mkstemp makes the file private (0600); keep an existing checkpoint's permissions, else the usual 0644. */
-    struct stat st;
-    mode_t mode = stat(path, &st) == 0 ? (st.st_mode & 0777) : 0644;
-    int e = fchmod(fd, mode) != 0 ? errno : 0;
-    if (e) status = fail(err, err_size, MG_ERR_IO, path, "cannot set permissions (%s)", strerror(e));
-    if (status == MG_OK && (e = write_file(fd, w, header, header_len, padded)) != 0)
-      status = write_error(err, err_size, path, "writing", e);
-    if (status == MG_OK && fsync(fd) != 0) status = write_error(err, err_size, path, "flushing to disk", errno);
-    if (close(fd) != 0 && status == MG_OK) status = write_error(err, err_size, path, "closing", errno);
-    if (status == MG_OK && rename(tmp, path) != 0)
-      status = fail(err, err_size, MG_ERR_IO, path, "cannot move the new file into place (%s)", strerror(errno));
-    if (status != MG_OK) {
-      unlink(tmp);
-    } else {
-      /* Makes the rename itself durable. Best effort: the file's data is already on disk, and some filesystems
-       * refuse fsync on directories. */
-      int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-      if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-      }
-    }
-  }
+  mg_atomic_file *af = NULL;
+  mg_status status = mg_atomic_file_open(path, &af, err, err_size);
+  if (status == MG_OK) status = write_file(af, w, header, header_len, padded, err, err_size);
+  if (status == MG_OK) status = mg_atomic_file_commit(af, err, err_size);
+  else mg_atomic_file_abort(af);
   free(header);
-  free(tmp);
-  free(dir);
   return status;
 }

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,6 +68,28 @@ const char *mg_context_error(const mg_ctx *ctx);
 /* Threads used by CPU kernels. Results are bit-identical for any thread count. */
 mg_status mg_context_set_threads(mg_ctx *ctx, int threads);
 int mg_context_threads(const mg_ctx *ctx);
+
+/* ---- Files written atomically: a temporary file beside the target, fsync, rename, fsync of the folder. ----
+ * Whoever reads the target, even after a crash or a full disk, finds the old file or the complete new one, and no
+ * failure leaves the temporary file behind. A new file gets the permissions any program's new file gets (0666
+ * less the umask); a replaced file keeps its permissions. Messages start with the target's path and say what
+ * failed and why ("out.png: disk full while writing (No space left on device)"). A handle belongs to one thread;
+ * different handles may be used in different threads. */
+typedef struct mg_atomic_file mg_atomic_file;
+
+/* Creates the temporary file for path. On failure *out is NULL and err says why. */
+mg_status mg_atomic_file_open(const char *path, mg_atomic_file **out, char *err, size_t err_size);
+/* The temporary file as a stdio stream, for writers that want one (libpng): write to it, but do not close it. */
+FILE *mg_atomic_file_stream(mg_atomic_file *af);
+/* Appends bytes. On failure the caller still owns af: abort it. */
+mg_status mg_atomic_file_write(mg_atomic_file *af, const void *data, size_t bytes, char *err, size_t err_size);
+/* Flushes, fsyncs and renames the temporary file over the target. Frees af whatever happens; on failure the
+ * target is untouched and the temporary file removed. A write to the stream that failed unnoticed fails here. */
+mg_status mg_atomic_file_commit(mg_atomic_file *af, char *err, size_t err_size);
+/* Closes and removes the temporary file, leaving the target untouched, and frees af. NULL is a no-op. */
+void mg_atomic_file_abort(mg_atomic_file *af);
+/* open + write + commit of one buffer, for small outputs such as CSV logs. */
+mg_status mg_file_write_atomic(const char *path, const void *data, size_t bytes, char *err, size_t err_size);
 
 /* ---- Checkpoints: safetensors files with MedGen metadata. ---- */
 typedef struct mg_checkpoint mg_checkpoint;

@@ -44,18 +44,14 @@ typedef struct mg_image {
   bool synthetic;   /* read: the file carries MedGen's synthetic-image marker */
 } mg_image;
 
-/* Writes img as an 8-bit grayscale PNG, atomically (a temporary file in the same folder, fsync, rename): a
- * failure never leaves a partial file under path. synthetic = true adds the tEXt marker. */
+/* Writes img as an 8-bit grayscale PNG, atomically (mg_atomic_file in medgen.h): a failure never leaves a
+ * partial file under path. synthetic = true adds the tEXt marker. */
 mg_status mg_png_write(const char *path, const uint8_t *pixels, int width, int height, bool synthetic, char *err,
                        size_t err_size);
 /* Reads a PNG of any bit depth and colour type into 8-bit gray (colour is converted with the Rec. 709 weights,
  * alpha is dropped, 16-bit is reduced to 8). Images larger than 16384 pixels on a side are refused. */
 mg_status mg_png_read(const char *path, mg_image *out, char *err, size_t err_size);
 void mg_image_free(mg_image *img);
-
-/* Writes bytes to path atomically (temporary file beside it, fsync, rename): for small text outputs such as CSV
- * logs, which must never be left half-written either. */
-mg_status mg_file_write_atomic(const char *path, const void *data, size_t bytes, char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

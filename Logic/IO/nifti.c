@@ -1,6 +1,7 @@
 /* nifti.c: NIfTI-1 single-file volumes (.nii, .nii.gz) into float voxels. The header is validated field by
- * field before anything is allocated, so a corrupt or hostile file gives a message, never a crash or a huge
- * allocation. zlib's gzread reads compressed and uncompressed files alike. */
+ * field before anything is allocated, and the voxels are read in chunks into a buffer that grows only as data
+ * actually arrives: a corrupt or hostile file (a tiny .nii.gz whose header claims billions of voxels) gives a
+ * message, never a crash or a huge allocation. zlib's gzread reads compressed and uncompressed files alike. */
 #include "io_internal.h"
 
 #include <math.h>
@@ -9,9 +10,12 @@
 #include <zlib.h>
 
 enum { NIFTI_HEADER_BYTES = 348 };
-/* 2^31 voxels (8 GiB of floats): far above any real scan, low enough that a forged header cannot ask for
- * an absurd allocation. */
+/* 2^31 voxels (8 GiB of floats): far above any real scan, and a bound on what even a file that really holds
+ * that much data can make us allocate. */
 #define NIFTI_MAX_VOXELS ((int64_t)1 << 31)
+/* Voxel bytes read and converted at a time: the raw buffer's size, whatever the header claims. A multiple of
+ * every datatype's size, so a chunk never splits a voxel. */
+#define NIFTI_CHUNK_BYTES ((int64_t)16 << 20)
 
 /* NIfTI-1 datatype codes we read, with their sizes in bytes. */
 enum { DT_UINT8 = 2, DT_INT16 = 4, DT_INT32 = 8, DT_FLOAT32 = 16, DT_FLOAT64 = 64, DT_UINT16 = 512 };
@@ -112,6 +116,59 @@ static void convert_voxels(const unsigned char *raw, int64_t n, int code, bool s
   }
 }
 
+/* Reads the dims[0]*dims[1]*dims[2] voxels that follow the header, converting each chunk to float as it arrives.
+ * The output grows (doubling, capped at the header's size) only as data arrives, so a file that holds less than
+ * its header claims fails after allocating about as much as it really holds. On success *out is the volume's
+ * data (malloc'ed); on failure it stays NULL. */
+static mg_status read_voxels(gzFile gz, const char *path, const int dims[3], int code, bool swap, float slope,
+                             float inter, float **out, char *err, size_t err_size) {
+  const int bytes = datatype_bytes(code);
+  const int64_t nvox = (int64_t)dims[0] * dims[1] * dims[2], nbytes = nvox * bytes;
+  const int64_t chunk = nbytes < NIFTI_CHUNK_BYTES ? nbytes : NIFTI_CHUNK_BYTES;
+  unsigned char *raw = malloc((size_t)chunk);
+  if (!raw) return mg_io_fail(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory for a read buffer");
+  float *data = NULL;
+  int64_t cap = 0, done = 0; /* voxels allocated and voxels converted */
+  mg_status st = MG_OK;
+  while (done < nvox) {
+    const char *zmsg = "";
+    int64_t want = (nvox - done) * bytes < chunk ? (nvox - done) * bytes : chunk;
+    int64_t got = read_fully(gz, raw, want, &zmsg);
+    if (got < 0) {
+      st = mg_io_fail(err, err_size, MG_ERR_FORMAT, path, "corrupt compressed data (%s)", zmsg);
+      break;
+    }
+    int64_t n = got / bytes;
+    if (done + n > cap) {
+      int64_t grown = 2 * cap > done + n ? 2 * cap : done + n;
+      if (grown > nvox) grown = nvox;
+      float *bigger = realloc(data, (size_t)grown * sizeof *bigger);
+      if (!bigger) {
+        st = mg_io_fail(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory after %lld of %lld voxels",
+                        (long long)done, (long long)nvox);
+        break;
+      }
+      data = bigger;
+      cap = grown;
+    }
+    convert_voxels(raw, n, code, swap, slope, inter, data + done);
+    done += n;
+    if (got < want) {
+      st = mg_io_fail(err, err_size, MG_ERR_FORMAT, path,
+                      "file is truncated: the %dx%dx%d image needs %lld bytes of voxel data, only %lld present",
+                      dims[0], dims[1], dims[2], (long long)nbytes, (long long)(done * bytes + got % bytes));
+      break;
+    }
+  }
+  free(raw);
+  if (st != MG_OK) {
+    free(data);
+    return st;
+  }
+  *out = data;
+  return MG_OK;
+}
+
 /* Validates the header; fills dims, pixdim and the conversion parameters. */
 static mg_status parse_header(const unsigned char *h, const char *path, int dims[3], float pixdim[3], int *code,
                               bool *swap, float *slope, float *inter, int64_t *vox_offset, char *err,
@@ -147,8 +204,10 @@ static mg_status parse_header(const unsigned char *h, const char *path, int dims
   }
   for (int i = ndim + 1; i <= 3; i++) dims[i - 1] = 1;
   if (nvox > NIFTI_MAX_VOXELS)
-    return mg_io_fail(err, err_size, MG_ERR_FORMAT, path, "%lld voxels is more than this reader accepts",
-                      (long long)nvox);
+    return mg_io_fail(err, err_size, MG_ERR_FORMAT, path,
+                      "the header claims %dx%dx%d = %lld voxels, more than this reader accepts (%lld); the file is "
+                      "corrupt or not a single volume", dims[0], dims[1], dims[2], (long long)nvox,
+                      (long long)NIFTI_MAX_VOXELS);
 
   *code = get_i16(h, 70, *swap);
   int bitpix = get_i16(h, 72, *swap);
@@ -196,8 +255,6 @@ mg_status mg_nifti_read(const char *path, mg_volume *out, char *err, size_t err_
 
   mg_status st;
   unsigned char header[NIFTI_HEADER_BYTES];
-  unsigned char *raw = NULL;
-  float *data = NULL;
   const char *zmsg = "";
   int dims[3] = {0, 0, 0}, code = 0;
   float pixdim[3] = {0, 0, 0}, slope = 1.0f, inter = 0.0f;
@@ -233,34 +290,12 @@ mg_status mg_nifti_read(const char *path, mg_volume *out, char *err, size_t err_
     left -= n;
   }
 
-  int64_t nvox = (int64_t)dims[0] * dims[1] * dims[2];
-  int64_t nbytes = nvox * datatype_bytes(code);
-  raw = malloc((size_t)nbytes);
-  data = malloc((size_t)nvox * sizeof(float));
-  if (!raw || !data) {
-    st = mg_io_fail(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory for %lld voxels", (long long)nvox);
-    goto done;
-  }
-  got = read_fully(gz, raw, nbytes, &zmsg);
-  if (got < 0) {
-    st = mg_io_fail(err, err_size, MG_ERR_FORMAT, path, "corrupt compressed data (%s)", zmsg);
-    goto done;
-  }
-  if (got < nbytes) {
-    st = mg_io_fail(err, err_size, MG_ERR_FORMAT, path,
-                    "file is truncated: the %dx%dx%d image needs %lld bytes of voxel data, only %lld present",
-                    dims[0], dims[1], dims[2], (long long)nbytes, (long long)got);
-    goto done;
-  }
-  convert_voxels(raw, nvox, code, swap, slope, inter, data);
+  st = read_voxels(gz, path, dims, code, swap, slope, inter, &out->data, err, err_size);
+  if (st != MG_OK) goto done;
   memcpy(out->dim, dims, sizeof dims);
   memcpy(out->pixdim, pixdim, sizeof pixdim);
-  out->data = data;
-  data = NULL;
 
 done:
-  free(raw);
-  free(data);
   gzclose(gz);
   return st;
 }

@@ -29,8 +29,8 @@ mg_status mg_png_write(const char *path, const uint8_t *pixels, int width, int h
   if (!path || !pixels || width < 1 || height < 1 || width > PNG_MAX_SIDE || height > PNG_MAX_SIDE)
     return mg_io_fail(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "invalid image (%dx%d, pixels %s)", width, height,
                       pixels ? "given" : "missing");
-  mg_atomic_file af;
-  mg_status st = mg_atomic_open(&af, path, err, err_size);
+  mg_atomic_file *af = NULL;
+  mg_status st = mg_atomic_file_open(path, &af, err, err_size);
   if (st != MG_OK) return st;
 
   png_failure failure = {""};
@@ -38,15 +38,15 @@ mg_status mg_png_write(const char *path, const uint8_t *pixels, int width, int h
   png_infop info = png ? png_create_info_struct(png) : NULL;
   if (!png || !info) {
     png_destroy_write_struct(&png, &info);
-    mg_atomic_abort(&af);
+    mg_atomic_file_abort(af);
     return mg_io_fail(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory in libpng");
   }
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_write_struct(&png, &info);
-    mg_atomic_abort(&af);
+    mg_atomic_file_abort(af);
     return mg_io_fail(err, err_size, MG_ERR_IO, path, "cannot write PNG (%s)", failure.message);
   }
-  png_init_io(png, af.f);
+  png_init_io(png, mg_atomic_file_stream(af));
   png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
                PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   /* tEXt chunks go before the image data so that viewers and `identify -verbose` show them. */
@@ -63,7 +63,7 @@ mg_status mg_png_write(const char *path, const uint8_t *pixels, int width, int h
   for (int y = 0; y < height; y++) png_write_row(png, pixels + (size_t)y * (size_t)width);
   png_write_end(png, info);
   png_destroy_write_struct(&png, &info);
-  return mg_atomic_commit(&af, path, err, err_size);
+  return mg_atomic_file_commit(af, err, err_size);
 }
 
 /* True when the file's text chunks carry the synthetic-image marker. */

@@ -3,8 +3,8 @@
 medgen_add_test(test_checkpoint test_checkpoint.c LABELS checkpoint)
 medgen_add_test(test_checkpoint_engine test_checkpoint_engine.c LABELS checkpoint)
 
-# The file-format test again, built from checkpoint.c + status.c alone with the sanitizers on this target only, so
-# the normal ctest run catches any out-of-bounds read, undefined behaviour or leak on a hostile file.
+# The file-format test again, built from checkpoint.c + atomic_file.c + status.c alone with the sanitizers on this
+# target only, so the normal ctest run catches any out-of-bounds read, undefined behaviour or leak on a hostile file.
 set(MEDGEN_SANITIZER_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
 include(CheckCSourceCompiles)
 set(CMAKE_REQUIRED_FLAGS "-fsanitize=address,undefined")
@@ -14,6 +14,7 @@ unset(CMAKE_REQUIRED_FLAGS)
 unset(CMAKE_REQUIRED_LINK_OPTIONS)
 if(MEDGEN_HAVE_SANITIZERS)
   add_executable(test_checkpoint_asan test_checkpoint.c ${PROJECT_SOURCE_DIR}/Logic/Engine/checkpoint.c
+                                      ${PROJECT_SOURCE_DIR}/Logic/Engine/atomic_file.c
                                       ${PROJECT_SOURCE_DIR}/Logic/Engine/status.c)
   target_include_directories(test_checkpoint_asan PRIVATE ${PROJECT_SOURCE_DIR}/Logic/Engine)
   target_link_libraries(test_checkpoint_asan PRIVATE PkgConfig::CJSON)

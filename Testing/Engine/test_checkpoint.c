@@ -1,10 +1,12 @@
 /* test_checkpoint.c: the safetensors loader and writer (checkpoint.c) on good and hostile files: a round trip, every
  * truncation of a small file, bit flips, crafted headers that must be rejected with a clear message, and atomic
- * writes that leave an existing checkpoint intact when they fail.
+ * writes (atomic_file.c) that leave an existing checkpoint intact when they fail and give new files the umask's
+ * permissions.
  *
- * Uses only medgen.h, so it also links with just checkpoint.c + status.c and runs under AddressSanitizer and UBSan
- * (test_checkpoint_asan): there a wild read or a leak on an error path fails the test. It therefore keeps its own
- * pass/fail counter instead of test_util (which needs the whole engine), with the same "N passed, N failed" line.
+ * Uses only medgen.h, so it also links with just checkpoint.c + atomic_file.c + status.c and runs under
+ * AddressSanitizer and UBSan (test_checkpoint_asan): there a wild read or a leak on an error path fails the test. It
+ * therefore keeps its own pass/fail counter instead of test_util (which needs the whole engine), with the same
+ * "N passed, N failed" line.
  *
  * "test_checkpoint --write-samples DIR" writes DIR/good.safetensors and DIR/corrupt.safetensors for the
  * `medgen info` tests and exits. */
@@ -615,11 +617,26 @@ static void test_atomic_write(void) {
   int64_t big_shape[1] = {16384};
   const int64_t small_shape[1] = {4};
   const float small[4] = {1, 2, 3, 4};
+  struct stat st;
+
+  /* A new file gets the permissions any new file gets: 0666 less the umask. */
+  mode_t old_umask = umask(027);
+  const char *fresh = IN_DIR("fresh.safetensors");
+  mg_checkpoint_writer *w = mg_checkpoint_writer_new();
+  mg_checkpoint_writer_add_tensor(w, "x", 1, small_shape, small);
+  check(mg_checkpoint_writer_save(w, fresh, err, sizeof err) == MG_OK, "new file: %s", err);
+  check(stat(fresh, &st) == 0 && (st.st_mode & 0777) == 0640, "new file under umask 027: mode 0640 (got %o)",
+        (unsigned)(st.st_mode & 0777));
+  umask(002);
+  unlink(fresh);
+  check(mg_checkpoint_writer_save(w, fresh, err, sizeof err) == MG_OK, "new file: %s", err);
+  check(stat(fresh, &st) == 0 && (st.st_mode & 0777) == 0664, "new file under umask 002: mode 0664 (got %o)",
+        (unsigned)(st.st_mode & 0777));
+  umask(old_umask);
+  unlink(fresh);
 
   /* a folder that does not exist */
   const char *missing = IN_DIR("no-such-folder/ckpt.safetensors");
-  mg_checkpoint_writer *w = mg_checkpoint_writer_new();
-  mg_checkpoint_writer_add_tensor(w, "x", 1, small_shape, small);
   mg_status s = mg_checkpoint_writer_save(w, missing, err, sizeof err);
   check(s == MG_ERR_IO && strncmp(err, missing, strlen(missing)) == 0 && strstr(err, "No such file"),
         "missing folder: '%s'", err);
@@ -687,7 +704,6 @@ static void test_atomic_write(void) {
             t.numel == 16384 && mg_checkpoint_find(c, "x", &t) != MG_OK,
         "overwrite: new contents: %s", err);
   mg_checkpoint_free(c);
-  struct stat st;
   check(stat(target, &st) == 0 && (st.st_mode & 0777) == 0640, "overwrite keeps permissions 0640 (got %o)",
         (unsigned)(st.st_mode & 0777));
   check(temp_files(work_dir) == 0, "overwrite: no temporary file left");
@@ -701,6 +717,81 @@ static void test_atomic_write(void) {
   }
   mg_checkpoint_writer_free(w);
   free(big);
+}
+
+/* mg_atomic_file directly: until commit the target is untouched and the new data sits in one temporary file; abort
+ * and a failed commit leave the target as it was and no temporary file. */
+static void test_atomic_file_api(void) {
+  char err[512];
+  const char *target = IN_DIR("atomic.txt");
+  write_bytes(target, "old", 3);
+  size_t n = 0;
+  unsigned char *bytes = NULL;
+
+  mg_atomic_file *af = NULL;
+  check(mg_atomic_file_open(target, &af, err, sizeof err) == MG_OK && af, "open: %s", err);
+  check(mg_atomic_file_write(af, "new ", 4, err, sizeof err) == MG_OK, "write: %s", err);
+  check(fputs("data", mg_atomic_file_stream(af)) >= 0, "write through the stream");
+  check(temp_files(work_dir) == 1, "one temporary file while writing (%d)", temp_files(work_dir));
+  bytes = read_bytes(target, &n);
+  check(bytes && n == 3 && memcmp(bytes, "old", 3) == 0, "target untouched before commit");
+  free(bytes);
+  check(mg_atomic_file_commit(af, err, sizeof err) == MG_OK, "commit: %s", err);
+  bytes = read_bytes(target, &n);
+  check(bytes && n == 8 && memcmp(bytes, "new data", 8) == 0, "target replaced at commit");
+  free(bytes);
+  check(temp_files(work_dir) == 0, "commit: no temporary file left");
+
+  af = NULL;
+  check(mg_atomic_file_open(target, &af, err, sizeof err) == MG_OK, "open again: %s", err);
+  check(mg_atomic_file_write(af, "lost", 4, err, sizeof err) == MG_OK, "write again: %s", err);
+  mg_atomic_file_abort(af);
+  mg_atomic_file_abort(NULL);
+  bytes = read_bytes(target, &n);
+  check(bytes && n == 8 && memcmp(bytes, "new data", 8) == 0, "abort leaves the target as it was");
+  free(bytes);
+  check(temp_files(work_dir) == 0, "abort: no temporary file left");
+
+  /* A write to the stream that failed without the caller noticing fails the commit (the file size limit stands
+   * in for a full disk). The data is larger than stdio's buffer, so fwrite reaches the file and fails. */
+  enum { BIG = 1 << 16 };
+  char *big = calloc(BIG, 1);
+  struct rlimit old_limit, limit;
+  getrlimit(RLIMIT_FSIZE, &old_limit);
+  limit = old_limit;
+  limit.rlim_cur = 4096;
+  void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+  af = NULL;
+  if (check(mg_atomic_file_open(target, &af, err, sizeof err) == MG_OK, "open for a failing write: %s", err) &&
+      check(setrlimit(RLIMIT_FSIZE, &limit) == 0, "setrlimit(RLIMIT_FSIZE)")) {
+    (void)fwrite(big, 1, BIG, mg_atomic_file_stream(af));
+    mg_status s = mg_atomic_file_commit(af, err, sizeof err);
+    setrlimit(RLIMIT_FSIZE, &old_limit);
+    check(s == MG_ERR_IO && strncmp(err, target, strlen(target)) == 0 && strstr(err, "writing failed"),
+          "unnoticed failed write: '%s'", err);
+    bytes = read_bytes(target, &n);
+    check(bytes && n == 8 && memcmp(bytes, "new data", 8) == 0, "failed commit leaves the target as it was");
+    free(bytes);
+    check(temp_files(work_dir) == 0, "failed commit: no temporary file left");
+  } else {
+    mg_atomic_file_abort(af);
+  }
+  signal(SIGXFSZ, old_handler);
+  free(big);
+
+  /* the one-call write; bad arguments */
+  check(mg_file_write_atomic(target, "x", 1, err, sizeof err) == MG_OK, "one-call write: %s", err);
+  bytes = read_bytes(target, &n);
+  check(bytes && n == 1 && bytes[0] == 'x', "one-call write: contents");
+  free(bytes);
+  check(mg_file_write_atomic(target, NULL, 1, err, sizeof err) == MG_ERR_INVALID_ARGUMENT && strstr(err, target),
+        "one-call write without data: '%s'", err);
+  af = (mg_atomic_file *)1;
+  check(mg_atomic_file_open("", &af, err, sizeof err) == MG_ERR_INVALID_ARGUMENT && af == NULL,
+        "open with an empty name: '%s'", err);
+  check(mg_atomic_file_commit(NULL, err, sizeof err) == MG_ERR_INVALID_ARGUMENT, "commit of NULL: '%s'", err);
+  check(temp_files(work_dir) == 0, "bad arguments: no temporary file left");
+  unlink(target);
 }
 
 /* Files for the `medgen info` tests. */
@@ -757,6 +848,7 @@ int main(int argc, char **argv) {
   test_hostile_headers();
   test_valid_variants();
   test_atomic_write();
+  test_atomic_file_api();
   for (int i = 0; i < N_REF; i++) free(refs[i].data);
   remove_work_dir();
   return finish();

@@ -1,7 +1,8 @@
 /* test_io.c: Logic/IO against files this test writes byte by byte: NIfTI-1 round trips for every supported
- * datatype (plain, gzip, big-endian, scaled), bad files rejected with a message naming the file, PNG write/read
- * round trips (gray and colour), the synthetic-image marker present in the written bytes, and atomic writes
- * leaving no temporary files. */
+ * datatype (plain, gzip, big-endian, scaled) and for a volume larger than one read chunk, bad files rejected with a
+ * message naming the file, a tiny forged .nii.gz claiming 2^31 voxels rejected without a huge allocation (under an
+ * address-space limit), PNG write/read round trips (gray and colour), the synthetic-image marker present in the
+ * written bytes, and atomic writes leaving no temporary files. */
 #include "mg_io.h"
 #include "test_util.h"
 
@@ -10,8 +11,22 @@
 #include <png.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
+
+/* AddressSanitizer reserves terabytes of address space up front, so an address-space limit cannot apply there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
 
 static char dir[256];
 
@@ -199,7 +214,7 @@ static void test_nifti(void) {
   bad.dim[0] = bad.dim[1] = bad.dim[2] = 30000; /* a forged header asking for 27e12 voxels */
   const char *huge = tmp_path("huge.nii");
   write_nifti(huge, &bad, voxels, (int64_t)N * 2, 2, false);
-  check_rejected("absurd size", huge, MG_ERR_FORMAT, "voxels");
+  check_rejected("absurd size", huge, MG_ERR_FORMAT, "voxels, more than this reader accepts");
 
   bad = s;
   bad.datatype = 128;
@@ -238,6 +253,82 @@ static void test_nifti(void) {
   tu_check(mg_nifti_read(garbage, &v, err, sizeof err) != MG_OK && strstr(err, garbage), "garbage gzip: %s", err);
 
   check_rejected("missing file", tmp_path("does-not-exist.nii"), MG_ERR_IO, "cannot open");
+}
+
+/* A volume larger than one 16 MiB read chunk: every voxel must come back, including those of the last chunk. */
+static void test_nifti_chunks(void) {
+  nifti_spec s = default_spec(4, 16);
+  s.dim[0] = 128, s.dim[1] = 128, s.dim[2] = 600; /* 19.7 MB of int16 */
+  const int64_t n = (int64_t)s.dim[0] * s.dim[1] * s.dim[2];
+  int16_t *voxels = malloc((size_t)n * sizeof *voxels);
+  for (int64_t i = 0; i < n; i++) voxels[i] = (int16_t)((i * 7919) % 65521 - 32760);
+  const char *path = tmp_path("large.nii");
+  if (tu_check(write_nifti(path, &s, voxels, n * 2, 2, false), "large: cannot write %s", path)) {
+    mg_volume v;
+    char err[512] = "";
+    if (tu_check(mg_nifti_read(path, &v, err, sizeof err) == MG_OK, "large: read failed: %s", err)) {
+      int64_t bad = 0;
+      for (int64_t i = 0; i < n; i++) bad += v.data[i] != (float)voxels[i];
+      tu_check(bad == 0, "large: %lld of %lld voxels differ", (long long)bad, (long long)n);
+      mg_volume_free(&v);
+    }
+  }
+  unlink(path);
+  free(voxels);
+}
+
+/* The process's address space in bytes (Linux), or -1. */
+static int64_t address_space_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long long pages = -1;
+  if (f && fscanf(f, "%lld", &pages) != 1) pages = -1;
+  if (f) fclose(f);
+  return pages < 0 ? -1 : pages * sysconf(_SC_PAGESIZE);
+}
+
+/* A .nii.gz of a few kilobytes whose header claims 2048x1024x1024 uint8 voxels (2^31, the most the reader accepts:
+ * 2 GiB of data, 8 GiB of floats) but holds only data_bytes of them. It must fail as truncated, naming the file,
+ * after allocating about what the file holds: the read runs in a child process that may use at most 1 GiB more
+ * address space than it has, where allocating the claimed size up front fails. */
+static void check_forged_size(const char *label, int64_t data_bytes) {
+  nifti_spec s = default_spec(2, 8);
+  s.dim[0] = 2048, s.dim[1] = 1024, s.dim[2] = 1024;
+  unsigned char *zeros = calloc((size_t)data_bytes, 1); /* zeros: a few MB compress to a few KB */
+  const char *path = tmp_path("forged.nii.gz");
+  bool written = write_nifti(path, &s, zeros, data_bytes, 1, true);
+  free(zeros);
+  if (!tu_check(written, "%s: cannot write %s", label, path)) return;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (!tu_check(pid >= 0, "%s: fork failed", label)) return;
+  if (pid == 0) {
+    int64_t used = address_space_bytes();
+    if (UNDER_ASAN || used < 0) {
+      printf("note: %s: reading without an address-space limit (%s)\n", label,
+             UNDER_ASAN ? "AddressSanitizer build" : "no /proc/self/statm");
+    } else {
+      struct rlimit limit = {(rlim_t)used + ((rlim_t)1 << 30), (rlim_t)used + ((rlim_t)1 << 30)};
+      if (setrlimit(RLIMIT_AS, &limit) != 0) {
+        fprintf(stderr, "FAIL: %s: setrlimit(RLIMIT_AS)\n", label);
+        _exit(1);
+      }
+    }
+    mg_volume v;
+    char err[512] = "";
+    mg_status st = mg_nifti_read(path, &v, err, sizeof err);
+    char present[64];
+    snprintf(present, sizeof present, "only %lld present", (long long)data_bytes);
+    bool ok = st == MG_ERR_FORMAT && strstr(err, path) && strstr(err, "truncated") && strstr(err, present) && !v.data;
+    if (!ok) fprintf(stderr, "FAIL: %s: status %d (%s), expected a format error saying \"truncated\" and \"%s\"\n",
+                     label, (int)st, err, present);
+    fflush(NULL);
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  bool waited = waitpid(pid, &status, 0) == pid;
+  tu_check(waited && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+           "%s: the reader failed under a 1 GiB address-space limit (see above; wait status %d)", label, status);
+  unlink(path);
 }
 
 /* ---- PNG ---- */
@@ -383,6 +474,9 @@ int main(void) {
     return EXIT_FAILURE;
   }
   test_nifti();
+  test_nifti_chunks();
+  check_forged_size("forged header, 1000 bytes of data", 1000);
+  check_forged_size("forged header, 20 MiB of data (two chunks)", (int64_t)20 << 20);
   test_png();
   int before = count_files_in_dir();
   test_text_file();

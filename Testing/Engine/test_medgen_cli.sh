@@ -42,7 +42,7 @@ for f in demo.png demo-loss.csv demo.safetensors; do
 done
 grep -q "MedGen synthetic image - not for diagnosis" "$out/demo.png" || { echo "FAIL: demo.png is not marked synthetic"; failed=1; }
 [ "$(wc -l <"$out/demo-loss.csv")" -eq 4 ] || { echo "FAIL: demo-loss.csv should hold a header and 3 steps"; failed=1; }
-ls "$out" | grep -q tmp && { echo "FAIL: temporary files left in $out"; failed=1; }
+ls -A "$out" | grep -q tmp && { echo "FAIL: temporary files left in $out"; failed=1; }
 "$medgen" info "$out/demo.safetensors" >"$dir/info.log" 2>&1 || { echo "FAIL: medgen info cannot read the demo checkpoint"; cat "$dir/info.log"; failed=1; }
 # Ctrl-C once training has begun (the first progress line): exit 1, one line on stderr, the new folder removed.
 cancel="$dir/demo-cancel"

@@ -90,7 +90,37 @@ typedef struct group {
   char prefix[64];
   int tensors;
   int64_t values;
+  int first; /* index of its first tensor: groups are shown in the order the file introduces them */
 } group;
+
+static int by_prefix_then_first(const void *a, const void *b) {
+  const group *x = a, *y = b;
+  int c = strcmp(x->prefix, y->prefix);
+  return c ? c : (x->first > y->first) - (x->first < y->first);
+}
+
+static int by_first(const void *a, const void *b) {
+  const group *x = a, *y = b;
+  return (x->first > y->first) - (x->first < y->first);
+}
+
+/* Merges groups[0..n) (one per tensor) into one per prefix, in order of first appearance; returns how many
+ * remain. Sorting instead of searching keeps a hostile file with many prefixes at O(n log n). */
+static int merge_groups(group *groups, int n) {
+  if (n == 0) return 0;
+  qsort(groups, (size_t)n, sizeof *groups, by_prefix_then_first);
+  int kept = 0;
+  for (int i = 0; i < n; i++) {
+    if (kept > 0 && strcmp(groups[kept - 1].prefix, groups[i].prefix) == 0) {
+      groups[kept - 1].tensors += groups[i].tensors; /* the run's first entry has the smallest index */
+      groups[kept - 1].values += groups[i].values;
+    } else {
+      groups[kept++] = groups[i];
+    }
+  }
+  qsort(groups, (size_t)kept, sizeof *groups, by_first);
+  return kept;
+}
 
 static void print_group(const group *g, size_t width) {
   printf("  %-*s %6d %s  %s values\n", (int)width, g->prefix, g->tensors, g->tensors == 1 ? "tensor " : "tensors",
@@ -146,13 +176,12 @@ int medgen_cmd_info(int argc, char **argv) {
   if (shown_meta < n_meta) printf("  ... and %d more (--all lists every entry)\n", n_meta - shown_meta);
 
   /* totals, per prefix, and the values that are not finite (a diverged run shows up here) */
-  group *groups = calloc((size_t)n + 1, sizeof *groups); /* at most one per tensor */
+  group *groups = calloc((size_t)n + 1, sizeof *groups); /* one per tensor, merged below */
   if (!groups) {
     fprintf(stderr, "medgen info: out of memory\n");
     mg_checkpoint_free(c);
     return 1;
   }
-  int n_groups = 0;
   int64_t total = 0, non_finite = 0;
   int non_finite_tensors = 0;
   size_t width = 0;
@@ -165,21 +194,19 @@ int medgen_cmd_info(int argc, char **argv) {
     non_finite += bad;
     non_finite_tensors += bad > 0;
     if (all || i < LIST_LIMIT) width = strlen(t.name) > width ? strlen(t.name) : width;
-    char prefix[64];
-    prefix_of(t.name, prefix, sizeof prefix);
-    int g = 0;
-    while (g < n_groups && strcmp(groups[g].prefix, prefix) != 0) g++;
-    if (g == n_groups) snprintf(groups[n_groups++].prefix, sizeof groups[g].prefix, "%s", prefix);
-    groups[g].tensors++;
-    groups[g].values += t.numel;
+    prefix_of(t.name, groups[i].prefix, sizeof groups[i].prefix);
+    groups[i].tensors = 1;
+    groups[i].values = t.numel;
+    groups[i].first = i;
   }
+  int n_groups = merge_groups(groups, n);
   printf("tensors: %d (%s values, %s as float32)\n", n, GROUPED(total), HUMAN(4.0 * (double)total));
   if (non_finite)
     printf("warning: %s values in %d tensor%s are NaN or infinite\n", GROUPED(non_finite), non_finite_tensors,
            non_finite_tensors == 1 ? "" : "s");
   if (n) printf("by prefix:\n");
   int shown_groups = all || n_groups <= PREFIX_LIMIT ? n_groups : PREFIX_LIMIT - 1;
-  group rest = {"", 0, 0};
+  group rest = {"", 0, 0, 0};
   for (int g = shown_groups; g < n_groups; g++) rest.tensors += groups[g].tensors, rest.values += groups[g].values;
   snprintf(rest.prefix, sizeof rest.prefix, "(%d more prefixes)", n_groups - shown_groups);
   size_t pw = shown_groups < n_groups ? strlen(rest.prefix) : 0;
