@@ -7,36 +7,109 @@
  *   P = softmax over keys (rows of scores),  O = V P^T  [head_dim, len]
  * and the backward, with dS = P * (dP - rowsum(dP * P)):
  *   dP = dO^T V,  dV += dO P,  dQ += s * K dS^T,  dK += s * Q dS
- * The products go to the shared gemm (gemm.c), which owns their threading and determinism; heads run one after
- * another so gemm is never called inside an OpenMP region. Softmax rows are computed by one thread each, in
- * double.
+ * Threading: OpenMP threads take whole pieces of work and run single-threaded OpenBLAS products on them (gemm.c
+ * says why OpenBLAS may not thread). A forward piece is a block of query rows of one (sample, head): its scores,
+ * their softmax and its output columns, all written by that piece alone. A backward piece is a whole (sample,
+ * head), because dK and dV sum over all queries: it runs its query blocks in order. The blocks depend on len only,
+ * so every value comes from the same operations whatever the thread count. (A head's products, 256 x 256 at
+ * 16x16, are too small to split over threads well: calling the tiled parallel gemm per head ran at half the speed.)
+ * Softmax rows sum in double.
  */
 #include "cpu_kernels.h"
 
 #include <math.h>
+#include <string.h>
 
-/* One row, numerically stable: the max is subtracted before exp, so exp never overflows. x and y may alias. */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* exp(x) for x <= 0, written so that a loop over it vectorizes: libm's exp is a scalar call, and with it the
+ * softmax took three times as long as attention's products (head_dim 64). x = n*ln2 + r with |r| <= ln2/2, exp(r)
+ * from its Taylor series (evaluated in pairs to keep the dependency chain short), then scaled by 2^n built in the
+ * exponent bits. Accurate to about 2 ulp of mg_real; where exp(x) is below the smallest normal number it returns
+ * 0; a NaN stays NaN. */
+#ifdef MG_REAL_F64
+static inline double exp_nonpositive(double x) {
+  const double shift = 0x1.8p52; /* adding it rounds x*log2(e) to an integer n held in the low mantissa bits */
+  double t = x * 0x1.71547652b82fep0 + shift, n = t - shift;
+  uint64_t bits;
+  memcpy(&bits, &t, sizeof bits);
+  bits = (bits + 1023) << 52; /* 2^n; the bits of shift itself fall off the top */
+  double scale;
+  memcpy(&scale, &bits, sizeof scale);
+  double r = x - n * 0x1.62e42fee00000p-1 - n * 0x1.a39ef35793c76p-33; /* ln2 in two parts: n*hi is exact */
+  double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4; /* terms up to r^13/13!, below 1e-17 on |r| <= ln2/2 */
+  double p01 = 1 + r, p23 = 1.0 / 2 + r * (1.0 / 6), p45 = 1.0 / 24 + r * (1.0 / 120);
+  double p67 = 1.0 / 720 + r * (1.0 / 5040), p89 = 1.0 / 40320 + r * (1.0 / 362880);
+  double p1011 = 1.0 / 3628800 + r * (1.0 / 39916800), p1213 = 1.0 / 479001600 + r * (1.0 / 6227020800);
+  double p = (p01 + r2 * p23 + r4 * (p45 + r2 * p67)) + r8 * (p89 + r2 * p1011 + r4 * p1213);
+  double e = p * scale;
+  uint64_t e_bits;
+  memcpy(&e_bits, &e, sizeof e_bits);
+  e_bits &= (uint64_t)0 - (uint64_t)!(x < -708.0); /* a mask, not a branch: underflow to 0 (NaN is kept) */
+  memcpy(&e, &e_bits, sizeof e);
+  return e;
+}
+#else
+static inline float exp_nonpositive(float x) {
+  const float shift = 0x1.8p23f;
+  float t = x * 0x1.715476p0f + shift, n = t - shift;
+  uint32_t bits;
+  memcpy(&bits, &t, sizeof bits);
+  bits = (bits + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  float r = x - n * 0x1.62e4p-1f - n * 0x1.7f7d1cp-20f;
+  float r2 = r * r, r4 = r2 * r2; /* terms up to r^7/7!, below 1e-8 on |r| <= ln2/2 */
+  float p01 = 1 + r, p23 = 1.0f / 2 + r * (1.0f / 6), p45 = 1.0f / 24 + r * (1.0f / 120);
+  float p67 = 1.0f / 720 + r * (1.0f / 5040);
+  float p = (p01 + r2 * p23) + r4 * (p45 + r2 * p67);
+  float e = p * scale;
+  uint32_t e_bits;
+  memcpy(&e_bits, &e, sizeof e_bits);
+  e_bits &= (uint32_t)0 - (uint32_t)!(x < -87.0f);
+  memcpy(&e, &e_bits, sizeof e);
+  return e;
+}
+#endif
+
+/* One row, numerically stable: the max is subtracted before exp, so exp never overflows. x and y may alias.
+ * The simd sum's lanes are fixed when compiling, so it does not depend on the thread count. */
 static void softmax_row(int cols, const mg_real *x, mg_real *y) {
-  mg_real mx = x[0];
-  for (int j = 1; j < cols; j++)
-    if (x[j] > mx) mx = x[j];
+  /* the max in 8 running lanes held in registers (an omp simd max reduction kept its lanes in memory, a third of
+   * the softmax's time) */
+  enum { LANES = 8 };
+  mg_real lane[LANES], mx = x[0];
+  for (int l = 0; l < LANES; l++) lane[l] = x[0];
+  int i = 0;
+  for (; i + LANES <= cols; i += LANES)
+    for (int l = 0; l < LANES; l++) lane[l] = x[i + l] > lane[l] ? x[i + l] : lane[l];
+  for (; i < cols; i++) mx = x[i] > mx ? x[i] : mx;
+  for (int l = 0; l < LANES; l++) mx = lane[l] > mx ? lane[l] : mx;
   double sum = 0;
+#pragma omp simd reduction(+ : sum)
   for (int j = 0; j < cols; j++) {
-    double e = exp((double)x[j] - (double)mx);
-    y[j] = (mg_real)e;
+    mg_real e = exp_nonpositive(x[j] - mx);
+    y[j] = e;
     sum += e;
   }
-  const double inv = 1.0 / sum;
-  for (int j = 0; j < cols; j++) y[j] = (mg_real)(y[j] * inv);
+  const mg_real inv = (mg_real)(1.0 / sum); /* in mg_real: a quarter of the work of a double product */
+#pragma omp simd
+  for (int j = 0; j < cols; j++) y[j] *= inv;
 }
 
 /* dx = y * (dy - sum(dy * y)); accumulate adds to dx, otherwise dx is overwritten (dx may alias dy then). */
 static void softmax_row_backward(int cols, const mg_real *y, const mg_real *dy, mg_real *dx, int accumulate) {
   double dot = 0;
+#pragma omp simd reduction(+ : dot)
   for (int j = 0; j < cols; j++) dot += (double)dy[j] * y[j];
-  for (int j = 0; j < cols; j++) {
-    mg_real g = (mg_real)(y[j] * (dy[j] - dot));
-    dx[j] = accumulate ? dx[j] + g : g;
+  if (accumulate) {
+#pragma omp simd
+    for (int j = 0; j < cols; j++) dx[j] += (mg_real)(y[j] * (dy[j] - dot));
+  } else {
+#pragma omp simd
+    for (int j = 0; j < cols; j++) dx[j] = (mg_real)(y[j] * (dy[j] - dot));
   }
 }
 
@@ -55,10 +128,37 @@ static void softmax_backward(int rows, int cols, const mg_real *y, const mg_real
   }
 }
 
-/* The backward needs dP (then dS, in place) for one head at a time: [len, len]. */
+/* Target size of a query block's probabilities in values (512 KB in float, a core's L2 here): small enough to
+ * stay in cache between the product that writes them, their softmax and the product that reads them (at len
+ * 1024, 64K values and the whole [len, len] were a few percent slower, 128K and 256K equal). It decides which
+ * products run, so it depends on len only, never on the thread count. */
+#define QBLOCK_ELEMS (128 * 1024)
+
+/* Below this many multiply-adds a parallel region costs more than it saves; it never changes the result. */
+#define PARALLEL_MIN_MACS ((int64_t)1 << 20)
+
+static int thread_id(void) {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+/* Query rows per block: len split into the fewest blocks of at most about QBLOCK_ELEMS values, rows shared out
+ * evenly. */
+static int query_block_rows(int len) {
+  int64_t blocks = ((int64_t)len * len + QBLOCK_ELEMS - 1) / QBLOCK_ELEMS;
+  if (blocks < 1) blocks = 1;
+  if (blocks > len) blocks = len;
+  return (int)((len + blocks - 1) / blocks);
+}
+
+/* The backward needs dP (then dS, in place) for one query block per thread: [rows, len] each, so the workspace
+ * grows with the thread count (query it after set_threads). The forward needs none. */
 static size_t attention_workspace(int b, int heads, int head_dim, int len) {
   (void)b, (void)heads, (void)head_dim;
-  return (size_t)len * (size_t)len * sizeof(mg_real);
+  return (size_t)mg_cpu_threads() * (size_t)query_block_rows(len) * (size_t)len * sizeof(mg_real);
 }
 
 static void attention_forward(int b, int heads, int head_dim, int len, const mg_real *q, const mg_real *k,
@@ -67,36 +167,51 @@ static void attention_forward(int b, int heads, int head_dim, int len, const mg_
   (void)ws;
   const mg_real scale = (mg_real)(1.0 / sqrt((double)head_dim));
   const int64_t head_size = (int64_t)head_dim * len, probs_size = (int64_t)len * len;
-  for (int64_t bh = 0; bh < (int64_t)b * heads; bh++) {
-    const mg_real *qh = q + bh * head_size, *kh = k + bh * head_size, *vh = v + bh * head_size;
-    mg_real *p = probs + bh * probs_size;
-    mg_cpu_gemm(1, 0, len, len, head_dim, scale, qh, len, kh, len, 0, p, len); /* scores = s * Q^T K */
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < len; i++) softmax_row(len, p + (int64_t)i * len, p + (int64_t)i * len);
-    mg_cpu_gemm(0, 1, head_dim, len, len, 1, vh, len, p, len, 0, out + bh * head_size, len); /* O = V P^T */
+  const int rows = query_block_rows(len), blocks = (len + rows - 1) / rows;
+  const int64_t pieces = (int64_t)b * heads * blocks, macs = 2 * b * heads * probs_size * head_dim;
+#pragma omp parallel for num_threads(mg_cpu_threads()) schedule(dynamic, 1) if (macs >= PARALLEL_MIN_MACS)
+  for (int64_t t = 0; t < pieces; t++) { /* piece t: query rows [i0, i0+n) of head bh */
+    const int64_t bh = t / blocks, o = bh * head_size;
+    const int i0 = (int)(t % blocks) * rows, n = len - i0 < rows ? len - i0 : rows;
+    mg_real *p = probs + bh * probs_size + (int64_t)i0 * len; /* [n, len] */
+    mg_cpu_gemm_serial(1, 0, n, len, head_dim, scale, q + o + i0, len, k + o, len, 0, p, len); /* s Q_blk^T K */
+    for (int i = 0; i < n; i++) softmax_row(len, p + (int64_t)i * len, p + (int64_t)i * len);
+    mg_cpu_gemm_serial(0, 1, head_dim, n, len, 1, v + o, len, p, len, 0, out + o + i0, len); /* V P_blk^T */
   }
 }
 
 static void attention_backward(int b, int heads, int head_dim, int len, const mg_real *q, const mg_real *k,
                                const mg_real *v, const mg_real *probs, const mg_real *dout, mg_real *dq,
                                mg_real *dk, mg_real *dv, void *ws) {
-  /* q, k, v, dout, dq, dk, dv are (b, heads*head_dim, len); probs is (b, heads, len, len); ws is (len, len) */
+  /* q, k, v, dout, dq, dk, dv are (b, heads*head_dim, len); probs is (b, heads, len, len); ws: workspace bytes */
+  if (!dq && !dk && !dv) return;
   const mg_real scale = (mg_real)(1.0 / sqrt((double)head_dim));
   const int64_t head_size = (int64_t)head_dim * len, probs_size = (int64_t)len * len;
-  mg_real *ds = ws;
-  for (int64_t bh = 0; bh < (int64_t)b * heads; bh++) {
-    const int64_t o = bh * head_size;
-    const mg_real *p = probs + bh * probs_size, *dout_h = dout + o;
-    if (dv) mg_cpu_gemm(0, 0, head_dim, len, len, 1, dout_h, len, p, len, 1, dv + o, len); /* dV += dO P */
-    if (!dq && !dk) continue;
-    mg_cpu_gemm(1, 0, len, len, head_dim, 1, dout_h, len, v + o, len, 0, ds, len); /* dP = dO^T V */
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < len; i++) {
-      const int64_t r = (int64_t)i * len;
-      softmax_row_backward(len, p + r, ds + r, ds + r, 0); /* dS over the scores, in place */
+  const int rows = query_block_rows(len);
+  const int64_t pieces = (int64_t)b * heads, macs = 4 * pieces * probs_size * head_dim;
+#pragma omp parallel num_threads(mg_cpu_threads()) if (macs >= PARALLEL_MIN_MACS)
+  {
+    mg_real *ds = (mg_real *)ws + (int64_t)thread_id() * rows * len; /* [rows, len] */
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t bh = 0; bh < pieces; bh++) {
+      const int64_t o = bh * head_size;
+      for (int i0 = 0; i0 < len; i0 += rows) { /* query rows [i0, i0+n); dK and dV add up over them in order */
+        const int n = len - i0 < rows ? len - i0 : rows;
+        const mg_real *p = probs + bh * probs_size + (int64_t)i0 * len; /* [n, len] */
+        const mg_real *dout_blk = dout + o + i0;                          /* columns i0.. of dO */
+        if (dv) mg_cpu_gemm_serial(0, 0, head_dim, len, n, 1, dout_blk, len, p, len, 1, dv + o, len); /* dO P */
+        if (!dq && !dk) continue;
+        mg_cpu_gemm_serial(1, 0, n, len, head_dim, 1, dout_blk, len, v + o, len, 0, ds, len); /* dP = dO^T V */
+        for (int i = 0; i < n; i++) {
+          const int64_t r = (int64_t)i * len;
+          softmax_row_backward(len, p + r, ds + r, ds + r, 0); /* dS over the scores, in place */
+        }
+        if (dq) /* dQ_blk += s K dS^T */
+          mg_cpu_gemm_serial(0, 1, head_dim, n, len, scale, k + o, len, ds, len, 1, dq + o + i0, len);
+        if (dk) /* dK += s Q_blk dS */
+          mg_cpu_gemm_serial(0, 0, head_dim, len, n, scale, q + o + i0, len, ds, len, 1, dk + o, len);
+      }
     }
-    if (dq) mg_cpu_gemm(0, 1, head_dim, len, len, scale, k + o, len, ds, len, 1, dq + o, len); /* dQ += s K dS^T */
-    if (dk) mg_cpu_gemm(0, 0, head_dim, len, len, scale, q + o, len, ds, len, 1, dk + o, len); /* dK += s Q dS */
   }
 }
 

@@ -68,8 +68,71 @@ static void valid_range(int w, int wo, int kw, int stride, int pad, int *lo, int
   if (*lo > *hi) *lo = *hi;
 }
 
+/* The 3x3 stride-2 pad-1 conv over an even width (the UNet's downsample) has its own im2col and col2im. Its taps
+ * read input columns 2*ow-1, 2*ow and 2*ow+1: the odd pixels shifted by one, the even pixels, the odd pixels. So
+ * one pass over an input row, loading each pair of pixels once, fills all three taps' col rows; the generic loop
+ * runs a strided gather and its padding checks per tap and costs 2.5 times as much. */
+static int is_k3_s2_p1_even(const col_geom *g) {
+  return g->k == 3 && g->stride == 2 && g->pad == 1 && g->w == 2 * g->wo;
+}
+
+static void im2col_k3_s2(const col_geom *g, const mg_real *img, int oh0, int rows, mg_real *col) {
+  const int wo = g->wo, cols = rows * wo;
+  for (int ci = 0; ci < g->c; ci++) {
+    const mg_real *src = img + (int64_t)ci * g->h * g->w;
+    for (int kh = 0; kh < 3; kh++) {
+      mg_real *d0 = col + (int64_t)(ci * 3 + kh) * 3 * cols, *d1 = d0 + cols, *d2 = d1 + cols; /* taps kw 0, 1, 2 */
+      for (int oh = oh0; oh < oh0 + rows; oh++, d0 += wo, d1 += wo, d2 += wo) {
+        int ih = oh * 2 - 1 + kh;
+        if (ih < 0 || ih >= g->h) {
+          for (int ow = 0; ow < wo; ow++) d0[ow] = d1[ow] = d2[ow] = 0;
+          continue;
+        }
+        const mg_real *srow = src + (int64_t)ih * g->w;
+        d0[0] = 0; /* column -1: padding */
+#pragma omp simd
+        for (int ow = 0; ow < wo - 1; ow++) {
+          mg_real even = srow[2 * ow], odd = srow[2 * ow + 1];
+          d1[ow] = even;
+          d2[ow] = odd;
+          d0[ow + 1] = odd;
+        }
+        d1[wo - 1] = srow[2 * wo - 2];
+        d2[wo - 1] = srow[2 * wo - 1];
+      }
+    }
+  }
+}
+
+/* The adds reach each pixel in the generic col2im's order (kh, then kw), so both give the same bits. */
+static void col2im_k3_s2(const col_geom *g, const mg_real *col, int oh0, int rows, mg_real *img) {
+  const int wo = g->wo, cols = rows * wo;
+  for (int ci = 0; ci < g->c; ci++) {
+    mg_real *dst = img + (int64_t)ci * g->h * g->w;
+    for (int kh = 0; kh < 3; kh++) {
+      const mg_real *d0 = col + (int64_t)(ci * 3 + kh) * 3 * cols, *d1 = d0 + cols, *d2 = d1 + cols;
+      for (int oh = oh0; oh < oh0 + rows; oh++, d0 += wo, d1 += wo, d2 += wo) {
+        int ih = oh * 2 - 1 + kh;
+        if (ih < 0 || ih >= g->h) continue;
+        mg_real *drow = dst + (int64_t)ih * g->w;
+#pragma omp simd
+        for (int ow = 0; ow < wo - 1; ow++) {
+          drow[2 * ow] += d1[ow];
+          drow[2 * ow + 1] = (drow[2 * ow + 1] + d0[ow + 1]) + d2[ow];
+        }
+        drow[2 * wo - 2] += d1[wo - 1];
+        drow[2 * wo - 1] += d2[wo - 1];
+      }
+    }
+  }
+}
+
 /* img [c,h,w] -> col [c*k*k, rows*wo] for output rows [oh0, oh0+rows) (overwritten) */
 static void im2col(const col_geom *g, const mg_real *img, int oh0, int rows, mg_real *col) {
+  if (is_k3_s2_p1_even(g)) {
+    im2col_k3_s2(g, img, oh0, rows, col);
+    return;
+  }
   const int kk = g->k * g->k, cols = rows * g->wo;
   for (int r = 0; r < g->c * kk; r++) {
     int ci = r / kk, kh = (r % kk) / g->k, kw = r % g->k, lo, hi;
@@ -96,6 +159,10 @@ static void im2col(const col_geom *g, const mg_real *img, int oh0, int rows, mg_
 
 /* col [c*k*k, rows*wo] for output rows [oh0, oh0+rows) -> img [c,h,w] += every col entry at the pixel it reads */
 static void col2im(const col_geom *g, const mg_real *col, int oh0, int rows, mg_real *img) {
+  if (is_k3_s2_p1_even(g)) {
+    col2im_k3_s2(g, col, oh0, rows, img);
+    return;
+  }
   const int kk = g->k * g->k, cols = rows * g->wo;
   for (int r = 0; r < g->c * kk; r++) {
     int ci = r / kk, kh = (r % kk) / g->k, kw = r % g->k, lo, hi;

@@ -1,5 +1,5 @@
-/* bench_kernels.c: throughput of the CPU conv and GEMM kernels on the shapes of a 64x64 UNet (batch 16, channels
- * 64/128), printed next to OpenBLAS's sgemm peak (a large square product) measured in the same run, so the
+/* bench_kernels.c: throughput of the CPU conv and attention kernels on the shapes of a 64x64 UNet (batch 16,
+ * channels 64/128), printed next to OpenBLAS's sgemm peak (a large square product) measured in the same run, so the
  * percentages compare like with like on whatever machine and load this runs on.
  *
  * Timing: wall clock (CLOCK_MONOTONIC), one warm-up call, then the best of N calls. Backward kernels accumulate,
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #define BATCH 16
+#define PEAK_N 2048 /* the peak's square product */
 
 _Static_assert(sizeof(mg_real) == sizeof(float), "the benchmark measures the float32 product build");
 
@@ -34,22 +35,16 @@ static const conv_case conv_cases[] = {
     {"conv1x1 128->64 @32x32", 0, 128, 32, 64, 1, 1, 0},
 };
 
-/* Attention at 16x16 with 128 channels, one head: per sample, q, k, v are [128, 256] (channels x positions). */
-typedef struct gemm_shape {
-  int trans_a, trans_b, m, n, k;
-} gemm_shape;
-
-typedef struct gemm_case {
+/* Spatial attention as the UNet runs it: 128 channels in heads of 64, over the positions of a 16x16 and a 32x32
+ * feature map. The kernel saves the softmax probabilities [batch, heads, len, len] for its backward. */
+typedef struct attn_case {
   const char *name;
-  int count;                       /* products per call: one per sample */
-  gemm_shape forward, backward[2]; /* the two products of its backward */
-} gemm_case;
+  int heads, head_dim, side; /* len = side * side positions */
+} attn_case;
 
-static const gemm_case gemm_cases[] = {
-    /* scores [256,256] = Q^T K; backward dQ = K dS^T, dK = Q dS */
-    {"attn scores Q^T K 256x256x128", BATCH, {1, 0, 256, 256, 128}, {{0, 1, 128, 256, 256}, {0, 0, 128, 256, 256}}},
-    /* out [128,256] = V P^T; backward dV = dO P, dP = dO^T V */
-    {"attn output V P^T 128x256x256", BATCH, {0, 1, 128, 256, 256}, {{0, 0, 128, 256, 256}, {1, 0, 256, 256, 128}}},
+static const attn_case attn_cases[] = {
+    {"attention 2x64ch @16x16 (len 256)", 2, 64, 16},
+    {"attention 2x64ch @32x32 (len 1024)", 2, 64, 32},
 };
 
 static double now(void) {
@@ -65,9 +60,10 @@ typedef struct bench {
   const mg_kernels *k;
   mg_conv_desc d;
   int transposed;
-  const gemm_case *gc;
+  const attn_case *ac;
   mg_real *x, *w, *b, *y, *dy, *dx, *dw, *db, *ws;
-  mg_real *ga, *gb, *gc_out; /* gemm operands, each large enough for any of a case's products */
+  mg_real *q, *kk, *v, *out, *probs, *dout, *dq, *dk, *dv; /* attention */
+  int square; /* the peak's square product through the gemm kernel: x @ w -> y */
 } bench;
 
 static void run_conv(bench *bn, run_kind kind) {
@@ -84,21 +80,22 @@ static void run_conv(bench *bn, run_kind kind) {
   }
 }
 
-static void run_gemm(bench *bn, run_kind kind) {
-  for (int s = 0; s < bn->gc->count; s++) {
-    for (int p = 0; p < (kind == RUN_FORWARD ? 1 : 2); p++) {
-      const gemm_shape *g = kind == RUN_FORWARD ? &bn->gc->forward : &bn->gc->backward[p];
-      int lda = g->trans_a ? g->m : g->k, ldb = g->trans_b ? g->k : g->n;
-      bn->k->gemm(g->trans_a, g->trans_b, g->m, g->n, g->k, 1, bn->ga, lda, bn->gb, ldb, 0, bn->gc_out, g->n);
-    }
-  }
+static void run_attention(bench *bn, run_kind kind) {
+  const attn_case *ac = bn->ac;
+  const int len = ac->side * ac->side;
+  if (kind == RUN_FORWARD)
+    bn->k->attention_forward(BATCH, ac->heads, ac->head_dim, len, bn->q, bn->kk, bn->v, bn->out, bn->probs, bn->ws);
+  else
+    bn->k->attention_backward(BATCH, ac->heads, ac->head_dim, len, bn->q, bn->kk, bn->v, bn->probs, bn->dout, bn->dq,
+                              bn->dk, bn->dv, bn->ws);
 }
 
 static double best_seconds(bench *bn, run_kind kind, int reps) {
   double best = 1e30;
   for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
     double t = now();
-    if (bn->gc) run_gemm(bn, kind);
+    if (bn->square) bn->k->gemm(0, 0, PEAK_N, PEAK_N, PEAK_N, 1, bn->x, PEAK_N, bn->w, PEAK_N, 0, bn->y, PEAK_N);
+    else if (bn->ac) run_attention(bn, kind);
     else run_conv(bn, kind);
     t = now() - t;
     if (r >= 0 && t < best) best = t;
@@ -164,18 +161,16 @@ int medgen_bench_kernels(int argc, char **argv) {
    * OpenBLAS single-threaded (gemm.c), so it gets the threads only for this measurement. The same product through
    * the gemm kernel (tiles over OpenMP threads) is measured next, which also gives OpenBLAS's idle workers time to
    * stop spinning before the kernels are timed. */
-  const int pn = 2048;
-  bench peak = {.k = k};
-  static const gemm_case square = {"square", 1, {0, 0, pn, pn, pn}, {{0}, {0}}};
-  peak.gc = &square;
-  peak.ga = alloc_random(k, (int64_t)pn * pn, &rng);
-  peak.gb = alloc_random(k, (int64_t)pn * pn, &rng);
-  peak.gc_out = alloc_random(k, (int64_t)pn * pn, &rng);
-  if (!peak.ga || !peak.gb || !peak.gc_out) {
+  const int pn = PEAK_N;
+  bench peak = {.k = k, .square = 1};
+  peak.x = alloc_random(k, (int64_t)pn * pn, &rng);
+  peak.w = alloc_random(k, (int64_t)pn * pn, &rng);
+  peak.y = alloc_random(k, (int64_t)pn * pn, &rng);
+  if (!peak.x || !peak.w || !peak.y) {
     fprintf(stderr, "medgen bench kernels: out of memory\n");
-    if (peak.ga) k->free(peak.ga);
-    if (peak.gb) k->free(peak.gb);
-    if (peak.gc_out) k->free(peak.gc_out);
+    if (peak.x) k->free(peak.x);
+    if (peak.w) k->free(peak.w);
+    if (peak.y) k->free(peak.y);
     return 1;
   }
   const double peak_gflop = 2e-9 * pn * pn * pn;
@@ -183,14 +178,14 @@ int medgen_bench_kernels(int argc, char **argv) {
   openblas_set_num_threads((int)threads);
   for (int r = -1; r < peak_reps; r++) {
     double t = now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, pn, pn, pn, 1, peak.ga, pn, peak.gb, pn, 0, peak.gc_out, pn);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, pn, pn, pn, 1, peak.x, pn, peak.w, pn, 0, peak.y, pn);
     t = now() - t;
     if (r >= 0 && t < best) best = t;
   }
   k->set_threads((int)threads); /* back to single-threaded OpenBLAS */
   const double peak_rate = peak_gflop / best;
   const double tiled_rate = peak_gflop / best_seconds(&peak, RUN_FORWARD, peak_reps);
-  k->free(peak.ga), k->free(peak.gb), k->free(peak.gc_out);
+  k->free(peak.x), k->free(peak.w), k->free(peak.y);
 
   printf("MedGen kernel benchmark: %s backend, %ld thread%s, float32, batch %d, best of %d after a warm-up\n",
          k->name, threads, threads == 1 ? "" : "s", BATCH, reps);
@@ -238,29 +233,37 @@ int medgen_bench_kernels(int argc, char **argv) {
       if (bufs[i]) k->free(bufs[i]);
   }
 
-  for (size_t c = 0; c < sizeof gemm_cases / sizeof gemm_cases[0]; c++) {
-    const gemm_case *gc = &gemm_cases[c];
-    if (only && !strstr(gc->name, only)) continue;
-    bench bn = {.k = k, .gc = gc};
-    const int64_t big = 256 * 256; /* every operand and result of these products fits */
-    bn.ga = alloc_random(k, big, &rng), bn.gb = alloc_random(k, big, &rng), bn.gc_out = alloc_random(k, big, &rng);
-    if (bn.ga && bn.gb && bn.gc_out) {
-      const gemm_shape *f = &gc->forward;
-      double gflop = 2e-9 * gc->count * f->m * f->n * f->k;
-      printf("%-34s %7.2f", gc->name, gflop);
+  for (size_t c = 0; c < sizeof attn_cases / sizeof attn_cases[0]; c++) {
+    const attn_case *ac = &attn_cases[c];
+    if (only && !strstr(ac->name, only)) continue;
+    const int len = ac->side * ac->side;
+    const int64_t act_n = (int64_t)BATCH * ac->heads * ac->head_dim * len;
+    const int64_t probs_n = (int64_t)BATCH * ac->heads * len * len;
+    size_t ws_bytes = k->attention_workspace(BATCH, ac->heads, ac->head_dim, len);
+    bench bn = {.k = k, .ac = ac};
+    bn.q = alloc_random(k, act_n, &rng), bn.kk = alloc_random(k, act_n, &rng), bn.v = alloc_random(k, act_n, &rng);
+    bn.out = alloc_random(k, act_n, &rng), bn.dout = alloc_random(k, act_n, &rng);
+    bn.dq = alloc_random(k, act_n, &rng), bn.dk = alloc_random(k, act_n, &rng), bn.dv = alloc_random(k, act_n, &rng);
+    bn.probs = alloc_random(k, probs_n, &rng);
+    bn.ws = k->alloc(ws_bytes ? ws_bytes : 64);
+    if (bn.q && bn.kk && bn.v && bn.out && bn.dout && bn.dq && bn.dk && bn.dv && bn.probs && bn.ws) {
+      /* forward: scores Q^T K and output V P^T per head; backward: dP, dV, dQ, dK (softmax not counted) */
+      double gflop = 4e-9 * BATCH * ac->heads * (double)len * len * ac->head_dim;
+      printf("%-34s %7.2f", ac->name, gflop);
       print_rate(gflop, best_seconds(&bn, RUN_FORWARD, reps), peak_rate);
       printf("  %13s  %13s", "-", "-");
       print_rate(2 * gflop, best_seconds(&bn, RUN_BACKWARD, reps), peak_rate);
       printf("\n");
     } else {
-      fprintf(stderr, "medgen bench kernels: out of memory for %s\n", gc->name);
+      fprintf(stderr, "medgen bench kernels: out of memory for %s\n", ac->name);
       status = 1;
     }
-    if (bn.ga) k->free(bn.ga);
-    if (bn.gb) k->free(bn.gb);
-    if (bn.gc_out) k->free(bn.gc_out);
+    mg_real *bufs[] = {bn.q, bn.kk, bn.v, bn.out, bn.dout, bn.dq, bn.dk, bn.dv, bn.probs, bn.ws};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+      if (bufs[i]) k->free(bufs[i]);
   }
   printf("\nGFLOP counts multiply-adds as 2; the backward does twice the forward's work (data + weight "
-         "gradients).\n");
+         "gradients).\nAttention counts its products only (forward: scores and output; backward: dP, dV, dQ, dK), "
+         "not the softmax.\n");
   return status;
 }

@@ -8,7 +8,7 @@
 extern "C" {
 #endif
 
-/* Conv and GEMM kernel throughput on a 64x64 UNet's shapes, against OpenBLAS's sgemm peak measured in the same
+/* Conv and attention kernel throughput on a 64x64 UNet's shapes, against OpenBLAS's sgemm peak measured in the same
  * run. Options: --threads N (default: all cores), --quick (fewer repetitions). */
 int medgen_bench_kernels(int argc, char **argv);
 
