@@ -28,7 +28,7 @@ void mg_cpu_gemm_serial(int trans_a, int trans_b, int m, int n, int k, mg_real a
 }
 
 /* Tiles of C: 256 x 256 (large enough for OpenBLAS to run near full speed on one core), halved down to 128 x 128
- * until there are 4 of them, so mid-sized products (attention's 256 x 256) still spread over the threads; smaller
+ * until there are 4 of them, so mid-sized products (e.g. 256 x 256) still spread over the threads; smaller
  * tiles measured slower on 2 cores. Depends on m and n only. */
 static void gemm_tiles(int m, int n, int *tile_m, int *tile_n) {
   int tm = 256, tn = 256;

@@ -82,8 +82,9 @@ static void attention_reference(const mg_real *q, const mg_real *k, const mg_rea
 }
 
 static void test_attention(mg_ctx *ctx) {
-  /* n, heads, head_dim, h, w: 1, 2 and 4 heads, non-square spatial sizes */
-  const int cases[][5] = {{2, 1, 3, 3, 5}, {1, 2, 2, 2, 7}, {2, 4, 2, 4, 3}, {1, 2, 3, 1, 6}};
+  /* n, heads, head_dim, h, w: 1, 2 and 4 heads, non-square spatial sizes; 420 positions span several query
+   * blocks of the CPU kernel */
+  const int cases[][5] = {{2, 1, 3, 3, 5}, {1, 2, 2, 2, 7}, {2, 4, 2, 4, 3}, {1, 2, 3, 1, 6}, {1, 2, 2, 21, 20}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const int *s = cases[i];
     int heads = s[1], shape[4] = {s[0], s[1] * s[2], s[3], s[4]};

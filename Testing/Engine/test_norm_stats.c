@@ -149,8 +149,8 @@ static void test_threads(mg_ctx *ctx) {
   for (int op = 0; op < N_OPS; op++) {
     thread_case tc = {0};
     int c = 64, shape[4] = {4, c, 16, 12};
-    if (op == ATTENTION) {
-      shape[0] = 2;
+    if (op == ATTENTION) { /* 480 positions: several query blocks per head */
+      shape[0] = 2, shape[2] = 24, shape[3] = 20;
       for (int i = 0; i < 3; i++) tc.in[i] = tu_random(ctx, 4, shape, -2, 2, true);
     } else {
       tc.in[0] = tu_random(ctx, 4, shape, -2, 3, true);
