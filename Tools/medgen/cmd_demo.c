@@ -108,7 +108,8 @@ static int parse_options(int argc, char **argv, demo_options *o) {
 /* ---- data: axial slices as SIZE x SIZE images in [-1, 1] ---- */
 typedef struct slice_set {
   int count;
-  float *pixels; /* count * SIZE * SIZE, row-major, anterior at the top */
+  float *pixels;          /* count * SIZE * SIZE, row-major, anterior at the top */
+  float window_lo, window_hi; /* source intensities mapped to -1 and 1 */
 } slice_set;
 
 /* The q-quantile (0..1) of n values, to within (max-min)/4096: a histogram pass instead of a sort, since a
@@ -232,6 +233,8 @@ static bool extract_slices(const mg_volume *v, slice_set *train, slice_set *show
   int64_t n = (int64_t)train->count * SIZE * SIZE;
   float wlo = percentile(train->pixels, n, 0.005), whi = percentile(train->pixels, n, 0.995);
   if (!(whi > wlo)) whi = wlo + 1.0f;
+  train->window_lo = show->window_lo = wlo;
+  train->window_hi = show->window_hi = whi;
   slice_set *sets[2] = {train, show};
   for (int s = 0; s < 2; s++)
     for (int64_t i = 0; i < (int64_t)sets[s]->count * SIZE * SIZE; i++) {
@@ -488,7 +491,12 @@ int medgen_cmd_demo(int argc, char **argv) {
   snprintf(path_csv, sizeof path_csv, "%s/demo-loss.csv", o.out);
   snprintf(path_ckpt, sizeof path_ckpt, "%s/demo.safetensors", o.out);
   const float *rows[3] = {clean, noisy, denoised};
-  const char *metadata[] = {"medgen.command", "demo", "data", o.data, NULL};
+  /* the intensity mapping, so a sample can be taken back to the scanner's units */
+  char normalization[256];
+  snprintf(normalization, sizeof normalization,
+           "{\"method\":\"percentile window\",\"percentiles\":[0.5,99.5],\"source\":[%.9g,%.9g],\"target\":[-1,1]}",
+           s.train.window_lo, s.train.window_hi);
+  const char *metadata[] = {"medgen.command", "demo", "data", o.data, "data.normalization", normalization, NULL};
   const char *done[2] = {path_png, path_csv};
   int written = 0;
   mg_status out_st = write_grid(path_png, rows, err, sizeof err);
