@@ -134,17 +134,6 @@ static void softmax_backward(int rows, int cols, const mg_real *y, const mg_real
  * products run, so it depends on len only, never on the thread count. */
 #define QBLOCK_ELEMS (128 * 1024)
 
-/* Below this many multiply-adds a parallel region costs more than it saves; it never changes the result. */
-#define PARALLEL_MIN_MACS ((int64_t)1 << 20)
-
-static int thread_id(void) {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
 /* Query rows per block: len split into the fewest blocks of at most about QBLOCK_ELEMS values, rows shared out
  * evenly. */
 static int query_block_rows(int len) {
@@ -169,7 +158,7 @@ static void attention_forward(int b, int heads, int head_dim, int len, const mg_
   const int64_t head_size = (int64_t)head_dim * len, probs_size = (int64_t)len * len;
   const int rows = query_block_rows(len), blocks = (len + rows - 1) / rows;
   const int64_t pieces = (int64_t)b * heads * blocks, macs = 2 * b * heads * probs_size * head_dim;
-#pragma omp parallel for num_threads(mg_cpu_threads()) schedule(dynamic, 1) if (macs >= PARALLEL_MIN_MACS)
+#pragma omp parallel for num_threads(mg_cpu_threads()) schedule(dynamic, 1) if (macs >= MG_CPU_PARALLEL_MIN_MACS)
   for (int64_t t = 0; t < pieces; t++) { /* piece t: query rows [i0, i0+n) of head bh */
     const int64_t bh = t / blocks, o = bh * head_size;
     const int i0 = (int)(t % blocks) * rows, n = len - i0 < rows ? len - i0 : rows;
@@ -189,9 +178,9 @@ static void attention_backward(int b, int heads, int head_dim, int len, const mg
   const int64_t head_size = (int64_t)head_dim * len, probs_size = (int64_t)len * len;
   const int rows = query_block_rows(len);
   const int64_t pieces = (int64_t)b * heads, macs = 4 * pieces * probs_size * head_dim;
-#pragma omp parallel num_threads(mg_cpu_threads()) if (macs >= PARALLEL_MIN_MACS)
+#pragma omp parallel num_threads(mg_cpu_threads()) if (macs >= MG_CPU_PARALLEL_MIN_MACS)
   {
-    mg_real *ds = (mg_real *)ws + (int64_t)thread_id() * rows * len; /* [rows, len] */
+    mg_real *ds = (mg_real *)ws + (int64_t)mg_cpu_thread_id() * rows * len; /* [rows, len] */
 #pragma omp for schedule(dynamic, 1)
     for (int64_t bh = 0; bh < pieces; bh++) {
       const int64_t o = bh * head_size;

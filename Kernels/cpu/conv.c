@@ -29,18 +29,9 @@
  * which GEMMs run, so it must never depend on the thread count. */
 #define CHUNK_ELEMS (512 * 1024)
 
-/* Below these sizes a parallel region costs more than it saves (and on a busy machine a lot more). Whether the
+/* Below this many elements a copy loop runs serially (see MG_CPU_PARALLEL_MIN_MACS). Whether the
  * pieces run in parallel never changes the result. */
-#define PARALLEL_MIN_MACS ((int64_t)1 << 20)
 #define PARALLEL_MIN_ELEMS ((int64_t)1 << 15)
-
-static int thread_id(void) {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
 
 /* Geometry of an image and its col: image [c,h,w], kernel k, stride, pad; col rows c*k*k over ho x wo positions. */
 typedef struct col_geom {
@@ -253,9 +244,9 @@ static void conv2d_forward(const mg_conv_desc *d, const mg_real *x, const mg_rea
   const int kdim = d->c_in * d->k * d->k, plane = d->h_out * d->w_out, rows = chunk_rows(&g);
   const int chunks = (d->h_out + rows - 1) / rows, pointwise = conv_is_pointwise(d);
   const int64_t x_image = (int64_t)d->c_in * d->h_in * d->w_in, y_image = (int64_t)d->c_out * plane;
-#pragma omp parallel num_threads(mg_cpu_threads()) if (d->n * y_image * kdim >= PARALLEL_MIN_MACS)
+#pragma omp parallel num_threads(mg_cpu_threads()) if (d->n * y_image * kdim >= MG_CPU_PARALLEL_MIN_MACS)
   {
-    mg_real *col = pointwise ? NULL : (mg_real *)ws + thread_id() * col_slot_elems(&g);
+    mg_real *col = pointwise ? NULL : (mg_real *)ws + mg_cpu_thread_id() * col_slot_elems(&g);
 #pragma omp for schedule(dynamic, 1)
     for (int t = 0; t < d->n * chunks; t++) {
       int i = t / chunks, oh0 = (t % chunks) * rows, nrows = d->h_out - oh0 < rows ? d->h_out - oh0 : rows;
@@ -287,9 +278,9 @@ static void conv2d_backward(const mg_conv_desc *d, const mg_real *x, const mg_re
   mg_real *partials = (mg_real *)ws + slots; /* [n, cout, kdim] */
   if (db) bias_backward(d->n, d->c_out, plane, dy, db);
   if (!dx && !dw) return;
-#pragma omp parallel num_threads(mg_cpu_threads()) if (d->n * y_image * kdim >= PARALLEL_MIN_MACS)
+#pragma omp parallel num_threads(mg_cpu_threads()) if (d->n * y_image * kdim >= MG_CPU_PARALLEL_MIN_MACS)
   {
-    mg_real *col = pointwise ? NULL : (mg_real *)ws + thread_id() * col_slot_elems(&g);
+    mg_real *col = pointwise ? NULL : (mg_real *)ws + mg_cpu_thread_id() * col_slot_elems(&g);
 #pragma omp for schedule(dynamic, 1)
     for (int i = 0; i < d->n; i++) {
       const mg_real *xi = x + i * x_image;
@@ -336,9 +327,9 @@ static void conv_transpose2d_forward(const mg_conv_desc *d, const mg_real *x, co
   const int kdim = d->c_out * d->k * d->k, in_plane = d->h_in * d->w_in, out_plane = d->h_out * d->w_out;
   const int rows = chunk_rows(&g);
   const int64_t x_image = (int64_t)d->c_in * in_plane, y_image = (int64_t)d->c_out * out_plane;
-#pragma omp parallel num_threads(mg_cpu_threads()) if (d->n * x_image * kdim >= PARALLEL_MIN_MACS)
+#pragma omp parallel num_threads(mg_cpu_threads()) if (d->n * x_image * kdim >= MG_CPU_PARALLEL_MIN_MACS)
   {
-    mg_real *col = (mg_real *)ws + thread_id() * col_slot_elems(&g);
+    mg_real *col = (mg_real *)ws + mg_cpu_thread_id() * col_slot_elems(&g);
 #pragma omp for schedule(dynamic, 1)
     for (int i = 0; i < d->n; i++) {
       mg_real *yi = y + i * y_image;
@@ -364,9 +355,9 @@ static void conv_transpose2d_backward(const mg_conv_desc *d, const mg_real *x, c
   mg_real *partials = (mg_real *)ws + (int64_t)mg_cpu_threads() * col_slot_elems(&g); /* [n, cin, kdim] */
   if (db) bias_backward(d->n, d->c_out, out_plane, dy, db);
   if (!dx && !dw) return;
-#pragma omp parallel num_threads(mg_cpu_threads()) if (d->n * x_image * kdim >= PARALLEL_MIN_MACS)
+#pragma omp parallel num_threads(mg_cpu_threads()) if (d->n * x_image * kdim >= MG_CPU_PARALLEL_MIN_MACS)
   {
-    mg_real *col = (mg_real *)ws + thread_id() * col_slot_elems(&g);
+    mg_real *col = (mg_real *)ws + mg_cpu_thread_id() * col_slot_elems(&g);
 #pragma omp for schedule(dynamic, 1)
     for (int i = 0; i < d->n; i++) {
       for (int ih0 = 0; ih0 < d->h_in; ih0 += rows) {

@@ -5,6 +5,10 @@
 
 #include "mg_kernels.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 void mg_cpu_register_memory(mg_kernels *k);     /* memory.c: alloc, copies, fills, threads */
 void mg_cpu_register_random(mg_kernels *k);     /* random.c: Philox normal and uniform fills */
 void mg_cpu_register_gemm(mg_kernels *k);       /* gemm.c: gemm (OpenBLAS) and linear */
@@ -23,6 +27,19 @@ void mg_cpu_register_optim(mg_kernels *k);      /* optim.c: sum of squares, Adam
 
 /* Threads in use (set by set_threads); for kernels that size their own parallel loops. */
 int mg_cpu_threads(void);
+
+/* Inside a parallel region: this thread's index, for per-thread workspace slots. */
+static inline int mg_cpu_thread_id(void) {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+/* Below this many multiply-adds a parallel region costs more than it saves. Whether pieces of work run in
+ * parallel never changes a result; only how they are cut may, and that depends on shapes alone. */
+#define MG_CPU_PARALLEL_MIN_MACS ((int64_t)1 << 20)
 
 /* Row-major C = alpha * op(A) @ op(B) + beta * C through OpenBLAS (gemm.c). mg_cpu_gemm is the table's gemm: it
  * splits C into tiles fixed by the shape and runs them on the OpenMP threads. mg_cpu_gemm_serial is one OpenBLAS

@@ -48,7 +48,7 @@ void mg_cpu_gemm(int trans_a, int trans_b, int m, int n, int k, mg_real alpha, c
   gemm_tiles(m, n, &tm, &tn);
   const int tiles_n = (n + tn - 1) / tn, tiles = ((m + tm - 1) / tm) * tiles_n;
   /* below about a million multiply-adds a parallel region costs more than it saves; the tiles stay the same */
-#pragma omp parallel for schedule(dynamic, 1) if (tiles > 1 && (int64_t)m * n * k >= (1 << 20))
+#pragma omp parallel for schedule(dynamic, 1) if (tiles > 1 && (int64_t)m * n * k >= MG_CPU_PARALLEL_MIN_MACS)
   for (int t = 0; t < tiles; t++) {
     int i0 = (t / tiles_n) * tm, j0 = (t % tiles_n) * tn;
     int mm = m - i0 < tm ? m - i0 : tm, nn = n - j0 < tn ? n - j0 : tn;

@@ -27,23 +27,6 @@ struct mg_atomic_file {
   char *dir;  /* the folder of both, fsynced after the rename */
 };
 
-/* "path: message" into err (if any); returns status. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 5, 6)))
-#endif
-static mg_status fail(char *err, size_t err_size, mg_status status, const char *path, const char *fmt, ...) {
-  if (err && err_size) {
-    int used = snprintf(err, err_size, "%s: ", path ? path : "(no file name)");
-    if (used >= 0 && (size_t)used < err_size) {
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(err + used, err_size - (size_t)used, fmt, ap);
-      va_end(ap);
-    }
-  }
-  return status;
-}
-
 /* A failed write, flush or close, with errno e. A full disk gets its own words: it is the common case, and the
  * one a user can fix. */
 static mg_status io_failure(char *err, size_t err_size, const char *path, const char *what, int e) {
@@ -52,8 +35,8 @@ static mg_status io_failure(char *err, size_t err_size, const char *path, const 
       || e == EDQUOT
 #endif
   )
-    return fail(err, err_size, MG_ERR_IO, path, "disk full while %s (%s)", what, strerror(e));
-  return fail(err, err_size, MG_ERR_IO, path, "%s failed (%s)", what, strerror(e));
+    return mg_file_error(err, err_size, MG_ERR_IO, path, "disk full while %s (%s)", what, strerror(e));
+  return mg_file_error(err, err_size, MG_ERR_IO, path, "%s failed (%s)", what, strerror(e));
 }
 
 static void free_handle(mg_atomic_file *af) {
@@ -80,8 +63,8 @@ static uint64_t temp_suffix(void) {
 mg_status mg_atomic_file_open(const char *path, mg_atomic_file **out, char *err, size_t err_size) {
   if (err && err_size) err[0] = '\0';
   if (out) *out = NULL;
-  if (!path || !path[0]) return fail(err, err_size, MG_ERR_INVALID_ARGUMENT, NULL, "no file name given");
-  if (!out) return fail(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "nowhere to return the open file");
+  if (!path || !path[0]) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, NULL, "no file name given");
+  if (!out) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "nowhere to return the open file");
 
   /* The temporary file is hidden (a leading dot), so file browsers do not offer a half-written image. Its name
    * keeps at most 100 bytes of the target's so a long target name still leaves room for the suffix. */
@@ -93,7 +76,7 @@ mg_status mg_atomic_file_open(const char *path, mg_atomic_file **out, char *err,
   if (af) af->path = malloc(path_len + 1), af->tmp = malloc(tmp_size), af->dir = malloc(dir_len + 2);
   if (!af || !af->path || !af->tmp || !af->dir) {
     if (af) free_handle(af);
-    return fail(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory");
+    return mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory");
   }
   memcpy(af->path, path, path_len + 1);
   if (!slash) strcpy(af->dir, ".");
@@ -111,7 +94,7 @@ mg_status mg_atomic_file_open(const char *path, mg_atomic_file **out, char *err,
   }
   if (fd < 0) {
     int e = errno;
-    mg_status st = fail(err, err_size, MG_ERR_IO, path, "cannot create a temporary file in '%s' (%s)", af->dir,
+    mg_status st = mg_file_error(err, err_size, MG_ERR_IO, path, "cannot create a temporary file in '%s' (%s)", af->dir,
                         strerror(e));
     free_handle(af);
     return st;
@@ -122,7 +105,7 @@ mg_status mg_atomic_file_open(const char *path, mg_atomic_file **out, char *err,
     int e = errno;
     close(fd);
     unlink(af->tmp);
-    mg_status st = fail(err, err_size, MG_ERR_IO, path, "cannot give the temporary file the permissions of the "
+    mg_status st = mg_file_error(err, err_size, MG_ERR_IO, path, "cannot give the temporary file the permissions of the "
                         "existing file (%s)", strerror(e));
     free_handle(af);
     return st;
@@ -133,7 +116,7 @@ mg_status mg_atomic_file_open(const char *path, mg_atomic_file **out, char *err,
     close(fd);
     unlink(af->tmp);
     free_handle(af);
-    return fail(err, err_size, MG_ERR_IO, path, "cannot open the temporary file for writing (%s)", strerror(e));
+    return mg_file_error(err, err_size, MG_ERR_IO, path, "cannot open the temporary file for writing (%s)", strerror(e));
   }
   *out = af;
   return MG_OK;
@@ -142,15 +125,15 @@ mg_status mg_atomic_file_open(const char *path, mg_atomic_file **out, char *err,
 FILE *mg_atomic_file_stream(mg_atomic_file *af) { return af ? af->f : NULL; }
 
 mg_status mg_atomic_file_write(mg_atomic_file *af, const void *data, size_t bytes, char *err, size_t err_size) {
-  if (!af) return fail(err, err_size, MG_ERR_INVALID_ARGUMENT, NULL, "no open file to write to");
+  if (!af) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, NULL, "no open file to write to");
   if (bytes == 0) return MG_OK;
-  if (!data) return fail(err, err_size, MG_ERR_INVALID_ARGUMENT, af->path, "no data given to write");
+  if (!data) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, af->path, "no data given to write");
   if (fwrite(data, 1, bytes, af->f) != bytes) return io_failure(err, err_size, af->path, "writing", errno);
   return MG_OK;
 }
 
 mg_status mg_atomic_file_commit(mg_atomic_file *af, char *err, size_t err_size) {
-  if (!af) return fail(err, err_size, MG_ERR_INVALID_ARGUMENT, NULL, "no open file to commit");
+  if (!af) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, NULL, "no open file to commit");
   mg_status st = MG_OK;
   /* The data must be on disk before the rename: otherwise a crash can leave the name pointing at an empty file.
    * A stream whose error flag is set lost a write somewhere (the writer's errno is gone by now): never rename a
@@ -162,7 +145,7 @@ mg_status mg_atomic_file_commit(mg_atomic_file *af, char *err, size_t err_size) 
   if (fclose(af->f) != 0 && st == MG_OK) st = io_failure(err, err_size, af->path, "closing", errno);
   af->f = NULL;
   if (st == MG_OK && rename(af->tmp, af->path) != 0)
-    st = fail(err, err_size, MG_ERR_IO, af->path, "cannot move the new file into place (%s)", strerror(errno));
+    st = mg_file_error(err, err_size, MG_ERR_IO, af->path, "cannot move the new file into place (%s)", strerror(errno));
   if (st != MG_OK) {
     unlink(af->tmp);
   } else {
@@ -186,7 +169,7 @@ void mg_atomic_file_abort(mg_atomic_file *af) {
 }
 
 mg_status mg_file_write_atomic(const char *path, const void *data, size_t bytes, char *err, size_t err_size) {
-  if (!data && bytes) return fail(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no data given to write");
+  if (!data && bytes) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no data given to write");
   mg_atomic_file *af = NULL;
   mg_status st = mg_atomic_file_open(path, &af, err, err_size);
   if (st == MG_OK) st = mg_atomic_file_write(af, data, bytes, err, err_size);

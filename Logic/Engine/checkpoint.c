@@ -112,20 +112,6 @@ static char *copy_string(const char *s) {
   return c;
 }
 
-/* "path: message" into err (if any); returns status. */
-static mg_status fail(char *err, size_t err_size, mg_status status, const char *path, const char *fmt, ...) {
-  if (err && err_size) {
-    int used = snprintf(err, err_size, "%s: ", path);
-    if (used >= 0 && (size_t)used < err_size) {
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(err + used, err_size - (size_t)used, fmt, ap);
-      va_end(ap);
-    }
-  }
-  return status;
-}
-
 /* ---- the loaded checkpoint ---- */
 
 typedef struct ckpt_tensor {
@@ -184,7 +170,7 @@ static bool json_uint(const cJSON *item, uint64_t *out) {
 static mg_status parse_tensor(loader *L, const cJSON *entry, ckpt_tensor *t) {
   const char *name = entry->string;
   if (!cJSON_IsObject(entry))
-    return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "entry '%s' is not an object", PNAME(name));
+    return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "entry '%s' is not an object", PNAME(name));
   /* Each field exactly once and nothing else: readers that keep the first or the last of a duplicated field would
    * otherwise see different tensors in the same file. */
   const cJSON *dtype = NULL, *shape = NULL, *offsets = NULL;
@@ -194,58 +180,58 @@ static mg_status parse_tensor(loader *L, const cJSON *entry, ckpt_tensor *t) {
                          : strcmp(field->string, "data_offsets") == 0 ? &offsets
                                                                       : NULL;
     if (!slot)
-      return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensor '%s' has an unknown field '%s'", PNAME(name),
+      return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensor '%s' has an unknown field '%s'", PNAME(name),
                   PNAME(field->string));
     if (*slot)
-      return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensor '%s' has field '%s' twice", PNAME(name),
+      return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensor '%s' has field '%s' twice", PNAME(name),
                   field->string);
     *slot = field;
   }
   if (!cJSON_IsString(dtype))
-    return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensor '%s' has no dtype string", PNAME(name));
+    return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensor '%s' has no dtype string", PNAME(name));
   if (strcmp(dtype->valuestring, "F32") != 0)
-    return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensor '%s' has dtype %s; only F32 is supported",
+    return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensor '%s' has dtype %s; only F32 is supported",
                 PNAME(name), PNAME(dtype->valuestring));
 
   if (!cJSON_IsArray(shape))
-    return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensor '%s' has no shape array", PNAME(name));
+    return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensor '%s' has no shape array", PNAME(name));
   int ndim = cJSON_GetArraySize(shape);
   if (ndim > CKPT_MAX_DIMS)
-    return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensor '%s' has %d dims (at most %d)", PNAME(name),
+    return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensor '%s' has %d dims (at most %d)", PNAME(name),
                 ndim, CKPT_MAX_DIMS);
   t->ndim = ndim;
   int d = 0;
   for (const cJSON *dim = shape->child; dim; dim = dim->next, d++) {
     uint64_t v;
     if (!json_uint(dim, &v))
-      return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path,
+      return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path,
                   "tensor '%s': shape entry %d is not a non-negative integer", PNAME(name), d);
     t->shape[d] = (int64_t)v;
   }
   t->numel = shape_numel(ndim, t->shape);
   if (t->numel < 0)
-    return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensor '%s': shape overflows", PNAME(name));
+    return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensor '%s': shape overflows", PNAME(name));
 
   uint64_t range[2];
   if (!cJSON_IsArray(offsets) || cJSON_GetArraySize(offsets) != 2 || !json_uint(offsets->child, &range[0]) ||
       !json_uint(offsets->child->next, &range[1]))
-    return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path,
+    return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path,
                 "tensor '%s': data_offsets is not a pair of non-negative integers", PNAME(name));
   t->begin = range[0];
   t->end = range[1];
   if (t->begin > t->end || t->end > L->data_size)
-    return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path,
+    return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path,
                 "tensor '%s': data_offsets [%llu, %llu] outside the %llu-byte data section", PNAME(name),
                 (unsigned long long)t->begin, (unsigned long long)t->end, (unsigned long long)L->data_size);
   if (t->end - t->begin != (uint64_t)t->numel * 4) {
     char s[160];
     shape_string(ndim, t->shape, s, sizeof s);
-    return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path,
+    return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path,
                 "tensor '%s': shape %s needs %llu bytes, offsets give %llu",
                 PNAME(name), s, (unsigned long long)t->numel * 4, (unsigned long long)(t->end - t->begin));
   }
   t->name = copy_string(name);
-  if (!t->name) return fail(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory");
+  if (!t->name) return mg_file_error(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory");
   return MG_OK;
 }
 
@@ -256,30 +242,30 @@ static int string_cmp(const void *a, const void *b) {
 static mg_status parse_metadata(loader *L, const cJSON *meta) {
   mg_checkpoint *c = L->c;
   if (!cJSON_IsObject(meta))
-    return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "__metadata__ is not an object");
+    return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "__metadata__ is not an object");
   int n = cJSON_GetArraySize(meta);
   c->keys = calloc((size_t)n + 1, sizeof *c->keys);
   c->values = calloc((size_t)n + 1, sizeof *c->values);
-  if (!c->keys || !c->values) return fail(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory");
+  if (!c->keys || !c->values) return mg_file_error(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory");
   for (const cJSON *e = meta->child; e; e = e->next) {
     if (!cJSON_IsString(e))
-      return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "metadata value of '%s' is not a string",
+      return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "metadata value of '%s' is not a string",
                   PNAME(e->string));
     c->keys[c->n_meta] = copy_string(e->string);
     c->values[c->n_meta] = copy_string(e->valuestring);
     c->n_meta++; /* counted before the check so free() releases a half-copied pair */
     if (!c->keys[c->n_meta - 1] || !c->values[c->n_meta - 1])
-      return fail(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory");
+      return mg_file_error(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory");
   }
   /* Duplicate keys, by sorting a copy of the key list (a hostile header may hold millions of keys). */
   const char **sorted = malloc(((size_t)c->n_meta + 1) * sizeof *sorted);
-  if (!sorted) return fail(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory");
+  if (!sorted) return mg_file_error(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory");
   memcpy(sorted, c->keys, (size_t)c->n_meta * sizeof *sorted);
   qsort(sorted, (size_t)c->n_meta, sizeof *sorted, string_cmp);
   mg_status status = MG_OK;
   for (int i = 1; i < c->n_meta && status == MG_OK; i++)
     if (strcmp(sorted[i - 1], sorted[i]) == 0)
-      status = fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "metadata key '%s' appears twice", PNAME(sorted[i]));
+      status = mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "metadata key '%s' appears twice", PNAME(sorted[i]));
   free(sorted);
   return status;
 }
@@ -301,14 +287,14 @@ static mg_status check_layout(loader *L) {
   ckpt_tensor **order = malloc(((size_t)n + 1) * sizeof *order);
   if (!c->by_name || !order) {
     free(order);
-    return fail(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory");
+    return mg_file_error(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory");
   }
   mg_status status = MG_OK;
   for (int i = 0; i < n; i++) c->by_name[i] = &c->tensors[i];
   qsort(c->by_name, (size_t)n, sizeof *c->by_name, by_name_cmp);
   for (int i = 1; i < n && status == MG_OK; i++)
     if (strcmp(c->by_name[i - 1]->name, c->by_name[i]->name) == 0)
-      status = fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensor '%s' appears twice",
+      status = mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensor '%s' appears twice",
                     PNAME(c->by_name[i]->name));
   /* Empty tensors own no bytes, so they cannot overlap anything. */
   int m = 0;
@@ -317,7 +303,7 @@ static mg_status check_layout(loader *L) {
   qsort(order, (size_t)m, sizeof *order, by_begin_cmp);
   for (int i = 1; i < m && status == MG_OK; i++)
     if (order[i - 1]->end > order[i]->begin)
-      status = fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensors '%s' and '%s' overlap in the data section",
+      status = mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "tensors '%s' and '%s' overlap in the data section",
                     PNAME(order[i - 1]->name), PNAME(order[i]->name));
   free(order);
   return status;
@@ -330,7 +316,7 @@ static mg_status read_data(loader *L) {
   for (int i = 0; i < c->n_tensors; i++) total += c->tensors[i].numel;
   c->storage = malloc(total ? (size_t)total * sizeof(float) : 1);
   if (!c->storage)
-    return fail(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory for %lld values", (long long)total);
+    return mg_file_error(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory for %lld values", (long long)total);
   float *p = c->storage;
   for (int i = 0; i < c->n_tensors; i++) {
     ckpt_tensor *t = &c->tensors[i];
@@ -339,7 +325,7 @@ static mg_status read_data(loader *L) {
     if (!t->numel) continue;
     if (fseeko(L->f, (off_t)(8 + L->header_len + t->begin), SEEK_SET) != 0 ||
         fread(t->data, 4, (size_t)t->numel, L->f) != (size_t)t->numel)
-      return fail(L->err, L->err_size, MG_ERR_IO, L->path, "cannot read tensor '%s' (%s)", PNAME(t->name),
+      return mg_file_error(L->err, L->err_size, MG_ERR_IO, L->path, "cannot read tensor '%s' (%s)", PNAME(t->name),
                   ferror(L->f) ? strerror(errno) : "file shrank while reading");
     if (!host_little_endian()) swap_bytes4(t->data, t->numel);
   }
@@ -349,55 +335,55 @@ static mg_status read_data(loader *L) {
 static mg_status load(loader *L) {
   struct stat st;
   if (fstat(fileno(L->f), &st) != 0)
-    return fail(L->err, L->err_size, MG_ERR_IO, L->path, "cannot stat (%s)", strerror(errno));
-  if (!S_ISREG(st.st_mode)) return fail(L->err, L->err_size, MG_ERR_IO, L->path, "not a regular file");
+    return mg_file_error(L->err, L->err_size, MG_ERR_IO, L->path, "cannot stat (%s)", strerror(errno));
+  if (!S_ISREG(st.st_mode)) return mg_file_error(L->err, L->err_size, MG_ERR_IO, L->path, "not a regular file");
   uint64_t size = (uint64_t)st.st_size;
   if (size < 8)
-    return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path,
+    return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path,
                 "file is %llu bytes, too short for a safetensors header length", (unsigned long long)size);
   unsigned char len_bytes[8];
   if (fread(len_bytes, 1, 8, L->f) != 8)
-    return fail(L->err, L->err_size, MG_ERR_IO, L->path, "cannot read the header length (%s)", strerror(errno));
+    return mg_file_error(L->err, L->err_size, MG_ERR_IO, L->path, "cannot read the header length (%s)", strerror(errno));
   uint64_t n = 0;
   for (int i = 7; i >= 0; i--) n = n << 8 | len_bytes[i];
   if (n > CKPT_MAX_HEADER)
-    return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path,
+    return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path,
                 "header length %llu exceeds the 100 MiB limit (not a safetensors file?)", (unsigned long long)n);
   if (n > size - 8)
-    return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path,
+    return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path,
                 "header length %llu is larger than the rest of the file (%llu bytes): truncated?",
                 (unsigned long long)n, (unsigned long long)(size - 8));
   L->header_len = n;
   L->data_size = size - 8 - n;
 
   L->header = malloc((size_t)n + 1); /* NUL-terminated as well, so no parser can run off the end */
-  if (!L->header) return fail(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory for the header");
+  if (!L->header) return mg_file_error(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory for the header");
   if (fread(L->header, 1, (size_t)n, L->f) != (size_t)n)
-    return fail(L->err, L->err_size, MG_ERR_IO, L->path, "cannot read the header (%s)",
+    return mg_file_error(L->err, L->err_size, MG_ERR_IO, L->path, "cannot read the header (%s)",
                 ferror(L->f) ? strerror(errno) : "file shrank while reading");
   L->header[n] = '\0';
   if (!valid_utf8((const unsigned char *)L->header, (size_t)n))
-    return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "header is not valid UTF-8");
+    return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "header is not valid UTF-8");
 
   const char *end = NULL;
   L->json = cJSON_ParseWithLengthOpts(L->header, (size_t)n, &end, false);
   if (!L->json)
-    return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "header is not valid JSON (near byte %lld of %llu)",
+    return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "header is not valid JSON (near byte %lld of %llu)",
                 end ? (long long)(end - L->header) : -1LL, (unsigned long long)n);
   for (; end && end < L->header + n; end++)
     if (!strchr(" \t\r\n", *end) || *end == '\0')
-      return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "header has bytes after its JSON (at byte %lld)",
+      return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "header has bytes after its JSON (at byte %lld)",
                   (long long)(end - L->header));
-  if (!cJSON_IsObject(L->json)) return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "header is not a JSON object");
+  if (!cJSON_IsObject(L->json)) return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "header is not a JSON object");
 
   mg_checkpoint *c = L->c;
   int entries = cJSON_GetArraySize(L->json);
   c->tensors = calloc((size_t)entries + 1, sizeof *c->tensors);
-  if (!c->tensors) return fail(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory");
+  if (!c->tensors) return mg_file_error(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory");
   const cJSON *meta = NULL;
   for (const cJSON *e = L->json->child; e; e = e->next) {
     if (strcmp(e->string, CKPT_METADATA_KEY) == 0) {
-      if (meta) return fail(L->err, L->err_size, MG_ERR_FORMAT, L->path, "__metadata__ appears twice");
+      if (meta) return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "__metadata__ appears twice");
       meta = e;
       continue;
     }
@@ -416,15 +402,15 @@ static mg_status load(loader *L) {
 
 mg_status mg_checkpoint_load(const char *path, mg_checkpoint **out, char *err, size_t err_size) {
   if (err && err_size) err[0] = '\0';
-  if (!out) return fail(err, err_size, MG_ERR_INVALID_ARGUMENT, path ? path : "(null)", "no output pointer");
+  if (!out) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path ? path : "(null)", "no output pointer");
   *out = NULL;
-  if (!path) return fail(err, err_size, MG_ERR_INVALID_ARGUMENT, "(null)", "no checkpoint path given");
+  if (!path) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, "(null)", "no checkpoint path given");
   loader L = {.path = path, .err = err, .err_size = err_size};
   L.f = fopen(path, "rb");
-  if (!L.f) return fail(err, err_size, MG_ERR_IO, path, "cannot open (%s)", strerror(errno));
+  if (!L.f) return mg_file_error(err, err_size, MG_ERR_IO, path, "cannot open (%s)", strerror(errno));
   L.c = calloc(1, sizeof *L.c);
   if (L.c) L.c->path = copy_string(path);
-  mg_status s = L.c && L.c->path ? load(&L) : fail(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory");
+  mg_status s = L.c && L.c->path ? load(&L) : mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory");
   fclose(L.f);
   cJSON_Delete(L.json);
   free(L.header);
@@ -648,12 +634,12 @@ static mg_status write_file(mg_atomic_file *af, const mg_checkpoint_writer *w, c
 
 mg_status mg_checkpoint_writer_save(mg_checkpoint_writer *w, const char *path, char *err, size_t err_size) {
   if (err && err_size) err[0] = '\0';
-  if (!path || !path[0]) return fail(err, err_size, MG_ERR_INVALID_ARGUMENT, "(null)", "no checkpoint path given");
-  if (!w) return fail(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no checkpoint writer");
-  if (w->status != MG_OK) return fail(err, err_size, w->status, path, "not written: %s", w->error);
+  if (!path || !path[0]) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, "(null)", "no checkpoint path given");
+  if (!w) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no checkpoint writer");
+  if (w->status != MG_OK) return mg_file_error(err, err_size, w->status, path, "not written: %s", w->error);
 
   char *header = build_header(w);
-  if (!header) return fail(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory building the header");
+  if (!header) return mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory building the header");
   size_t header_len = strlen(header), padded = (header_len + 7) / 8 * 8;
   mg_atomic_file *af = NULL;
   mg_status status = mg_atomic_file_open(path, &af, err, err_size);

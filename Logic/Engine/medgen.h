@@ -38,6 +38,13 @@ typedef enum mg_status {
 
 /* Short stable name of a status, e.g. "format error". Never NULL. */
 const char *mg_status_string(mg_status status);
+/* Writes "<path>: <message>" into err (when err is non-NULL) and returns status: the one way MedGen words an error
+ * about a file. printf-style. */
+mg_status mg_file_error(char *err, size_t err_size, mg_status status, const char *path, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
 
 typedef enum mg_device { MG_DEVICE_CPU = 0, MG_DEVICE_CUDA = 1 } mg_device;
 

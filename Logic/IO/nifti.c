@@ -2,7 +2,7 @@
  * field before anything is allocated, and the voxels are read in chunks into a buffer that grows only as data
  * actually arrives: a corrupt or hostile file (a tiny .nii.gz whose header claims billions of voxels) gives a
  * message, never a crash or a huge allocation. zlib's gzread reads compressed and uncompressed files alike. */
-#include "io_internal.h"
+#include "mg_io.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -126,7 +126,7 @@ static mg_status read_voxels(gzFile gz, const char *path, const int dims[3], int
   const int64_t nvox = (int64_t)dims[0] * dims[1] * dims[2], nbytes = nvox * bytes;
   const int64_t chunk = nbytes < NIFTI_CHUNK_BYTES ? nbytes : NIFTI_CHUNK_BYTES;
   unsigned char *raw = malloc((size_t)chunk);
-  if (!raw) return mg_io_fail(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory for a read buffer");
+  if (!raw) return mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory for a read buffer");
   float *data = NULL;
   int64_t cap = 0, done = 0; /* voxels allocated and voxels converted */
   mg_status st = MG_OK;
@@ -135,7 +135,7 @@ static mg_status read_voxels(gzFile gz, const char *path, const int dims[3], int
     int64_t want = (nvox - done) * bytes < chunk ? (nvox - done) * bytes : chunk;
     int64_t got = read_fully(gz, raw, want, &zmsg);
     if (got < 0) {
-      st = mg_io_fail(err, err_size, MG_ERR_FORMAT, path, "corrupt compressed data (%s)", zmsg);
+      st = mg_file_error(err, err_size, MG_ERR_FORMAT, path, "corrupt compressed data (%s)", zmsg);
       break;
     }
     int64_t n = got / bytes;
@@ -144,7 +144,7 @@ static mg_status read_voxels(gzFile gz, const char *path, const int dims[3], int
       if (grown > nvox) grown = nvox;
       float *bigger = realloc(data, (size_t)grown * sizeof *bigger);
       if (!bigger) {
-        st = mg_io_fail(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory after %lld of %lld voxels",
+        st = mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory after %lld of %lld voxels",
                         (long long)done, (long long)nvox);
         break;
       }
@@ -154,7 +154,7 @@ static mg_status read_voxels(gzFile gz, const char *path, const int dims[3], int
     convert_voxels(raw, n, code, swap, slope, inter, data + done);
     done += n;
     if (got < want) {
-      st = mg_io_fail(err, err_size, MG_ERR_FORMAT, path,
+      st = mg_file_error(err, err_size, MG_ERR_FORMAT, path,
                       "file is truncated: the %dx%dx%d image needs %lld bytes of voxel data, only %lld present",
                       dims[0], dims[1], dims[2], (long long)nbytes, (long long)(done * bytes + got % bytes));
       break;
@@ -178,33 +178,33 @@ static mg_status parse_header(const unsigned char *h, const char *path, int dims
   if (size != NIFTI_HEADER_BYTES) {
     if (get_i32(h, 0, true) == NIFTI_HEADER_BYTES) *swap = true;
     else if (size == 540 || get_i32(h, 0, true) == 540)
-      return mg_io_fail(err, err_size, MG_ERR_UNSUPPORTED, path, "NIfTI-2 files are not supported (NIfTI-1 only)");
+      return mg_file_error(err, err_size, MG_ERR_UNSUPPORTED, path, "NIfTI-2 files are not supported (NIfTI-1 only)");
     else
-      return mg_io_fail(err, err_size, MG_ERR_FORMAT, path,
+      return mg_file_error(err, err_size, MG_ERR_FORMAT, path,
                         "not a NIfTI-1 file (header size field is %d, expected 348)", (int)size);
   }
   if (memcmp(h + 344, "ni1\0", 4) == 0)
-    return mg_io_fail(err, err_size, MG_ERR_UNSUPPORTED, path,
+    return mg_file_error(err, err_size, MG_ERR_UNSUPPORTED, path,
                       "a .hdr/.img pair is not supported; convert it to a single .nii or .nii.gz file");
   if (memcmp(h + 344, "n+1\0", 4) != 0)
-    return mg_io_fail(err, err_size, MG_ERR_FORMAT, path, "missing the NIfTI-1 magic \"n+1\" (an Analyze 7.5 file?)");
+    return mg_file_error(err, err_size, MG_ERR_FORMAT, path, "missing the NIfTI-1 magic \"n+1\" (an Analyze 7.5 file?)");
 
   int ndim = get_i16(h, 40, *swap);
   if (ndim < 1 || ndim > 7)
-    return mg_io_fail(err, err_size, MG_ERR_FORMAT, path, "dim[0] is %d, must be 1..7", ndim);
+    return mg_file_error(err, err_size, MG_ERR_FORMAT, path, "dim[0] is %d, must be 1..7", ndim);
   int64_t nvox = 1;
   for (int i = 1; i <= ndim; i++) {
     int d = get_i16(h, 40 + 2 * i, *swap);
-    if (d < 1) return mg_io_fail(err, err_size, MG_ERR_FORMAT, path, "dim[%d] is %d, must be at least 1", i, d);
+    if (d < 1) return mg_file_error(err, err_size, MG_ERR_FORMAT, path, "dim[%d] is %d, must be at least 1", i, d);
     if (i > 3 && d > 1)
-      return mg_io_fail(err, err_size, MG_ERR_UNSUPPORTED, path,
+      return mg_file_error(err, err_size, MG_ERR_UNSUPPORTED, path,
                         "dimension %d has %d entries; only 3D volumes (one frame) are supported", i, d);
     if (i <= 3) dims[i - 1] = d;
     nvox *= d;
   }
   for (int i = ndim + 1; i <= 3; i++) dims[i - 1] = 1;
   if (nvox > NIFTI_MAX_VOXELS)
-    return mg_io_fail(err, err_size, MG_ERR_FORMAT, path,
+    return mg_file_error(err, err_size, MG_ERR_FORMAT, path,
                       "the header claims %dx%dx%d = %lld voxels, more than this reader accepts (%lld); the file is "
                       "corrupt or not a single volume", dims[0], dims[1], dims[2], (long long)nvox,
                       (long long)NIFTI_MAX_VOXELS);
@@ -213,24 +213,24 @@ static mg_status parse_header(const unsigned char *h, const char *path, int dims
   int bitpix = get_i16(h, 72, *swap);
   int bytes = datatype_bytes(*code);
   if (!bytes)
-    return mg_io_fail(err, err_size, MG_ERR_UNSUPPORTED, path,
+    return mg_file_error(err, err_size, MG_ERR_UNSUPPORTED, path,
                       "datatype %d (%s) is not supported; use uint8, int16, uint16, int32, float32 or float64",
                       *code, datatype_name(*code));
   if (bitpix != 8 * bytes)
-    return mg_io_fail(err, err_size, MG_ERR_FORMAT, path, "bitpix %d does not match datatype %d (%d bits)", bitpix,
+    return mg_file_error(err, err_size, MG_ERR_FORMAT, path, "bitpix %d does not match datatype %d (%d bits)", bitpix,
                       *code, 8 * bytes);
 
   for (int i = 0; i < 3; i++) {
     float p = i < ndim ? fabsf(get_f32(h, 80 + 4 * i, *swap)) : 1.0f;
     if (!isfinite(p) || p <= 0.0f)
-      return mg_io_fail(err, err_size, MG_ERR_FORMAT, path, "voxel size pixdim[%d] is %g, must be positive", i + 1,
+      return mg_file_error(err, err_size, MG_ERR_FORMAT, path, "voxel size pixdim[%d] is %g, must be positive", i + 1,
                         (double)p);
     pixdim[i] = p;
   }
 
   float off = get_f32(h, 108, *swap);
   if (!isfinite(off) || off < NIFTI_HEADER_BYTES || off > (float)(1 << 30) || off != floorf(off))
-    return mg_io_fail(err, err_size, MG_ERR_FORMAT, path, "vox_offset %g is invalid (must be a whole number >= 348)",
+    return mg_file_error(err, err_size, MG_ERR_FORMAT, path, "vox_offset %g is invalid (must be a whole number >= 348)",
                       (double)off);
   *vox_offset = (int64_t)off;
 
@@ -246,11 +246,11 @@ static mg_status parse_header(const unsigned char *h, const char *path, int dims
 }
 
 mg_status mg_nifti_read(const char *path, mg_volume *out, char *err, size_t err_size) {
-  if (!out) return mg_io_fail(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no output volume given");
+  if (!out) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no output volume given");
   memset(out, 0, sizeof *out);
-  if (!path) return mg_io_fail(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no file name given");
+  if (!path) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no file name given");
   gzFile gz = gzopen(path, "rb");
-  if (!gz) return mg_io_fail(err, err_size, MG_ERR_IO, path, "cannot open the file");
+  if (!gz) return mg_file_error(err, err_size, MG_ERR_IO, path, "cannot open the file");
   gzbuffer(gz, 1 << 17);
 
   mg_status st;
@@ -262,11 +262,11 @@ mg_status mg_nifti_read(const char *path, mg_volume *out, char *err, size_t err_
   int64_t vox_offset = 0;
   int64_t got = read_fully(gz, header, NIFTI_HEADER_BYTES, &zmsg);
   if (got < 0) {
-    st = mg_io_fail(err, err_size, MG_ERR_FORMAT, path, "corrupt compressed data (%s)", zmsg);
+    st = mg_file_error(err, err_size, MG_ERR_FORMAT, path, "corrupt compressed data (%s)", zmsg);
     goto done;
   }
   if (got < NIFTI_HEADER_BYTES) {
-    st = mg_io_fail(err, err_size, MG_ERR_FORMAT, path,
+    st = mg_file_error(err, err_size, MG_ERR_FORMAT, path,
                     "only %lld bytes long, too short for a NIfTI-1 header (348 bytes)", (long long)got);
     goto done;
   }
@@ -279,11 +279,11 @@ mg_status mg_nifti_read(const char *path, mg_volume *out, char *err, size_t err_
     int64_t n = left < (int64_t)sizeof skip ? left : (int64_t)sizeof skip;
     int64_t r = read_fully(gz, skip, n, &zmsg);
     if (r < 0) {
-      st = mg_io_fail(err, err_size, MG_ERR_FORMAT, path, "corrupt compressed data (%s)", zmsg);
+      st = mg_file_error(err, err_size, MG_ERR_FORMAT, path, "corrupt compressed data (%s)", zmsg);
       goto done;
     }
     if (r < n) {
-      st = mg_io_fail(err, err_size, MG_ERR_FORMAT, path, "file ends before the image data at offset %lld",
+      st = mg_file_error(err, err_size, MG_ERR_FORMAT, path, "file ends before the image data at offset %lld",
                       (long long)vox_offset);
       goto done;
     }

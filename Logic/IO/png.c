@@ -1,7 +1,7 @@
 /* png.c: 8-bit grayscale PNG writing (atomic, with MedGen's synthetic-image marker) and reading (any PNG
  * converted to 8-bit gray), through libpng. libpng reports errors by longjmp; each call keeps its setjmp and
  * its cleanup in one function so every path frees what it allocated. */
-#include "io_internal.h"
+#include "mg_io.h"
 
 #include <png.h>
 #include <stdlib.h>
@@ -27,7 +27,7 @@ static void on_png_warning(png_structp png, png_const_charp msg) {
 mg_status mg_png_write(const char *path, const uint8_t *pixels, int width, int height, bool synthetic, char *err,
                        size_t err_size) {
   if (!path || !pixels || width < 1 || height < 1 || width > PNG_MAX_SIDE || height > PNG_MAX_SIDE)
-    return mg_io_fail(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "invalid image (%dx%d, pixels %s)", width, height,
+    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "invalid image (%dx%d, pixels %s)", width, height,
                       pixels ? "given" : "missing");
   mg_atomic_file *af = NULL;
   mg_status st = mg_atomic_file_open(path, &af, err, err_size);
@@ -39,12 +39,12 @@ mg_status mg_png_write(const char *path, const uint8_t *pixels, int width, int h
   if (!png || !info) {
     png_destroy_write_struct(&png, &info);
     mg_atomic_file_abort(af);
-    return mg_io_fail(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory in libpng");
+    return mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory in libpng");
   }
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_write_struct(&png, &info);
     mg_atomic_file_abort(af);
-    return mg_io_fail(err, err_size, MG_ERR_IO, path, "cannot write PNG (%s)", failure.message);
+    return mg_file_error(err, err_size, MG_ERR_IO, path, "cannot write PNG (%s)", failure.message);
   }
   png_init_io(png, mg_atomic_file_stream(af));
   png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
@@ -76,15 +76,15 @@ static bool has_synthetic_marker(png_structp png, png_infop info) {
 }
 
 mg_status mg_png_read(const char *path, mg_image *out, char *err, size_t err_size) {
-  if (!out) return mg_io_fail(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no output image given");
+  if (!out) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no output image given");
   memset(out, 0, sizeof *out);
-  if (!path) return mg_io_fail(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no file name given");
+  if (!path) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no file name given");
   FILE *f = fopen(path, "rb");
-  if (!f) return mg_io_fail(err, err_size, MG_ERR_IO, path, "cannot open the file");
+  if (!f) return mg_file_error(err, err_size, MG_ERR_IO, path, "cannot open the file");
   unsigned char signature[8];
   if (fread(signature, 1, 8, f) != 8 || png_sig_cmp(signature, 0, 8) != 0) {
     fclose(f);
-    return mg_io_fail(err, err_size, MG_ERR_FORMAT, path, "not a PNG file (bad signature)");
+    return mg_file_error(err, err_size, MG_ERR_FORMAT, path, "not a PNG file (bad signature)");
   }
 
   png_failure failure = {""};
@@ -93,7 +93,7 @@ mg_status mg_png_read(const char *path, mg_image *out, char *err, size_t err_siz
   if (!png || !info) {
     png_destroy_read_struct(&png, &info, NULL);
     fclose(f);
-    return mg_io_fail(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory in libpng");
+    return mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory in libpng");
   }
   /* Written after setjmp and read after a longjmp: must be volatile. */
   uint8_t *volatile pixels = NULL;
@@ -103,7 +103,7 @@ mg_status mg_png_read(const char *path, mg_image *out, char *err, size_t err_siz
     free(rows);
     png_destroy_read_struct(&png, &info, NULL);
     fclose(f);
-    return mg_io_fail(err, err_size, MG_ERR_FORMAT, path, "corrupt PNG (%s)", failure.message);
+    return mg_file_error(err, err_size, MG_ERR_FORMAT, path, "corrupt PNG (%s)", failure.message);
   }
   png_init_io(png, f);
   png_set_sig_bytes(png, 8);
