@@ -62,7 +62,7 @@ struct mg_denoiser {
   mg_adam *adam;
   mg_ema *ema;
   int64_t step;            /* training steps done */
-  uint64_t rng_seed, rng_offset; /* the context's stream where training left it (saved in checkpoints) */
+  uint64_t rng_offset;     /* the context's stream (seeded with opt.seed) where training left it */
   uint64_t sampler;        /* host stream (splitmix64) for batch picks, flips and noise levels */
   /* host staging for one batch, allocated once so a training step makes no heap allocation */
   float *x0, *out;         /* batch * size * size each */
@@ -220,10 +220,6 @@ static double now_s(void) {
   return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-/* The CPU backend's thread count is process-wide: each public call re-applies its own context's count, so
- * contexts used one after the other in a thread each run with the threads they were given. */
-static void apply_threads(mg_ctx *ctx) { mg_context_set_threads(ctx, mg_context_threads(ctx)); }
-
 /* Rewrites ctx's error as head + message + tail, keeping its status: puts the call and the step in front of an
  * op's message. */
 static mg_status wrap_error(mg_ctx *ctx, const char *head, const char *tail) {
@@ -366,7 +362,6 @@ mg_status mg_denoiser_train(mg_ctx *ctx, const float *images, int count, int siz
     return mg_ctx_status(ctx);
   if (o.warmup_steps < 0) o.warmup_steps = o.steps / 10 < 50 ? o.steps / 10 : 50;
 
-  apply_threads(ctx);
   mg_denoiser *d = denoiser_new(ctx, &o, size);
   if (!d) return mg_ctx_status(ctx);
   mg_rng_seed(ctx, o.seed);
@@ -400,7 +395,6 @@ mg_status mg_denoiser_train(mg_ctx *ctx, const float *images, int count, int siz
       }
     }
   }
-  d->rng_seed = mg_rng_seed_value(ctx);
   d->rng_offset = mg_rng_offset(ctx);
   *out = d;
   return MG_OK;
@@ -427,7 +421,6 @@ mg_status mg_denoiser_denoise(mg_ctx *ctx, mg_denoiser *d, const float *images, 
                      levels[i], i);
   if (check_images(ctx, fn, images, count, d->size) != MG_OK) return mg_ctx_status(ctx);
 
-  apply_threads(ctx);
   /* The noise comes from (seed, position): image i always gets the same noise, whatever the batching. */
   bool grad = mg_set_grad_enabled(ctx, false);
   const int S = d->size;
@@ -497,7 +490,7 @@ mg_status mg_denoiser_save(mg_denoiser *d, const char *path, const char *const *
   mg_checkpoint_add_adam(ctx, w, "optim.", d->net.params, d->adam);
   /* the stream as training left it: the context's may have moved on since (denoising, other training) */
   uint64_t ctx_seed = mg_rng_seed_value(ctx), ctx_offset = mg_rng_offset(ctx);
-  mg_rng_seed(ctx, d->rng_seed);
+  mg_rng_seed(ctx, d->opt.seed);
   mg_rng_set_offset(ctx, d->rng_offset);
   mg_checkpoint_add_rng(ctx, w);
   mg_rng_seed(ctx, ctx_seed);
