@@ -10,8 +10,9 @@
  * whole pieces and run single-threaded GEMMs on them (gemm.c says why OpenBLAS may not thread), so every value is
  * computed by the same sequence of operations whatever the thread count:
  * - forward conv: one piece per (image, chunk); pieces write disjoint parts of y.
- * - everything that scatters (col2im) or sums over the batch: one piece per image, its chunks in order. Weight
- *   gradients are summed per image into a partial, then the partials are added to dw in batch order.
+ * - everything that scatters (col2im) or sums over the batch: one piece per run of consecutive images (at most
+ *   DW_GROUPS runs, fixed by n), its images and chunks in order. Weight gradients are summed per run into a
+ *   partial, then the partials are added to dw in run order.
  * Pieces are handed out dynamically (a thread slowed by another process just takes fewer); which thread runs a
  * piece never changes its result. Each thread owns one col buffer in the workspace, so the workspace grows with
  * the thread count (query it after set_threads).
@@ -199,7 +200,7 @@ static void bias_backward(int n, int c, int64_t hw, const mg_real *dy, mg_real *
   }
 }
 
-/* dw [count] += partials [n, count] summed over n in batch order. Blocks of dw go to the threads; within a block
+/* dw [count] += partials [n, count] summed over n in order. Blocks of dw go to the threads; within a block
  * the partials are read one after another (contiguous, vectorized) into double sums. */
 static void add_partials(int n, int64_t count, const mg_real *partials, mg_real *dw) {
   enum { BLOCK = 512 };
@@ -217,10 +218,16 @@ static void add_partials(int n, int64_t count, const mg_real *partials, mg_real 
   }
 }
 
-/* Workspace: one col chunk per thread, then (for the backward) one weight-gradient partial per image. */
+/* The backward sums weight gradients over the batch in DW_GROUPS fixed runs of consecutive images, one partial per
+ * run, so its memory stays bounded for large batches; the runs depend on n alone, never on the thread count. */
+#define DW_GROUPS 16
+static int dw_groups(int n) { return n < DW_GROUPS ? n : DW_GROUPS; }
+static int dw_group_first(int group, int n) { return (int)((int64_t)group * n / dw_groups(n)); }
+
+/* Workspace: one col chunk per thread, then (for the backward) one weight-gradient partial per group of images. */
 static size_t workspace_bytes(const col_geom *g, int n, int64_t weight_count, int pointwise) {
   int64_t cols = pointwise ? 0 : (int64_t)mg_cpu_threads() * col_slot_elems(g);
-  return (size_t)(cols + (int64_t)n * weight_count) * sizeof(mg_real);
+  return (size_t)(cols + (int64_t)dw_groups(n) * weight_count) * sizeof(mg_real);
 }
 
 /* ---- conv2d: x [n,cin,h,w] is the image side of the col, y [n,cout,ho,wo] the position side ---- */
@@ -275,29 +282,33 @@ static void conv2d_backward(const mg_conv_desc *d, const mg_real *x, const mg_re
   const int64_t x_image = (int64_t)d->c_in * d->h_in * d->w_in, y_image = (int64_t)d->c_out * plane;
   const int64_t w_count = (int64_t)d->c_out * kdim;
   const int64_t slots = pointwise ? 0 : (int64_t)mg_cpu_threads() * col_slot_elems(&g);
-  mg_real *partials = (mg_real *)ws + slots; /* [n, cout, kdim] */
+  mg_real *partials = (mg_real *)ws + slots; /* [groups, cout, kdim] */
+  const int groups = dw_groups(d->n);
   if (db) bias_backward(d->n, d->c_out, plane, dy, db);
   if (!dx && !dw) return;
 #pragma omp parallel num_threads(mg_cpu_threads()) if (d->n * y_image * kdim >= MG_CPU_PARALLEL_MIN_MACS)
   {
     mg_real *col = pointwise ? NULL : (mg_real *)ws + mg_cpu_thread_id() * col_slot_elems(&g);
 #pragma omp for schedule(dynamic, 1)
-    for (int i = 0; i < d->n; i++) {
+    for (int grp = 0; grp < groups; grp++)
+    for (int i = dw_group_first(grp, d->n); i < dw_group_first(grp + 1, d->n); i++) {
       const mg_real *xi = x + i * x_image;
-      mg_real *dxi = dx ? dx + i * x_image : NULL, *dwi = partials + i * w_count;
+      mg_real *dxi = dx ? dx + i * x_image : NULL, *dwi = partials + grp * w_count;
+      const int first = i == dw_group_first(grp, d->n); /* the group's first image overwrites its partial */
       for (int oh0 = 0; oh0 < d->h_out; oh0 += rows) {
+        const mg_real beta = first && oh0 == 0 ? 0 : 1;
         int nrows = d->h_out - oh0 < rows ? d->h_out - oh0 : rows, cols = nrows * d->w_out;
         const mg_real *dyc = dy + i * y_image + (int64_t)oh0 * d->w_out; /* [cout, cols], row stride plane */
         if (pointwise) { /* x_i's chunk is its own col, and dx_i's chunk its own dcol */
           int64_t offset = (int64_t)oh0 * d->w_out;
           if (dw)
-            mg_cpu_gemm_serial(0, 1, d->c_out, kdim, cols, 1, dyc, plane, xi + offset, plane, oh0 ? 1 : 0, dwi, kdim);
+            mg_cpu_gemm_serial(0, 1, d->c_out, kdim, cols, 1, dyc, plane, xi + offset, plane, beta, dwi, kdim);
           if (dx) mg_cpu_gemm_serial(1, 0, kdim, cols, d->c_out, 1, w, kdim, dyc, plane, 1, dxi + offset, plane);
           continue;
         }
-        if (dw) { /* partial_i += dy_chunk @ col_chunk^T */
+        if (dw) { /* partial_group += dy_chunk @ col_chunk^T */
           im2col(&g, xi, oh0, nrows, col);
-          mg_cpu_gemm_serial(0, 1, d->c_out, kdim, cols, 1, dyc, plane, col, cols, oh0 ? 1 : 0, dwi, kdim);
+          mg_cpu_gemm_serial(0, 1, d->c_out, kdim, cols, 1, dyc, plane, col, cols, beta, dwi, kdim);
         }
         if (dx) { /* dcol = w^T @ dy_chunk, scattered back onto the pixels it read */
           mg_cpu_gemm_serial(1, 0, kdim, cols, d->c_out, 1, w, kdim, dyc, plane, 0, col, cols);
@@ -306,7 +317,7 @@ static void conv2d_backward(const mg_conv_desc *d, const mg_real *x, const mg_re
       }
     }
   }
-  if (dw) add_partials(d->n, w_count, partials, dw);
+  if (dw) add_partials(groups, w_count, partials, dw);
 }
 
 /* ---- transposed conv2d: x [n,cin,h,w] is the position side of the col, y [n,cout,ho,wo] the image side ---- */
@@ -352,26 +363,29 @@ static void conv_transpose2d_backward(const mg_conv_desc *d, const mg_real *x, c
   const int rows = chunk_rows(&g);
   const int64_t x_image = (int64_t)d->c_in * in_plane, y_image = (int64_t)d->c_out * out_plane;
   const int64_t w_count = (int64_t)d->c_in * kdim;
-  mg_real *partials = (mg_real *)ws + (int64_t)mg_cpu_threads() * col_slot_elems(&g); /* [n, cin, kdim] */
+  mg_real *partials = (mg_real *)ws + (int64_t)mg_cpu_threads() * col_slot_elems(&g); /* [groups, cin, kdim] */
+  const int groups = dw_groups(d->n);
   if (db) bias_backward(d->n, d->c_out, out_plane, dy, db);
   if (!dx && !dw) return;
 #pragma omp parallel num_threads(mg_cpu_threads()) if (d->n * x_image * kdim >= MG_CPU_PARALLEL_MIN_MACS)
   {
     mg_real *col = (mg_real *)ws + mg_cpu_thread_id() * col_slot_elems(&g);
 #pragma omp for schedule(dynamic, 1)
-    for (int i = 0; i < d->n; i++) {
+    for (int grp = 0; grp < groups; grp++)
+    for (int i = dw_group_first(grp, d->n); i < dw_group_first(grp + 1, d->n); i++) {
+      const int first = i == dw_group_first(grp, d->n); /* the group's first image overwrites its partial */
       for (int ih0 = 0; ih0 < d->h_in; ih0 += rows) {
         int nrows = d->h_in - ih0 < rows ? d->h_in - ih0 : rows, cols = nrows * d->w_in;
         int64_t offset = i * x_image + (int64_t)ih0 * d->w_in; /* this chunk of x_i and dx_i, row stride in_plane */
         im2col(&g, dy + i * y_image, ih0, nrows, col);
         if (dx) mg_cpu_gemm_serial(0, 0, d->c_in, cols, kdim, 1, w, kdim, col, cols, 1, dx + offset, in_plane);
         if (dw)
-          mg_cpu_gemm_serial(0, 1, d->c_in, kdim, cols, 1, x + offset, in_plane, col, cols, ih0 ? 1 : 0,
-                             partials + i * w_count, kdim);
+          mg_cpu_gemm_serial(0, 1, d->c_in, kdim, cols, 1, x + offset, in_plane, col, cols,
+                             first && ih0 == 0 ? 0 : 1, partials + grp * w_count, kdim);
       }
     }
   }
-  if (dw) add_partials(d->n, w_count, partials, dw);
+  if (dw) add_partials(groups, w_count, partials, dw);
 }
 
 void mg_cpu_register_conv(mg_kernels *k) {

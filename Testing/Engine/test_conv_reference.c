@@ -263,12 +263,15 @@ int main(void) {
       {2, 32, 16, 16, 32, 3, 2, 1}, {2, 128, 8, 8, 64, 1, 1, 0},
       /* large enough that each image is cut into several row chunks (conv.c's CHUNK_ELEMS), the last one shorter */
       {1, 64, 41, 41, 8, 3, 1, 1}, {1, 64, 81, 81, 4, 3, 2, 1}, {1, 64, 80, 80, 4, 3, 2, 1}, {2, 256, 48, 48, 4, 1, 1, 0},
+      /* more images than weight-gradient groups (conv.c's DW_GROUPS): several images share a partial */
+      {37, 3, 6, 6, 4, 3, 1, 1}, {20, 8, 4, 4, 8, 1, 1, 0},
   };
   for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) check_conv_case(kt, convs[i], 0);
   const conv_case convts[] = {
       {2, 4, 5, 5, 3, 4, 2, 1}, {1, 3, 6, 4, 5, 4, 1, 1},    {2, 6, 4, 4, 3, 4, 2, 0},
       {1, 2, 3, 3, 2, 4, 1, 2}, {1, 2, 3, 5, 2, 3, 2, 1},    {3, 32, 8, 8, 16, 4, 2, 1},
       {2, 4, 41, 41, 64, 4, 2, 1}, /* several row chunks per image */
+      {37, 4, 3, 3, 3, 4, 2, 1},   /* several images per weight-gradient group */
   };
   for (size_t i = 0; i < sizeof convts / sizeof convts[0]; i++) check_conv_case(kt, convts[i], 1);
   check_linear(kt, 5, 7, 3);
