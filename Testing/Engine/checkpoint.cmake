@@ -13,7 +13,7 @@ check_c_source_compiles("int main(void) { return 0; }" MEDGEN_HAVE_SANITIZERS)
 unset(CMAKE_REQUIRED_FLAGS)
 unset(CMAKE_REQUIRED_LINK_OPTIONS)
 if(MEDGEN_HAVE_SANITIZERS)
-  add_executable(test_checkpoint_asan test_checkpoint.c ${PROJECT_SOURCE_DIR}/Logic/Engine/checkpoint.c
+  add_executable(test_checkpoint_asan test_checkpoint.c test_check.c ${PROJECT_SOURCE_DIR}/Logic/Engine/checkpoint.c
                                       ${PROJECT_SOURCE_DIR}/Logic/Engine/atomic_file.c
                                       ${PROJECT_SOURCE_DIR}/Logic/Engine/status.c)
   target_include_directories(test_checkpoint_asan PRIVATE ${PROJECT_SOURCE_DIR}/Logic/Engine)

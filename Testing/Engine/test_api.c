@@ -8,8 +8,10 @@
  * - denoising with the same seed is bit-identical with 1 and 2 threads (two contexts), leaves the training stream
  *   alone (a repeat gives the same bits), and the noise of image i does not depend on how many images come along;
  * - save writes a file mg_checkpoint_load accepts with the expected tensors and metadata; a save into a missing
- *   folder fails with a message and leaves no temporary file. */
+ *   folder fails with a message and leaves no temporary file.
+ * Its test helpers come from test_check.h, which has no engine dependency. */
 #include "medgen.h"
+#include "test_check.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,23 +24,6 @@
 #include <sys/stat.h>
 
 enum { N = 8, S = 16, STEPS = 6 };
-
-static int passed, failed;
-
-static bool check(bool cond, const char *fmt, ...) {
-  if (cond) {
-    passed++;
-    return true;
-  }
-  failed++;
-  va_list ap;
-  va_start(ap, fmt);
-  printf("FAIL: ");
-  vprintf(fmt, ap);
-  printf("\n");
-  va_end(ap);
-  return false;
-}
 
 static mg_ctx *make_ctx(int threads) {
   mg_context_options o = {MG_DEVICE_CPU, threads};
@@ -53,18 +38,9 @@ static mg_ctx *make_ctx(int threads) {
 
 /* N images of S x S: each a Gaussian blob of random centre, width and brightness on a dark background, in [-1,1].
  * Host random numbers (splitmix64), independent of the engine. */
-static uint64_t rng_state = 12345;
-static double uniform(void) {
-  uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z ^= z >> 31;
-  return (double)(z >> 11) / 9007199254740992.0;
-}
-
 static void make_blobs(float *img) {
   for (int n = 0; n < N; n++) {
-    double cx = 4 + 8 * uniform(), cy = 4 + 8 * uniform(), r = 2 + 3 * uniform(), peak = 0.5 + 0.5 * uniform();
+    double cx = 4 + 8 * tu_uniform(0, 1), cy = 4 + 8 * tu_uniform(0, 1), r = 2 + 3 * tu_uniform(0, 1), peak = 0.5 + 0.5 * tu_uniform(0, 1);
     for (int y = 0; y < S; y++)
       for (int x = 0; x < S; x++) {
         double d2 = ((x - cx) * (x - cx) + (y - cy) * (y - cy)) / (r * r);
@@ -108,13 +84,13 @@ static mg_denoiser *test_train(mg_ctx *ctx, const float *images) {
   progress_log log = new_log(0);
   mg_denoiser *d = NULL;
   mg_status s = mg_denoiser_train(ctx, images, N, S, &o, record, &log, &d);
-  check(s == MG_OK && d, "train: status %s: %s", mg_status_string(s), mg_context_error(ctx));
-  check(log.calls == STEPS, "train: %d progress calls for %d steps", log.calls, STEPS);
-  check(log.in_order, "train: progress steps must run 1..%d in order with non-decreasing elapsed time", STEPS);
-  check(log.finite, "train: every reported loss must be finite and positive");
-  check(log.stage_ok && log.total_ok, "train: stage must be \"train\" and total %d", STEPS);
-  check(mg_denoiser_image_size(d) == S, "image size %d, expected %d", mg_denoiser_image_size(d), S);
-  check(mg_denoiser_parameter_count(d) > 1000, "parameter count %lld", (long long)mg_denoiser_parameter_count(d));
+  tu_check(s == MG_OK && d, "train: status %s: %s", mg_status_string(s), mg_context_error(ctx));
+  tu_check(log.calls == STEPS, "train: %d progress calls for %d steps", log.calls, STEPS);
+  tu_check(log.in_order, "train: progress steps must run 1..%d in order with non-decreasing elapsed time", STEPS);
+  tu_check(log.finite, "train: every reported loss must be finite and positive");
+  tu_check(log.stage_ok && log.total_ok, "train: stage must be \"train\" and total %d", STEPS);
+  tu_check(mg_denoiser_image_size(d) == S, "image size %d, expected %d", mg_denoiser_image_size(d), S);
+  tu_check(mg_denoiser_parameter_count(d) > 1000, "parameter count %lld", (long long)mg_denoiser_parameter_count(d));
   return d;
 }
 
@@ -123,10 +99,10 @@ static void test_cancel(mg_ctx *ctx, const float *images) {
   progress_log log = new_log(3);
   mg_denoiser *d = (mg_denoiser *)&log; /* must be overwritten with NULL */
   mg_status s = mg_denoiser_train(ctx, images, N, S, &o, record, &log, &d);
-  check(s == MG_ERR_CANCELLED, "cancel: status %s, expected cancelled", mg_status_string(s));
-  check(d == NULL, "cancel: *out must be NULL");
-  check(log.calls == 3, "cancel: %d progress calls, expected 3 (no step after the cancel)", log.calls);
-  check(strstr(mg_context_error(ctx), "cancel") != NULL, "cancel: message '%s'", mg_context_error(ctx));
+  tu_check(s == MG_ERR_CANCELLED, "cancel: status %s, expected cancelled", mg_status_string(s));
+  tu_check(d == NULL, "cancel: *out must be NULL");
+  tu_check(log.calls == 3, "cancel: %d progress calls, expected 3 (no step after the cancel)", log.calls);
+  tu_check(strstr(mg_context_error(ctx), "cancel") != NULL, "cancel: message '%s'", mg_context_error(ctx));
 }
 
 /* Each bad call must give MG_ERR_INVALID_ARGUMENT, *out NULL, and a message containing `says`. */
@@ -135,9 +111,9 @@ static void expect_refused(mg_ctx *ctx, const char *what, const float *images, i
   mg_denoiser *d = (mg_denoiser *)&count;
   mg_status s = mg_denoiser_train(ctx, images, count, size, o, NULL, NULL, &d);
   const char *msg = mg_context_error(ctx);
-  check(s == MG_ERR_INVALID_ARGUMENT, "%s: status %s, expected invalid argument", what, mg_status_string(s));
-  check(d == NULL, "%s: *out must be NULL", what);
-  check(strstr(msg, says) != NULL, "%s: message '%s' should mention '%s'", what, msg, says);
+  tu_check(s == MG_ERR_INVALID_ARGUMENT, "%s: status %s, expected invalid argument", what, mg_status_string(s));
+  tu_check(d == NULL, "%s: *out must be NULL", what);
+  tu_check(strstr(msg, says) != NULL, "%s: message '%s' should mention '%s'", what, msg, says);
 }
 
 static void test_bad_inputs(mg_ctx *ctx, const float *images) {
@@ -164,7 +140,7 @@ static void test_bad_inputs(mg_ctx *ctx, const float *images) {
   odd.steps = 0;
   expect_refused(ctx, "0 steps", images, N, S, &odd, "steps");
   mg_status s = mg_denoiser_train(ctx, images, N, S, &o, NULL, NULL, NULL);
-  check(s == MG_ERR_INVALID_ARGUMENT && strstr(mg_context_error(ctx), "out"), "NULL out: %s",
+  tu_check(s == MG_ERR_INVALID_ARGUMENT && strstr(mg_context_error(ctx), "out"), "NULL out: %s",
         mg_context_error(ctx));
 }
 
@@ -179,17 +155,17 @@ static void test_denoise(const float *images) {
     mg_denoiser_options o = small_options();
     ds[k] = NULL;
     mg_status s = mg_denoiser_train(ctxs[k], images, N, S, &o, NULL, NULL, &ds[k]);
-    check(s == MG_OK, "train with %d threads: %s", k + 1, mg_context_error(ctxs[k]));
+    tu_check(s == MG_OK, "train with %d threads: %s", k + 1, mg_context_error(ctxs[k]));
     noisy[k] = malloc(n * sizeof(float));
     clean[k] = malloc(n * sizeof(float));
   }
   if (!ds[0] || !ds[1]) return;
   for (int k = 0; k < 2; k++) {
     mg_status s = mg_denoiser_denoise(ctxs[k], ds[k], images, N, levels, 42, noisy[k], clean[k]);
-    check(s == MG_OK, "denoise with %d threads: %s", k + 1, mg_context_error(ctxs[k]));
+    tu_check(s == MG_OK, "denoise with %d threads: %s", k + 1, mg_context_error(ctxs[k]));
   }
-  check(!memcmp(noisy[0], noisy[1], n * sizeof(float)), "noisy images differ between 1 and 2 threads");
-  check(!memcmp(clean[0], clean[1], n * sizeof(float)), "denoised images differ between 1 and 2 threads");
+  tu_check(!memcmp(noisy[0], noisy[1], n * sizeof(float)), "noisy images differ between 1 and 2 threads");
+  tu_check(!memcmp(clean[0], clean[1], n * sizeof(float)), "denoised images differ between 1 and 2 threads");
 
   bool in_range = true, level0_clean = true, noise_added = false;
   for (size_t i = 0; i < n; i++) {
@@ -197,20 +173,20 @@ static void test_denoise(const float *images) {
     if (i < (size_t)S * S) level0_clean = level0_clean && fabsf(noisy[0][i] - images[i]) < 0.05f; /* level 0 */
     if (i >= 7 * (size_t)S * S) noise_added = noise_added || fabsf(noisy[0][i] - images[i]) > 0.5f;
   }
-  check(in_range, "denoised pixels must lie in [-1, 1]");
-  check(level0_clean, "at noise level 0 the noisy image must be (almost) the clean one");
-  check(noise_added, "at noise level 1 the noisy image must be far from the clean one");
+  tu_check(in_range, "denoised pixels must lie in [-1, 1]");
+  tu_check(level0_clean, "at noise level 0 the noisy image must be (almost) the clean one");
+  tu_check(noise_added, "at noise level 1 the noisy image must be far from the clean one");
 
   /* the same call again: same bits (the denoiser's stream does not leak between calls) */
   float *again = malloc(n * sizeof(float));
   mg_denoiser_denoise(ctxs[0], ds[0], images, N, levels, 42, NULL, again);
-  check(!memcmp(again, clean[0], n * sizeof(float)), "denoising twice with one seed must give the same bits");
+  tu_check(!memcmp(again, clean[0], n * sizeof(float)), "denoising twice with one seed must give the same bits");
   /* another seed: other noise */
   mg_denoiser_denoise(ctxs[0], ds[0], images, N, levels, 43, again, clean[1]);
-  check(memcmp(again, noisy[0], n * sizeof(float)) != 0, "another seed must give other noise");
+  tu_check(memcmp(again, noisy[0], n * sizeof(float)) != 0, "another seed must give other noise");
   /* image i's noise depends on its position, not on how many images come along (3 < batch 4 < 8) */
   mg_status s = mg_denoiser_denoise(ctxs[0], ds[0], images, 3, levels, 42, again, clean[1]);
-  check(s == MG_OK && !memcmp(again, noisy[0], 3 * (size_t)S * S * sizeof(float)),
+  tu_check(s == MG_OK && !memcmp(again, noisy[0], 3 * (size_t)S * S * sizeof(float)),
         "the noise of the first 3 images must not depend on the number of images");
 
   /* N copies of one image at one level: every copy gets its own noise (batches of 4 must not repeat it) */
@@ -222,7 +198,7 @@ static void test_denoise(const float *images) {
   s = mg_denoiser_denoise(ctxs[0], ds[0], same, N, same_levels, 42, again, clean[1]);
   bool distinct = s == MG_OK;
   for (int i = 1; i < N; i++) distinct = distinct && memcmp(again, again + (size_t)i * S * S, (size_t)S * S * sizeof(float)) != 0;
-  check(distinct, "copies of one image must each get their own noise");
+  tu_check(distinct, "copies of one image must each get their own noise");
   free(same);
 
   /* refusals */
@@ -230,10 +206,10 @@ static void test_denoise(const float *images) {
   memcpy(bad_levels, levels, sizeof bad_levels);
   bad_levels[5] = 1.5f;
   s = mg_denoiser_denoise(ctxs[0], ds[0], images, N, bad_levels, 42, NULL, again);
-  check(s == MG_ERR_INVALID_ARGUMENT && strstr(mg_context_error(ctxs[0]), "level"), "level 1.5: %s",
+  tu_check(s == MG_ERR_INVALID_ARGUMENT && strstr(mg_context_error(ctxs[0]), "level"), "level 1.5: %s",
         mg_context_error(ctxs[0]));
   s = mg_denoiser_denoise(ctxs[0], ds[1], images, N, levels, 42, NULL, again);
-  check(s == MG_ERR_INVALID_ARGUMENT && strstr(mg_context_error(ctxs[0]), "context"), "another context: %s",
+  tu_check(s == MG_ERR_INVALID_ARGUMENT && strstr(mg_context_error(ctxs[0]), "context"), "another context: %s",
         mg_context_error(ctxs[0]));
 
   free(again);
@@ -260,45 +236,46 @@ static void test_save(mg_denoiser *d, const char *dir) {
   remove(path);
   const char *meta[] = {"origin", "test_api", NULL};
   mg_status s = mg_denoiser_save(d, path, meta, err, sizeof err);
-  check(s == MG_OK, "save: %s", err);
+  tu_check(s == MG_OK, "save: %s", err);
   mg_checkpoint *ck = NULL;
   s = mg_checkpoint_load(path, &ck, err, sizeof err);
-  if (check(s == MG_OK, "load of the saved denoiser: %s", err)) {
+  if (tu_check(s == MG_OK, "load of the saved denoiser: %s", err)) {
     mg_checkpoint_tensor t;
     s = mg_checkpoint_find(ck, "model.conv_in.weight", &t);
-    check(s == MG_OK && t.ndim == 4 && t.shape[0] == 8 && t.shape[1] == 1 && t.shape[2] == 3 && t.shape[3] == 3,
+    tu_check(s == MG_OK && t.ndim == 4 && t.shape[0] == 8 && t.shape[1] == 1 && t.shape[2] == 3 && t.shape[3] == 3,
           "model.conv_in.weight must be [8,1,3,3]");
-    check(mg_checkpoint_find(ck, "ema.out.conv.weight", &t) == MG_OK, "the EMA weights must be saved");
-    check(mg_checkpoint_find(ck, "optim.m.out.conv.weight", &t) == MG_OK, "the optimizer moments must be saved");
+    tu_check(mg_checkpoint_find(ck, "ema.out.conv.weight", &t) == MG_OK, "the EMA weights must be saved");
+    tu_check(mg_checkpoint_find(ck, "optim.m.out.conv.weight", &t) == MG_OK, "the optimizer moments must be saved");
     const char *config = mg_checkpoint_metadata(ck, "model.config"), *step = mg_checkpoint_metadata(ck, "step");
-    check(config && strstr(config, "\"image_size\":16") && strstr(config, "\"channels\":8"), "model.config: %s",
+    tu_check(config && strstr(config, "\"image_size\":16") && strstr(config, "\"channels\":8"), "model.config: %s",
           config ? config : "(absent)");
-    check(step && !strcmp(step, "6"), "step: %s", step ? step : "(absent)");
-    check(mg_checkpoint_metadata(ck, "rng.offset") && mg_checkpoint_metadata(ck, "sampler.state"),
+    tu_check(step && !strcmp(step, "6"), "step: %s", step ? step : "(absent)");
+    tu_check(mg_checkpoint_metadata(ck, "rng.offset") && mg_checkpoint_metadata(ck, "sampler.state"),
           "the random streams must be saved");
     const char *origin = mg_checkpoint_metadata(ck, "origin");
-    check(origin && !strcmp(origin, "test_api"), "the caller's metadata must be saved");
-    check(!mg_checkpoint_metadata(ck, "medgen.synthetic"), "weights are not synthetic images");
+    tu_check(origin && !strcmp(origin, "test_api"), "the caller's metadata must be saved");
+    tu_check(!mg_checkpoint_metadata(ck, "medgen.synthetic"), "weights are not synthetic images");
     mg_checkpoint_free(ck);
   }
-  check(!has_temp_file(dir), "save left a temporary file in %s", dir);
+  tu_check(!has_temp_file(dir), "save left a temporary file in %s", dir);
 
   snprintf(missing, sizeof missing, "%s/no-such-folder/denoiser.safetensors", dir);
   err[0] = '\0';
   s = mg_denoiser_save(d, missing, NULL, err, sizeof err);
-  check(s == MG_ERR_IO && strstr(err, "no-such-folder"), "save into a missing folder: %s (%s)",
+  tu_check(s == MG_ERR_IO && strstr(err, "no-such-folder"), "save into a missing folder: %s (%s)",
         mg_status_string(s), err);
-  check(!has_temp_file(dir), "a failed save left a temporary file in %s", dir);
+  tu_check(!has_temp_file(dir), "a failed save left a temporary file in %s", dir);
 
   remove(path);
   const char *dup[] = {"step", "99", NULL};
   s = mg_denoiser_save(d, path, dup, err, sizeof err);
-  check(s != MG_OK && strstr(err, "step"), "a metadata key MedGen uses must be refused: %s", err);
+  tu_check(s != MG_OK && strstr(err, "step"), "a metadata key MedGen uses must be refused: %s", err);
   struct stat st;
-  check(stat(path, &st) != 0, "a refused save must not write %s", path);
+  tu_check(stat(path, &st) != 0, "a refused save must not write %s", path);
 }
 
 int main(int argc, char **argv) {
+  tu_seed(12345);
   const char *dir = argc > 1 ? argv[1] : ".";
   if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
     printf("FAIL: cannot create %s\n", dir);
@@ -315,6 +292,5 @@ int main(int argc, char **argv) {
   mg_context_free(ctx);
   test_denoise(images);
   free(images);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return tu_finish();
 }

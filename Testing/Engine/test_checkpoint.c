@@ -4,13 +4,13 @@
  * permissions.
  *
  * Uses only medgen.h, so it also links with just checkpoint.c + atomic_file.c + status.c and runs under
- * AddressSanitizer and UBSan (test_checkpoint_asan): there a wild read or a leak on an error path fails the test. It
- * therefore keeps its own pass/fail counter instead of test_util (which needs the whole engine), with the same
- * "N passed, N failed" line.
+ * AddressSanitizer and UBSan (test_checkpoint_asan): there a wild read or a leak on an error path fails the test. Its
+ * helpers therefore come from test_check.h (no engine dependency) rather than test_util.
  *
  * "test_checkpoint --write-samples DIR" writes DIR/good.safetensors and DIR/corrupt.safetensors for the
  * `medgen info` tests and exits. */
 #include "medgen.h"
+#include "test_check.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,30 +23,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* ---- pass/fail counting (the same contract as test_util's tu_check / tu_finish) ---- */
-
-static int passed, failed;
-
-static bool check(bool cond, const char *fmt, ...) {
-  if (cond) {
-    passed++;
-    return true;
-  }
-  failed++;
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "FAIL: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\n");
-  va_end(ap);
-  return false;
-}
-
-static int finish(void) {
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed || !passed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
 
 /* ---- files ---- */
 
@@ -120,14 +96,6 @@ static bool same_file_bytes(const char *a, const char *b) {
 
 /* ---- deterministic test data (splitmix64) ---- */
 
-static uint64_t rng_state = 42;
-static uint64_t next_u64(void) {
-  uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 static float bits_float(uint32_t bits) {
   float f;
   memcpy(&f, &bits, 4);
@@ -167,7 +135,7 @@ static void make_refs(void) {
     r->numel = 1;
     for (int d = 0; d < r->ndim; d++) r->numel *= r->shape[d];
     r->data = malloc((size_t)(r->numel ? r->numel : 1) * sizeof(float));
-    for (int64_t j = 0; j < r->numel; j++) r->data[j] = (float)((double)(next_u64() >> 11) / 9007199254740992.0 - 0.5);
+    for (int64_t j = 0; j < r->numel; j++) r->data[j] = (float)((double)(tu_u64() >> 11) / 9007199254740992.0 - 0.5);
   }
   /* values whose bits must survive exactly: NaN with a payload, -0, infinities, a denormal */
   float *w = refs[0].data;
@@ -192,7 +160,7 @@ static bool save_refs(const char *path) {
   mg_checkpoint_writer *w = ref_writer();
   mg_status s = mg_checkpoint_writer_save(w, path, err, sizeof err);
   mg_checkpoint_writer_free(w);
-  return check(s == MG_OK, "saving %s: %s", path, err);
+  return tu_check(s == MG_OK, "saving %s: %s", path, err);
 }
 
 /* ---- loading: what every successful load must satisfy ---- */
@@ -230,11 +198,11 @@ static bool load_or_clean_error(const char *path, const char *what, mg_checkpoin
   char err[512];
   mg_status s = mg_checkpoint_load(path, out, err, sizeof err);
   if (s == MG_OK) {
-    check(*out != NULL, "%s: loaded but no checkpoint", what);
+    tu_check(*out != NULL, "%s: loaded but no checkpoint", what);
     return true;
   }
-  check(*out == NULL, "%s: failed but returned a checkpoint", what);
-  check(strncmp(err, path, strlen(path)) == 0 && strlen(err) > strlen(path) + 2 && !strchr(err, '\n'),
+  tu_check(*out == NULL, "%s: failed but returned a checkpoint", what);
+  tu_check(strncmp(err, path, strlen(path)) == 0 && strlen(err) > strlen(path) + 2 && !strchr(err, '\n'),
         "%s: message should be one line starting with the path: '%s'", what, err);
   return false;
 }
@@ -244,9 +212,9 @@ static void expect_reject(const char *what, const char *path, mg_status status, 
   char err[512] = "";
   mg_checkpoint *c = NULL;
   mg_status s = mg_checkpoint_load(path, &c, err, sizeof err);
-  check(s == status && c == NULL, "%s: expected status '%s', got '%s' (%s)", what, mg_status_string(status),
+  tu_check(s == status && c == NULL, "%s: expected status '%s', got '%s' (%s)", what, mg_status_string(status),
         mg_status_string(s), err);
-  check(strncmp(err, path, strlen(path)) == 0 && strstr(err, needle) != NULL && !strchr(err, '\n'),
+  tu_check(strncmp(err, path, strlen(path)) == 0 && strstr(err, needle) != NULL && !strchr(err, '\n'),
         "%s: message '%s' should start with the path and contain '%s'", what, err, needle);
   mg_checkpoint_free(c);
 }
@@ -258,10 +226,10 @@ static void test_round_trip(void) {
   if (!save_refs(path)) return;
   mg_checkpoint *c = NULL;
   char err[512];
-  if (!check(mg_checkpoint_load(path, &c, err, sizeof err) == MG_OK, "round trip load: %s", err)) return;
-  check(consistent(c), "round trip: consistent");
-  check(strcmp(mg_checkpoint_path(c), path) == 0, "round trip: path kept");
-  check(mg_checkpoint_tensor_count(c) == N_REF, "round trip: %d tensors, expected %d", mg_checkpoint_tensor_count(c),
+  if (!tu_check(mg_checkpoint_load(path, &c, err, sizeof err) == MG_OK, "round trip load: %s", err)) return;
+  tu_check(consistent(c), "round trip: consistent");
+  tu_check(strcmp(mg_checkpoint_path(c), path) == 0, "round trip: path kept");
+  tu_check(mg_checkpoint_tensor_count(c) == N_REF, "round trip: %d tensors, expected %d", mg_checkpoint_tensor_count(c),
         N_REF);
   for (int i = 0; i < N_REF && i < mg_checkpoint_tensor_count(c); i++) {
     const ref_tensor *r = &refs[i];
@@ -269,31 +237,31 @@ static void test_round_trip(void) {
     mg_checkpoint_tensor_at(c, i, &t); /* file order is insertion order */
     bool shape_ok = t.ndim == r->ndim && t.numel == r->numel;
     for (int d = 0; shape_ok && d < r->ndim; d++) shape_ok = t.shape[d] == r->shape[d];
-    check(strcmp(t.name, r->name) == 0, "round trip: tensor %d is '%s', expected '%s'", i, t.name, r->name);
-    check(shape_ok, "round trip: shape of '%s'", r->name);
-    check(shape_ok && (!r->numel || memcmp(t.data, r->data, (size_t)r->numel * 4) == 0),
+    tu_check(strcmp(t.name, r->name) == 0, "round trip: tensor %d is '%s', expected '%s'", i, t.name, r->name);
+    tu_check(shape_ok, "round trip: shape of '%s'", r->name);
+    tu_check(shape_ok && (!r->numel || memcmp(t.data, r->data, (size_t)r->numel * 4) == 0),
           "round trip: values of '%s' bit-exact", r->name);
-    check(((uintptr_t)t.data % 4) == 0, "round trip: '%s' data aligned", r->name);
+    tu_check(((uintptr_t)t.data % 4) == 0, "round trip: '%s' data aligned", r->name);
     mg_checkpoint_tensor f;
-    check(mg_checkpoint_find(c, r->name, &f) == MG_OK && f.data == t.data, "round trip: find '%s'", r->name);
+    tu_check(mg_checkpoint_find(c, r->name, &f) == MG_OK && f.data == t.data, "round trip: find '%s'", r->name);
   }
   mg_checkpoint_tensor t;
-  check(mg_checkpoint_find(c, "absent", &t) == MG_ERR_INVALID_ARGUMENT && !t.name, "find of an absent name fails");
-  check(mg_checkpoint_tensor_at(c, -1, &t) != MG_OK && !t.name, "tensor_at(-1) fails");
-  check(mg_checkpoint_tensor_at(c, N_REF, &t) != MG_OK && !t.name, "tensor_at(count) fails");
+  tu_check(mg_checkpoint_find(c, "absent", &t) == MG_ERR_INVALID_ARGUMENT && !t.name, "find of an absent name fails");
+  tu_check(mg_checkpoint_tensor_at(c, -1, &t) != MG_OK && !t.name, "tensor_at(-1) fails");
+  tu_check(mg_checkpoint_tensor_at(c, N_REF, &t) != MG_OK && !t.name, "tensor_at(count) fails");
 
-  check(mg_checkpoint_metadata_count(c) == N_META, "round trip: %d metadata entries", mg_checkpoint_metadata_count(c));
+  tu_check(mg_checkpoint_metadata_count(c) == N_META, "round trip: %d metadata entries", mg_checkpoint_metadata_count(c));
   for (int i = 0; i < N_META && i < mg_checkpoint_metadata_count(c); i++) {
     const char *k, *v;
     mg_checkpoint_metadata_at(c, i, &k, &v);
-    check(k && v && strcmp(k, ref_meta[i][0]) == 0 && strcmp(v, ref_meta[i][1]) == 0, "round trip: metadata %d", i);
+    tu_check(k && v && strcmp(k, ref_meta[i][0]) == 0 && strcmp(v, ref_meta[i][1]) == 0, "round trip: metadata %d", i);
     const char *found = mg_checkpoint_metadata(c, ref_meta[i][0]);
-    check(found && strcmp(found, ref_meta[i][1]) == 0, "round trip: metadata '%s' by key", ref_meta[i][0]);
+    tu_check(found && strcmp(found, ref_meta[i][1]) == 0, "round trip: metadata '%s' by key", ref_meta[i][0]);
   }
   const char *k = "x", *v = "x";
   mg_checkpoint_metadata_at(c, N_META, &k, &v);
-  check(!k && !v, "metadata_at out of range gives NULLs");
-  check(!mg_checkpoint_metadata(c, "absent"), "absent metadata key gives NULL");
+  tu_check(!k && !v, "metadata_at out of range gives NULLs");
+  tu_check(!mg_checkpoint_metadata(c, "absent"), "absent metadata key gives NULL");
   mg_checkpoint_free(c);
 
   /* The layout: header padded to 8 bytes, data back to back in insertion order; and the same bytes every time. */
@@ -303,18 +271,18 @@ static void test_round_trip(void) {
   for (int i = 7; i >= 0 && size >= 8; i--) n = n << 8 | bytes[i];
   int64_t data_bytes = 0;
   for (int i = 0; i < N_REF; i++) data_bytes += refs[i].numel * 4;
-  check(n % 8 == 0 && 8 + n + (uint64_t)data_bytes == size, "layout: header %llu bytes (multiple of 8), file %zu",
+  tu_check(n % 8 == 0 && 8 + n + (uint64_t)data_bytes == size, "layout: header %llu bytes (multiple of 8), file %zu",
         (unsigned long long)n, size);
   size_t off = 8 + (size_t)n;
   for (int i = 0; i < N_REF && off + (size_t)refs[i].numel * 4 <= size; i++) {
-    check(memcmp(bytes + off, refs[i].data, (size_t)refs[i].numel * 4) == 0, "layout: '%s' at its place",
+    tu_check(memcmp(bytes + off, refs[i].data, (size_t)refs[i].numel * 4) == 0, "layout: '%s' at its place",
           refs[i].name);
     off += (size_t)refs[i].numel * 4;
   }
   free(bytes);
   const char *again = IN_DIR("round2.safetensors");
   save_refs(again);
-  check(same_file_bytes(path, again), "writing twice gives identical bytes");
+  tu_check(same_file_bytes(path, again), "writing twice gives identical bytes");
 }
 
 static void test_writer_misuse(void) {
@@ -341,35 +309,35 @@ static void test_writer_misuse(void) {
     s[0] = bad[i].dim0;
     if (bad[i].dim0 == (int64_t)1 << 40) s[1] = s[2] = (int64_t)1 << 40;
     mg_status st = mg_checkpoint_writer_add_tensor(w, bad[i].name, bad[i].ndim, s, bad[i].null_data ? NULL : data);
-    check(st == MG_ERR_INVALID_ARGUMENT && mg_checkpoint_writer_error(w)[0], "writer rejects %s", bad[i].what);
+    tu_check(st == MG_ERR_INVALID_ARGUMENT && mg_checkpoint_writer_error(w)[0], "writer rejects %s", bad[i].what);
     mg_checkpoint_writer_free(w);
   }
 
   /* A failed add makes save refuse, naming the path and the first problem, and write nothing. */
   mg_checkpoint_writer *w = mg_checkpoint_writer_new();
-  check(mg_checkpoint_writer_add_tensor(w, "a", 1, shape, data) == MG_OK, "first 'a' added");
-  check(mg_checkpoint_writer_add_tensor(w, "a", 1, shape, data) == MG_ERR_INVALID_ARGUMENT, "second 'a' rejected");
-  check(mg_checkpoint_writer_add_metadata(w, "k", "1") == MG_OK, "metadata added");
-  check(mg_checkpoint_writer_add_metadata(w, "k", "2") == MG_ERR_INVALID_ARGUMENT, "duplicate metadata key rejected");
+  tu_check(mg_checkpoint_writer_add_tensor(w, "a", 1, shape, data) == MG_OK, "first 'a' added");
+  tu_check(mg_checkpoint_writer_add_tensor(w, "a", 1, shape, data) == MG_ERR_INVALID_ARGUMENT, "second 'a' rejected");
+  tu_check(mg_checkpoint_writer_add_metadata(w, "k", "1") == MG_OK, "metadata added");
+  tu_check(mg_checkpoint_writer_add_metadata(w, "k", "2") == MG_ERR_INVALID_ARGUMENT, "duplicate metadata key rejected");
   const char *path = IN_DIR("refused.safetensors");
   char err[512];
-  check(mg_checkpoint_writer_save(w, path, err, sizeof err) == MG_ERR_INVALID_ARGUMENT && strstr(err, path) &&
+  tu_check(mg_checkpoint_writer_save(w, path, err, sizeof err) == MG_ERR_INVALID_ARGUMENT && strstr(err, path) &&
             strstr(err, "'a' added twice"),
         "save after a failed add refuses: '%s'", err);
-  check(!file_exists(path), "refused save writes nothing");
+  tu_check(!file_exists(path), "refused save writes nothing");
   mg_checkpoint_writer_free(w);
 
   w = mg_checkpoint_writer_new();
-  check(mg_checkpoint_writer_add_metadata(w, "k", "\xc3") == MG_ERR_INVALID_ARGUMENT, "invalid UTF-8 value rejected");
+  tu_check(mg_checkpoint_writer_add_metadata(w, "k", "\xc3") == MG_ERR_INVALID_ARGUMENT, "invalid UTF-8 value rejected");
   mg_checkpoint_writer_free(w);
 
   /* An empty checkpoint is valid. */
   w = mg_checkpoint_writer_new();
   path = IN_DIR("empty.safetensors");
-  check(mg_checkpoint_writer_save(w, path, err, sizeof err) == MG_OK, "empty checkpoint saved: %s", err);
+  tu_check(mg_checkpoint_writer_save(w, path, err, sizeof err) == MG_OK, "empty checkpoint saved: %s", err);
   mg_checkpoint_writer_free(w);
   mg_checkpoint *c = NULL;
-  check(mg_checkpoint_load(path, &c, err, sizeof err) == MG_OK && mg_checkpoint_tensor_count(c) == 0 &&
+  tu_check(mg_checkpoint_load(path, &c, err, sizeof err) == MG_OK && mg_checkpoint_tensor_count(c) == 0 &&
             mg_checkpoint_metadata_count(c) == 0,
         "empty checkpoint loads: %s", err);
   mg_checkpoint_free(c);
@@ -390,7 +358,7 @@ static void test_truncations(void) {
     if (load_or_clean_error(path, what, &c)) accepted++;
     mg_checkpoint_free(c);
   }
-  check(accepted == 0, "all %zu truncations rejected (%d accepted)", size, accepted);
+  tu_check(accepted == 0, "all %zu truncations rejected (%d accepted)", size, accepted);
   free(bytes);
 }
 
@@ -410,7 +378,7 @@ static void test_bit_flips(void) {
     size_t byte = flip / 8;
     bool in_header = byte < data_start;
     /* every bit of the header; a random tenth of the data bits */
-    if (!in_header && next_u64() % 10 != 0) continue;
+    if (!in_header && tu_u64() % 10 != 0) continue;
     bytes[byte] ^= (unsigned char)(1u << (flip % 8));
     write_bytes(path, bytes, size);
     bytes[byte] ^= (unsigned char)(1u << (flip % 8));
@@ -419,11 +387,11 @@ static void test_bit_flips(void) {
     snprintf(what, sizeof what, "bit %zu of byte %zu flipped", flip % 8, byte);
     if (!load_or_clean_error(path, what, &c)) {
       rejected++;
-      if (!in_header) bad += !check(false, "%s: a data bit flip must still load", what);
+      if (!in_header) bad += !tu_check(false, "%s: a data bit flip must still load", what);
       continue;
     }
     loaded++;
-    if (!check(consistent(c), "%s: loaded but inconsistent", what)) bad++;
+    if (!tu_check(consistent(c), "%s: loaded but inconsistent", what)) bad++;
     if (!in_header) {
       /* the tensors' bytes, in order, are the data section: exactly one bit differs */
       int differing = 0;
@@ -435,25 +403,25 @@ static void test_bit_flips(void) {
         for (int64_t j = 0; j < t.numel * 4 && off < size; j++, off++)
           for (unsigned x = p[j] ^ bytes[off]; x; x &= x - 1) differing++;
       }
-      if (!check(differing == 1, "%s: %d bits differ, expected 1", what, differing)) bad++;
+      if (!tu_check(differing == 1, "%s: %d bits differ, expected 1", what, differing)) bad++;
     }
     mg_checkpoint_free(c);
   }
-  check(bad == 0, "bit flips: %d loaded, %d rejected, %d bad", loaded, rejected, bad);
+  tu_check(bad == 0, "bit flips: %d loaded, %d rejected, %d bad", loaded, rejected, bad);
 
   /* random multi-bit damage anywhere */
   for (int trial = 0; trial < 500; trial++) {
     unsigned char *copy = malloc(size);
     memcpy(copy, bytes, size);
-    int flips = 1 + (int)(next_u64() % 8);
+    int flips = 1 + (int)(tu_u64() % 8);
     for (int k = 0; k < flips; k++) {
-      uint64_t bit = next_u64() % (8 * size);
+      uint64_t bit = tu_u64() % (8 * size);
       copy[bit / 8] ^= (unsigned char)(1u << (bit % 8));
     }
     write_bytes(path, copy, size);
     free(copy);
     mg_checkpoint *c = NULL;
-    if (load_or_clean_error(path, "random damage", &c)) check(consistent(c), "random damage %d: inconsistent", trial);
+    if (load_or_clean_error(path, "random damage", &c)) tu_check(consistent(c), "random damage %d: inconsistent", trial);
     mg_checkpoint_free(c);
   }
   free(bytes);
@@ -557,7 +525,7 @@ static void test_hostile_headers(void) {
   write_raw(p, json, four, sizeof four);
   char err[512];
   mg_checkpoint *c = NULL;
-  check(mg_checkpoint_load(p, &c, err, sizeof err) == MG_ERR_FORMAT && strstr(err, "...' has dtype I8"),
+  tu_check(mg_checkpoint_load(p, &c, err, sizeof err) == MG_ERR_FORMAT && strstr(err, "...' has dtype I8"),
         "long names are cut in messages: '%s'", err);
 
   /* nesting far past cJSON's limit */
@@ -572,7 +540,7 @@ static void test_hostile_headers(void) {
 
   expect_reject("missing file", IN_DIR("does-not-exist.safetensors"), MG_ERR_IO, "cannot open");
   expect_reject("a directory", work_dir, MG_ERR_IO, "not a regular file");
-  check(mg_checkpoint_load(p, NULL, err, sizeof err) == MG_ERR_INVALID_ARGUMENT, "NULL output pointer rejected");
+  tu_check(mg_checkpoint_load(p, NULL, err, sizeof err) == MG_ERR_INVALID_ARGUMENT, "NULL output pointer rejected");
 }
 
 /* Unusual but valid files, as other writers may produce them. */
@@ -592,21 +560,21 @@ static void test_valid_variants(void) {
             " \"e\": {\"dtype\": \"F32\", \"shape\": [0], \"data_offsets\": [4, 4]},"
             " \"__metadata__\": {}}   \n",
             data, sizeof data);
-  if (check(mg_checkpoint_load(p, &c, err, sizeof err) == MG_OK, "variant file loads: %s", err)) {
+  if (tu_check(mg_checkpoint_load(p, &c, err, sizeof err) == MG_OK, "variant file loads: %s", err)) {
     mg_checkpoint_tensor z, a, e;
-    check(mg_checkpoint_tensor_count(c) == 3 && consistent(c), "variant: 3 consistent tensors");
-    check(mg_checkpoint_tensor_at(c, 0, &z) == MG_OK && strcmp(z.name, "z") == 0, "variant: JSON order kept");
-    check(mg_checkpoint_find(c, "a", &a) == MG_OK && a.ndim == 2 && memcmp(a.data, four + 2, 8) == 0 &&
+    tu_check(mg_checkpoint_tensor_count(c) == 3 && consistent(c), "variant: 3 consistent tensors");
+    tu_check(mg_checkpoint_tensor_at(c, 0, &z) == MG_OK && strcmp(z.name, "z") == 0, "variant: JSON order kept");
+    tu_check(mg_checkpoint_find(c, "a", &a) == MG_OK && a.ndim == 2 && memcmp(a.data, four + 2, 8) == 0 &&
               memcmp(z.data, four, 8) == 0 && ((uintptr_t)a.data % 4) == 0 && ((uintptr_t)z.data % 4) == 0,
           "variant: unaligned tensors read correctly");
-    check(mg_checkpoint_find(c, "e", &e) == MG_OK && e.numel == 0, "variant: empty tensor inside another's range");
+    tu_check(mg_checkpoint_find(c, "e", &e) == MG_OK && e.numel == 0, "variant: empty tensor inside another's range");
   }
   mg_checkpoint_free(c);
   c = NULL;
 
   /* a NUL escape inside a name; a scalar */
   write_raw(p, "{\"a\\u0000b\": {\"dtype\": \"F32\", \"shape\": [], \"data_offsets\": [0, 4]}}", four, 4);
-  check(mg_checkpoint_load(p, &c, err, sizeof err) == MG_OK && consistent(c), "NUL escape in a name loads: %s", err);
+  tu_check(mg_checkpoint_load(p, &c, err, sizeof err) == MG_OK && consistent(c), "NUL escape in a name loads: %s", err);
   mg_checkpoint_free(c);
 }
 
@@ -624,13 +592,13 @@ static void test_atomic_write(void) {
   const char *fresh = IN_DIR("fresh.safetensors");
   mg_checkpoint_writer *w = mg_checkpoint_writer_new();
   mg_checkpoint_writer_add_tensor(w, "x", 1, small_shape, small);
-  check(mg_checkpoint_writer_save(w, fresh, err, sizeof err) == MG_OK, "new file: %s", err);
-  check(stat(fresh, &st) == 0 && (st.st_mode & 0777) == 0640, "new file under umask 027: mode 0640 (got %o)",
+  tu_check(mg_checkpoint_writer_save(w, fresh, err, sizeof err) == MG_OK, "new file: %s", err);
+  tu_check(stat(fresh, &st) == 0 && (st.st_mode & 0777) == 0640, "new file under umask 027: mode 0640 (got %o)",
         (unsigned)(st.st_mode & 0777));
   umask(002);
   unlink(fresh);
-  check(mg_checkpoint_writer_save(w, fresh, err, sizeof err) == MG_OK, "new file: %s", err);
-  check(stat(fresh, &st) == 0 && (st.st_mode & 0777) == 0664, "new file under umask 002: mode 0664 (got %o)",
+  tu_check(mg_checkpoint_writer_save(w, fresh, err, sizeof err) == MG_OK, "new file: %s", err);
+  tu_check(stat(fresh, &st) == 0 && (st.st_mode & 0777) == 0664, "new file under umask 002: mode 0664 (got %o)",
         (unsigned)(st.st_mode & 0777));
   umask(old_umask);
   unlink(fresh);
@@ -638,13 +606,13 @@ static void test_atomic_write(void) {
   /* a folder that does not exist */
   const char *missing = IN_DIR("no-such-folder/ckpt.safetensors");
   mg_status s = mg_checkpoint_writer_save(w, missing, err, sizeof err);
-  check(s == MG_ERR_IO && strncmp(err, missing, strlen(missing)) == 0 && strstr(err, "No such file"),
+  tu_check(s == MG_ERR_IO && strncmp(err, missing, strlen(missing)) == 0 && strstr(err, "No such file"),
         "missing folder: '%s'", err);
-  check(temp_files(work_dir) == 0, "missing folder: no temporary file left");
+  tu_check(temp_files(work_dir) == 0, "missing folder: no temporary file left");
 
   /* the old checkpoint */
   const char *target = IN_DIR("keep.safetensors"), *copy = IN_DIR("keep.copy");
-  check(mg_checkpoint_writer_save(w, target, err, sizeof err) == MG_OK, "old checkpoint written: %s", err);
+  tu_check(mg_checkpoint_writer_save(w, target, err, sizeof err) == MG_OK, "old checkpoint written: %s", err);
   mg_checkpoint_writer_free(w);
   size_t size = 0;
   unsigned char *old = read_bytes(target, &size);
@@ -660,13 +628,13 @@ static void test_atomic_write(void) {
   limit = old_limit;
   limit.rlim_cur = 8192;
   void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN); /* else the kernel kills us instead of failing write() */
-  if (check(setrlimit(RLIMIT_FSIZE, &limit) == 0, "setrlimit(RLIMIT_FSIZE)")) {
+  if (tu_check(setrlimit(RLIMIT_FSIZE, &limit) == 0, "setrlimit(RLIMIT_FSIZE)")) {
     s = mg_checkpoint_writer_save(w, target, err, sizeof err);
     setrlimit(RLIMIT_FSIZE, &old_limit);
-    check(s == MG_ERR_IO && strncmp(err, target, strlen(target)) == 0 && strstr(err, "writing"),
+    tu_check(s == MG_ERR_IO && strncmp(err, target, strlen(target)) == 0 && strstr(err, "writing"),
           "write failing half way: '%s'", err);
-    check(same_file_bytes(target, copy), "write failing half way: old checkpoint intact");
-    check(temp_files(work_dir) == 0, "write failing half way: no temporary file left");
+    tu_check(same_file_bytes(target, copy), "write failing half way: old checkpoint intact");
+    tu_check(temp_files(work_dir) == 0, "write failing half way: no temporary file left");
   }
   signal(SIGXFSZ, old_handler);
 
@@ -675,45 +643,45 @@ static void test_atomic_write(void) {
     chmod(work_dir, 0555);
     s = mg_checkpoint_writer_save(w, target, err, sizeof err);
     chmod(work_dir, 0755);
-    check(s == MG_ERR_IO && strstr(err, "temporary file"), "read-only folder: '%s'", err);
-    check(same_file_bytes(target, copy), "read-only folder: old checkpoint intact");
-    check(temp_files(work_dir) == 0, "read-only folder: no temporary file left");
+    tu_check(s == MG_ERR_IO && strstr(err, "temporary file"), "read-only folder: '%s'", err);
+    tu_check(same_file_bytes(target, copy), "read-only folder: old checkpoint intact");
+    tu_check(temp_files(work_dir) == 0, "read-only folder: no temporary file left");
   }
 
   /* A path whose parent is a file. */
   char under_file[600];
   snprintf(under_file, sizeof under_file, "%s/ckpt.safetensors", target);
   s = mg_checkpoint_writer_save(w, under_file, err, sizeof err);
-  check(s == MG_ERR_IO && strncmp(err, under_file, strlen(under_file)) == 0, "parent is a file: '%s'", err);
-  check(same_file_bytes(target, copy), "parent is a file: old checkpoint intact");
+  tu_check(s == MG_ERR_IO && strncmp(err, under_file, strlen(under_file)) == 0, "parent is a file: '%s'", err);
+  tu_check(same_file_bytes(target, copy), "parent is a file: old checkpoint intact");
 
   /* The target is a folder: everything is written, the final rename fails. */
   const char *folder = IN_DIR("a-folder");
   mkdir(folder, 0755);
   s = mg_checkpoint_writer_save(w, folder, err, sizeof err);
-  check(s == MG_ERR_IO && strstr(err, "move the new file into place"), "target is a folder: '%s'", err);
-  check(temp_files(work_dir) == 0, "target is a folder: no temporary file left");
+  tu_check(s == MG_ERR_IO && strstr(err, "move the new file into place"), "target is a folder: '%s'", err);
+  tu_check(temp_files(work_dir) == 0, "target is a folder: no temporary file left");
   rmdir(folder);
 
   /* A successful overwrite replaces the contents and keeps the old file's permissions. */
   chmod(target, 0640);
-  check(mg_checkpoint_writer_save(w, target, err, sizeof err) == MG_OK, "overwrite: %s", err);
+  tu_check(mg_checkpoint_writer_save(w, target, err, sizeof err) == MG_OK, "overwrite: %s", err);
   mg_checkpoint *c = NULL;
   mg_checkpoint_tensor t;
-  check(mg_checkpoint_load(target, &c, err, sizeof err) == MG_OK && mg_checkpoint_find(c, "big", &t) == MG_OK &&
+  tu_check(mg_checkpoint_load(target, &c, err, sizeof err) == MG_OK && mg_checkpoint_find(c, "big", &t) == MG_OK &&
             t.numel == 16384 && mg_checkpoint_find(c, "x", &t) != MG_OK,
         "overwrite: new contents: %s", err);
   mg_checkpoint_free(c);
-  check(stat(target, &st) == 0 && (st.st_mode & 0777) == 0640, "overwrite keeps permissions 0640 (got %o)",
+  tu_check(stat(target, &st) == 0 && (st.st_mode & 0777) == 0640, "overwrite keeps permissions 0640 (got %o)",
         (unsigned)(st.st_mode & 0777));
-  check(temp_files(work_dir) == 0, "overwrite: no temporary file left");
+  tu_check(temp_files(work_dir) == 0, "overwrite: no temporary file left");
 
   /* a relative path (the temporary file goes to the current folder) */
   char cwd[512];
   if (getcwd(cwd, sizeof cwd) && chdir(work_dir) == 0) {
-    check(mg_checkpoint_writer_save(w, "relative.safetensors", err, sizeof err) == MG_OK, "relative path: %s", err);
-    check(file_exists("relative.safetensors") && temp_files(".") == 0, "relative path: written, no temporary file");
-    check(chdir(cwd) == 0, "chdir back");
+    tu_check(mg_checkpoint_writer_save(w, "relative.safetensors", err, sizeof err) == MG_OK, "relative path: %s", err);
+    tu_check(file_exists("relative.safetensors") && temp_files(".") == 0, "relative path: written, no temporary file");
+    tu_check(chdir(cwd) == 0, "chdir back");
   }
   mg_checkpoint_writer_free(w);
   free(big);
@@ -729,28 +697,28 @@ static void test_atomic_file_api(void) {
   unsigned char *bytes = NULL;
 
   mg_atomic_file *af = NULL;
-  check(mg_atomic_file_open(target, &af, err, sizeof err) == MG_OK && af, "open: %s", err);
-  check(mg_atomic_file_write(af, "new ", 4, err, sizeof err) == MG_OK, "write: %s", err);
-  check(fputs("data", mg_atomic_file_stream(af)) >= 0, "write through the stream");
-  check(temp_files(work_dir) == 1, "one temporary file while writing (%d)", temp_files(work_dir));
+  tu_check(mg_atomic_file_open(target, &af, err, sizeof err) == MG_OK && af, "open: %s", err);
+  tu_check(mg_atomic_file_write(af, "new ", 4, err, sizeof err) == MG_OK, "write: %s", err);
+  tu_check(fputs("data", mg_atomic_file_stream(af)) >= 0, "write through the stream");
+  tu_check(temp_files(work_dir) == 1, "one temporary file while writing (%d)", temp_files(work_dir));
   bytes = read_bytes(target, &n);
-  check(bytes && n == 3 && memcmp(bytes, "old", 3) == 0, "target untouched before commit");
+  tu_check(bytes && n == 3 && memcmp(bytes, "old", 3) == 0, "target untouched before commit");
   free(bytes);
-  check(mg_atomic_file_commit(af, err, sizeof err) == MG_OK, "commit: %s", err);
+  tu_check(mg_atomic_file_commit(af, err, sizeof err) == MG_OK, "commit: %s", err);
   bytes = read_bytes(target, &n);
-  check(bytes && n == 8 && memcmp(bytes, "new data", 8) == 0, "target replaced at commit");
+  tu_check(bytes && n == 8 && memcmp(bytes, "new data", 8) == 0, "target replaced at commit");
   free(bytes);
-  check(temp_files(work_dir) == 0, "commit: no temporary file left");
+  tu_check(temp_files(work_dir) == 0, "commit: no temporary file left");
 
   af = NULL;
-  check(mg_atomic_file_open(target, &af, err, sizeof err) == MG_OK, "open again: %s", err);
-  check(mg_atomic_file_write(af, "lost", 4, err, sizeof err) == MG_OK, "write again: %s", err);
+  tu_check(mg_atomic_file_open(target, &af, err, sizeof err) == MG_OK, "open again: %s", err);
+  tu_check(mg_atomic_file_write(af, "lost", 4, err, sizeof err) == MG_OK, "write again: %s", err);
   mg_atomic_file_abort(af);
   mg_atomic_file_abort(NULL);
   bytes = read_bytes(target, &n);
-  check(bytes && n == 8 && memcmp(bytes, "new data", 8) == 0, "abort leaves the target as it was");
+  tu_check(bytes && n == 8 && memcmp(bytes, "new data", 8) == 0, "abort leaves the target as it was");
   free(bytes);
-  check(temp_files(work_dir) == 0, "abort: no temporary file left");
+  tu_check(temp_files(work_dir) == 0, "abort: no temporary file left");
 
   /* A write to the stream that failed without the caller noticing fails the commit (the file size limit stands
    * in for a full disk). The data is larger than stdio's buffer, so fwrite reaches the file and fails. */
@@ -762,17 +730,17 @@ static void test_atomic_file_api(void) {
   limit.rlim_cur = 4096;
   void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
   af = NULL;
-  if (check(mg_atomic_file_open(target, &af, err, sizeof err) == MG_OK, "open for a failing write: %s", err) &&
-      check(setrlimit(RLIMIT_FSIZE, &limit) == 0, "setrlimit(RLIMIT_FSIZE)")) {
+  if (tu_check(mg_atomic_file_open(target, &af, err, sizeof err) == MG_OK, "open for a failing write: %s", err) &&
+      tu_check(setrlimit(RLIMIT_FSIZE, &limit) == 0, "setrlimit(RLIMIT_FSIZE)")) {
     (void)fwrite(big, 1, BIG, mg_atomic_file_stream(af));
     mg_status s = mg_atomic_file_commit(af, err, sizeof err);
     setrlimit(RLIMIT_FSIZE, &old_limit);
-    check(s == MG_ERR_IO && strncmp(err, target, strlen(target)) == 0 && strstr(err, "writing failed"),
+    tu_check(s == MG_ERR_IO && strncmp(err, target, strlen(target)) == 0 && strstr(err, "writing failed"),
           "unnoticed failed write: '%s'", err);
     bytes = read_bytes(target, &n);
-    check(bytes && n == 8 && memcmp(bytes, "new data", 8) == 0, "failed commit leaves the target as it was");
+    tu_check(bytes && n == 8 && memcmp(bytes, "new data", 8) == 0, "failed commit leaves the target as it was");
     free(bytes);
-    check(temp_files(work_dir) == 0, "failed commit: no temporary file left");
+    tu_check(temp_files(work_dir) == 0, "failed commit: no temporary file left");
   } else {
     mg_atomic_file_abort(af);
   }
@@ -780,17 +748,17 @@ static void test_atomic_file_api(void) {
   free(big);
 
   /* the one-call write; bad arguments */
-  check(mg_file_write_atomic(target, "x", 1, err, sizeof err) == MG_OK, "one-call write: %s", err);
+  tu_check(mg_file_write_atomic(target, "x", 1, err, sizeof err) == MG_OK, "one-call write: %s", err);
   bytes = read_bytes(target, &n);
-  check(bytes && n == 1 && bytes[0] == 'x', "one-call write: contents");
+  tu_check(bytes && n == 1 && bytes[0] == 'x', "one-call write: contents");
   free(bytes);
-  check(mg_file_write_atomic(target, NULL, 1, err, sizeof err) == MG_ERR_INVALID_ARGUMENT && strstr(err, target),
+  tu_check(mg_file_write_atomic(target, NULL, 1, err, sizeof err) == MG_ERR_INVALID_ARGUMENT && strstr(err, target),
         "one-call write without data: '%s'", err);
   af = (mg_atomic_file *)1;
-  check(mg_atomic_file_open("", &af, err, sizeof err) == MG_ERR_INVALID_ARGUMENT && af == NULL,
+  tu_check(mg_atomic_file_open("", &af, err, sizeof err) == MG_ERR_INVALID_ARGUMENT && af == NULL,
         "open with an empty name: '%s'", err);
-  check(mg_atomic_file_commit(NULL, err, sizeof err) == MG_ERR_INVALID_ARGUMENT, "commit of NULL: '%s'", err);
-  check(temp_files(work_dir) == 0, "bad arguments: no temporary file left");
+  tu_check(mg_atomic_file_commit(NULL, err, sizeof err) == MG_ERR_INVALID_ARGUMENT, "commit of NULL: '%s'", err);
+  tu_check(temp_files(work_dir) == 0, "bad arguments: no temporary file left");
   unlink(target);
 }
 
@@ -834,6 +802,7 @@ static void remove_work_dir(void) {
 }
 
 int main(int argc, char **argv) {
+  tu_seed(42);
   if (argc == 3 && strcmp(argv[1], "--write-samples") == 0) return write_samples(argv[2]);
   snprintf(work_dir, sizeof work_dir, "/tmp/medgen_ckpt_XXXXXX");
   if (!mkdtemp(work_dir)) {
@@ -851,5 +820,5 @@ int main(int argc, char **argv) {
   test_atomic_file_api();
   for (int i = 0; i < N_REF; i++) free(refs[i].data);
   remove_work_dir();
-  return finish();
+  return tu_finish();
 }

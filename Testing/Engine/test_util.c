@@ -6,33 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-
-bool tu_check(bool cond, const char *fmt, ...) {
-  if (cond) {
-    passed++;
-    return true;
-  }
-  failed++;
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "FAIL: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\n");
-  va_end(ap);
-  return false;
-}
-
-int tu_finish(void) {
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed || !passed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
-
-int tu_skip(const char *why) {
-  printf("SKIPPED: %s\n", why);
-  return 77;
-}
-
 mg_ctx *tu_ctx(int threads) {
   mg_ctx *ctx = NULL;
   char err[256];
@@ -46,18 +19,6 @@ mg_ctx *tu_ctx(int threads) {
 
 bool tu_ctx_ok(mg_ctx *ctx, const char *where) {
   return tu_check(mg_ok(ctx), "%s: %s", where, mg_context_error(ctx));
-}
-
-static uint64_t rng_state = 0x1234567u;
-
-void tu_seed(uint64_t seed) { rng_state = seed; }
-
-double tu_uniform(double lo, double hi) {
-  uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z ^= z >> 31;
-  return lo + (hi - lo) * ((double)(z >> 11) / 9007199254740992.0);
 }
 
 mg_tensor *tu_random(mg_ctx *ctx, int ndim, const int *shape, double lo, double hi, bool requires_grad) {

@@ -4,24 +4,16 @@
 #define MG_TEST_UTIL_H
 
 #include "mg_engine.h"
+#include "test_check.h"
 
 #include <stdio.h>
 
-/* Records one check; prints the message when it fails. Returns cond. */
-bool tu_check(bool cond, const char *fmt, ...);
-/* Prints the summary line and returns the process exit code. */
-int tu_finish(void);
-/* Marks the whole test skipped (prints why) and returns the exit code CTest treats as skipped (77). */
-int tu_skip(const char *why);
 
 /* A CPU context with the given threads; exits the test (not the engine) if that fails. */
 mg_ctx *tu_ctx(int threads);
 /* Fails the test with ctx's message if ctx has an error; returns whether ctx was ok. */
 bool tu_ctx_ok(mg_ctx *ctx, const char *where);
 
-/* Deterministic host random numbers for test data (splitmix64), independent of the engine's Philox. */
-void tu_seed(uint64_t seed);
-double tu_uniform(double lo, double hi);
 
 /* A tensor filled with U(lo, hi) from tu_uniform; persistent so it survives mg_step_begin. */
 mg_tensor *tu_random(mg_ctx *ctx, int ndim, const int *shape, double lo, double hi, bool requires_grad);
