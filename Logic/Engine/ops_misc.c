@@ -1,5 +1,5 @@
-/* ops_misc.c: resampling (nearest 2x upsample, 2x2 average pool), channel concatenation, and the timestep and
- * label embeddings; plus the label check that the embedding and cross-entropy share. */
+/* ops_misc.c: resampling (nearest 2x upsample, 2x2 average pool), channel concatenation, dropout, and the
+ * timestep and label embeddings; plus the label check that the embedding and cross-entropy share. */
 #include "mg_internal.h"
 
 #include <stdio.h>
@@ -111,6 +111,52 @@ mg_tensor *mg_concat(mg_ctx *ctx, mg_tensor *a, mg_tensor *b) {
   int hw = (int)(a->numel / ((int64_t)n * a->shape[1]));
   ctx->k->concat_forward(n, a->shape[1], b->shape[1], hw, MG_CDATA(a), MG_CDATA(b), MG_DATA(y));
   mg_record(ctx, MG_OP_CONCAT, y, 2, (mg_tensor *[]){a, b}, concat_backward);
+  return y;
+}
+
+/* ---- inverted dropout: saved[0] = mask (x's shape), 0 where dropped and 1/(1-p) where kept ---- */
+/* x's shape as a broadcast descriptor of two same-shaped operands: elementwise products via the binary kernels */
+static mg_bcast_desc same_shape_desc(const mg_tensor *x) {
+  mg_bcast_desc d;
+  int64_t stride = 1;
+  for (int i = 3; i >= 0; i--) {
+    int j = i - (4 - x->ndim);
+    d.shape[i] = j >= 0 ? x->shape[j] : 1;
+    d.a_stride[i] = d.b_stride[i] = d.shape[i] == 1 ? 0 : stride;
+    stride *= d.shape[i];
+  }
+  return d;
+}
+
+static mg_status dropout_backward(mg_ctx *ctx, mg_node *node) {
+  mg_real *dx = mg_input_grad(ctx, node, 0);
+  if (dx) {
+    mg_bcast_desc d = same_shape_desc(node->in[0]);
+    ctx->k->binary_backward(MG_BINARY_MUL, &d, MG_CDATA(node->in[0]), MG_CDATA(node->saved[0]), node->out->grad,
+                            dx, NULL);
+  }
+  return ctx->status;
+}
+
+mg_tensor *mg_dropout(mg_ctx *ctx, mg_tensor *x, double p) {
+  if (!MG_INPUTS_OK(ctx, x) || !mg_require_real(ctx, x, "dropout")) return NULL;
+  if (!(p >= 0 && p < 1)) {
+    mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "dropout: probability %g is outside [0, 1)", p);
+    return NULL;
+  }
+  if (p == 0) return x;
+  mg_tensor *u = mg_op_output_like(ctx, x);
+  mg_tensor *mask = mg_tensor_new(ctx, MG_REAL, x->ndim, x->shape); /* zeroed: the kernel below accumulates */
+  mg_tensor *y = mg_op_output_like(ctx, x);
+  if (!u || !mask || !y || mg_fill_uniform(ctx, u, -p, 1 - p) != MG_OK) return NULL;
+  /* Keep where u > 0, probability 1-p for u ~ U[-p, 1-p). ReLU's derivative is that step, so its backward kernel
+   * (dx += dy * step(x)) with dy = 1/(1-p), held in y for the moment, writes the mask: no dropout kernel needed. */
+  ctx->k->fill(x->numel, (mg_real)(1 / (1 - p)), MG_DATA(y));
+  ctx->k->unary_backward(MG_UNARY_RELU, 0, x->numel, MG_CDATA(u), MG_CDATA(u), MG_CDATA(y), MG_DATA(mask));
+  mg_bcast_desc d = same_shape_desc(x);
+  ctx->k->binary_forward(MG_BINARY_MUL, &d, MG_CDATA(x), MG_CDATA(mask), MG_DATA(y));
+  mg_node *node = mg_record(ctx, MG_OP_DROPOUT, y, 1, &x, dropout_backward);
+  if (node) node->saved[0] = mask;
   return y;
 }
 
