@@ -37,11 +37,26 @@ static void binary_grad(mg_binary_op op, int which, const mg_bcast_desc *d, cons
   const int *s = d->shape;
   const int64_t *st = which ? d->b_stride : d->a_stride, *sa = d->a_stride, *sb = d->b_stride;
   const int64_t os[4] = {(int64_t)s[1] * s[2] * s[3], (int64_t)s[2] * s[3], s[3], 1};
-  bool reduced[4];
+  bool reduced[4], any_reduced = false;
   int64_t kept_total = 1;
   for (int i = 0; i < 4; i++) {
     reduced[i] = st[i] == 0 && s[i] > 1;
+    any_reduced |= reduced[i];
     if (!reduced[i]) kept_total *= s[i];
+  }
+  if (!any_reduced) {
+    /* the operand has the output's shape (residual adds, x * scale): one output element per operand element, so
+     * walk the output in order instead of decoding every index */
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i0 = 0; i0 < s[0]; i0++)
+      for (int i1 = 0; i1 < s[1]; i1++)
+        for (int i2 = 0; i2 < s[2]; i2++) {
+          int64_t o = i0 * os[0] + i1 * os[1] + i2 * os[2], od = i0 * st[0] + i1 * st[1] + i2 * st[2];
+          int64_t oa = i0 * sa[0] + i1 * sa[1] + i2 * sa[2], ob = i0 * sb[0] + i1 * sb[1] + i2 * sb[2];
+          for (int i3 = 0; i3 < s[3]; i3++)
+            dst[od + i3 * st[3]] += dy[o + i3] * mg_binary_partial(op, which, a[oa + i3 * sa[3]], b[ob + i3 * sb[3]]);
+        }
+    return;
   }
 #pragma omp parallel for schedule(static)
   for (int64_t ki = 0; ki < kept_total; ki++) {
