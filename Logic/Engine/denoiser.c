@@ -206,14 +206,6 @@ static mg_tensor *make_noisy(mg_denoiser *d, int n, mg_tensor **t_out, mg_tensor
 }
 
 /* ---- helpers ---- */
-static double sampler_uniform(mg_denoiser *d) { /* splitmix64 -> [0, 1) */
-  uint64_t z = (d->sampler += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z ^= z >> 31;
-  return (double)(z >> 11) / 9007199254740992.0;
-}
-
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -320,13 +312,13 @@ static double train_step(mg_denoiser *d, const float *images, int count) {
   const int S = d->size, B = d->opt.batch;
   mg_step_begin(ctx);
   for (int i = 0; i < B; i++) {
-    int k = (int)(sampler_uniform(d) * count);
+    int k = (int)(mg_host_uniform(&d->sampler) * count);
     /* the coin is drawn either way, so the picks and noise levels do not depend on the flip option */
-    bool flip = sampler_uniform(d) < 0.5 && d->opt.flip_horizontal;
+    bool flip = mg_host_uniform(&d->sampler) < 0.5 && d->opt.flip_horizontal;
     const float *src = images + (size_t)k * S * S;
     for (int y = 0; y < S; y++)
       for (int x = 0; x < S; x++) d->x0[((size_t)i * S + y) * S + x] = src[y * S + (flip ? S - 1 - x : x)];
-    d->t[i] = (float)sampler_uniform(d);
+    d->t[i] = (float)mg_host_uniform(&d->sampler);
   }
   mg_tensor *t = NULL, *eps = NULL;
   mg_tensor *xt = make_noisy(d, B, &t, &eps);

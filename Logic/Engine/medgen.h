@@ -212,6 +212,192 @@ mg_status mg_denoiser_denoise(mg_ctx *ctx, mg_denoiser *d, const float *images, 
 mg_status mg_denoiser_save(mg_denoiser *d, const char *path, const char *const *metadata, char *err,
                            size_t err_size);
 
+
+/* ---- Training data: 2D images in memory, scaled to [-1, 1], with optional class labels. ----
+ * Readers (Logic/IO) fill this from files; the engine never reads image files itself. norm_offset and norm_scale
+ * map back to the data's original intensity units (original = value * norm_scale + norm_offset); models store
+ * them so that generated images come out in those units. */
+#define MG_MAX_CLASSES 256
+typedef struct mg_dataset {
+  int count;                      /* images */
+  int channels;                   /* 1 (grayscale) or more */
+  int size;                       /* images are size x size */
+  const float *images;            /* count * channels * size * size values in [-1, 1], NCHW, top row first */
+  const int32_t *labels;          /* count labels in [0, num_classes), or NULL when unlabelled */
+  int num_classes;                /* 0 when unlabelled */
+  const char *const *class_names; /* num_classes names (e.g. the class folder names), or NULL */
+  double norm_offset, norm_scale; /* original units = value * norm_scale + norm_offset (norm_scale > 0) */
+} mg_dataset;
+
+/* ---- UNet noise predictor: architecture ----
+ * Levels run from full resolution down: level i has base_channels * channel_mult[i] channels and is halved
+ * before the next. Each level has res_blocks residual blocks on the way down and res_blocks + 1 on the way up
+ * (each followed by self-attention where attention[i] is set); the middle is residual block, attention (if
+ * mid_attention), residual block. Residual blocks: GroupNorm, SiLU, 3x3 conv, + projected time embedding,
+ * GroupNorm, SiLU, dropout, 3x3 conv, + a 1x1-conv skip where channels change. Time: sinusoidal embedding of
+ * width base_channels through Linear-SiLU-Linear to temb_channels; a class embedding of the same width is added
+ * when num_classes > 0 (row num_classes is the "no class" used for classifier-free guidance). */
+#define MG_UNET_MAX_LEVELS 5
+typedef struct mg_unet_config {
+  int image_size;                         /* 8 to 256, divisible by 2^(levels-1) */
+  int in_channels;                        /* image channels, 1 to 4 */
+  int base_channels;                      /* multiple of groups */
+  int levels;                             /* 1 to MG_UNET_MAX_LEVELS */
+  int channel_mult[MG_UNET_MAX_LEVELS];   /* per level, >= 1 */
+  int res_blocks;                         /* residual blocks per level (down path), 1 to 4 */
+  int attention[MG_UNET_MAX_LEVELS];      /* non-zero: self-attention at this level */
+  int mid_attention;                      /* non-zero: self-attention in the middle */
+  int head_channels;                      /* channels per attention head (a level's channels are split into heads) */
+  int groups;                             /* GroupNorm groups; divides every channel count */
+  int temb_channels;                      /* time-embedding width */
+  double dropout;                         /* in residual blocks while training, [0, 1) */
+  int num_classes;                        /* 0: unconditional; else class-conditional, 1 to MG_MAX_CLASSES */
+} mg_unet_config;
+
+/* Fills out with a named preset at 64x64, 1 channel, unconditional: "unet-s" (base 64, mult 1,2,2, 1 residual
+ * block, attention at levels 1, 2 and the middle, 64 channels per head, 32 groups, time width 256: 4.6 M
+ * parameters) or "unet-monai" (MONAI's 2D DDPM tutorial: channels 128,256,256, attention at levels 1, 2 and the
+ * middle, 256 channels per head, 32 groups, time width 512). Callers then set image_size, in_channels and
+ * num_classes. MG_ERR_INVALID_ARGUMENT (message in err, listing the presets) for an unknown name. */
+mg_status mg_unet_preset(const char *name, mg_unet_config *out, char *err, size_t err_size);
+/* Checks a configuration; the message names the first bad field and its allowed range. */
+mg_status mg_unet_config_check(const mg_unet_config *config, char *err, size_t err_size);
+
+/* ---- Diffusion models (DDPM): a UNet, a noise schedule and what the UNet predicts. ---- */
+typedef enum mg_noise_schedule { MG_SCHEDULE_LINEAR = 0, MG_SCHEDULE_COSINE = 1 } mg_noise_schedule;
+typedef enum mg_prediction { MG_PREDICT_EPSILON = 0, MG_PREDICT_V = 1 } mg_prediction;
+typedef enum mg_sampler { MG_SAMPLER_DDPM = 0, MG_SAMPLER_DDIM = 1, MG_SAMPLER_DPMPP_2M = 2 } mg_sampler;
+/* Stable lower-case names ("linear", "cosine"; "epsilon", "v"; "ddpm", "ddim", "dpm++2m") and their inverse
+ * (-1 for an unknown name). */
+const char *mg_noise_schedule_name(mg_noise_schedule s);
+const char *mg_prediction_name(mg_prediction p);
+const char *mg_sampler_name(mg_sampler s);
+int mg_noise_schedule_from_name(const char *name);
+int mg_prediction_from_name(const char *name);
+int mg_sampler_from_name(const char *name);
+
+typedef struct mg_ddpm_config {
+  mg_unet_config unet;
+  mg_noise_schedule schedule;  /* default linear */
+  int timesteps;               /* T, 10 to 10000 (default 1000) */
+  double beta_start, beta_end; /* the linear schedule's ends (default 1e-4 and 0.02) */
+  mg_prediction prediction;    /* default epsilon */
+} mg_ddpm_config;
+/* The defaults above around a UNet preset (see mg_unet_preset). */
+mg_status mg_ddpm_default_config(const char *preset, mg_ddpm_config *out, char *err, size_t err_size);
+
+typedef struct mg_ddpm_train_options {
+  int batch;               /* images per step, 1 to 1024 (default 16) */
+  int64_t steps;           /* total training steps (default 10000) */
+  double learning_rate;    /* peak AdamW rate (default 1e-4) */
+  int64_t warmup_steps;    /* linear warm-up, then cosine down to min_lr_ratio of the peak (default 500) */
+  double min_lr_ratio;     /* default 0.1 */
+  double weight_decay;     /* AdamW's decoupled decay (default 0) */
+  double ema_decay;        /* largest EMA decay, with diffusers' warm-up (default 0.9999) */
+  double clip_norm;        /* gradient-norm clipping; 0 turns it off (default 1) */
+  double class_dropout;    /* probability of training a labelled image as "no class", for guidance (default 0.1) */
+  int flip_horizontal;     /* non-zero: mirror half the images left-right (default 0: anatomy has a side) */
+  uint64_t seed;           /* initialization, batches, timesteps and noise (default 1) */
+  int64_t checkpoint_every;/* steps between checkpoints to checkpoint_path (default 1000; 0: only at the end) */
+  const char *checkpoint_path; /* written atomically; NULL: no periodic checkpoints */
+} mg_ddpm_train_options;
+mg_ddpm_train_options mg_ddpm_default_train_options(void);
+
+/* A diffusion model in a context: weights, and when made for training, the optimizer, EMA and data streams.
+ * Like a denoiser it belongs to its context (one thread at a time; free it before the context). */
+typedef struct mg_ddpm mg_ddpm;
+
+/* A new model for training, its weights initialized from options->seed. Checks config and options (messages
+ * name the bad field). The training options are kept: mg_ddpm_train uses them and checkpoints record them. */
+mg_status mg_ddpm_create(mg_ctx *ctx, const mg_ddpm_config *config, const mg_ddpm_train_options *options,
+                         mg_ddpm **out);
+/* Which weights mg_ddpm_load takes from a checkpoint. */
+typedef enum mg_ddpm_weights {
+  MG_WEIGHTS_EMA = 0,  /* the EMA weights, for sampling (the usual choice) */
+  MG_WEIGHTS_RAW = 1,  /* the trained weights, for sampling */
+  MG_WEIGHTS_TRAINING = 2 /* everything needed to resume training exactly */
+} mg_ddpm_weights;
+/* Builds a model from a checkpoint written by mg_ddpm_save (or periodic training checkpoints). Any problem
+ * (another model type, a missing or misshapen tensor, bad metadata) fails with a message naming the file. */
+mg_status mg_ddpm_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_ddpm_weights weights, mg_ddpm **out);
+void mg_ddpm_free(mg_ddpm *m);
+
+/* The training options a model carries (from mg_ddpm_create, or from its checkpoint), and replacing them: to
+ * continue a finished run for more steps, or to change where checkpoints go. A resumed run equals an uninterrupted
+ * one when nothing but checkpoint_path and checkpoint_every changed. checkpoint_path is copied. */
+mg_ddpm_train_options mg_ddpm_train_options_of(const mg_ddpm *m);
+mg_status mg_ddpm_set_train_options(mg_ddpm *m, const mg_ddpm_train_options *options);
+
+/* Notes the caller wants in every checkpoint of this model, e.g. where its data came from: key must start with "run."
+ * (the engine's own keys never do); setting a key again replaces its value. Loading a checkpoint keeps its "run."
+ * entries. */
+mg_status mg_ddpm_set_note(mg_ddpm *m, const char *key, const char *value);
+/* The value of a "run." note, or NULL. */
+const char *mg_ddpm_note(const mg_ddpm *m, const char *key);
+
+/* Trains until options->steps steps are done in total (a loaded model continues where its checkpoint stopped:
+ * interrupted-and-resumed runs end with the same weights as uninterrupted ones). The data must match the
+ * model (channels, size, classes) and, when resuming, be the same images as before (checked by a fingerprint
+ * the checkpoint keeps). Saves a checkpoint every checkpoint_every steps and at the end when checkpoint_path is
+ * set. progress: stage "train", once per step; non-zero cancels after that step (a checkpoint is written first
+ * when checkpoint_path is set). A non-finite loss or gradient stops with MG_ERR_NUMERIC naming the step; the
+ * last checkpoint on disk is left as it was. */
+mg_status mg_ddpm_train(mg_ddpm *m, const mg_dataset *data, mg_progress_fn progress, void *user);
+/* Writes everything (weights, EMA, optimizer, streams, config, data normalization, class names and notes)
+ * atomically. */
+mg_status mg_ddpm_save(mg_ddpm *m, const char *path, char *err, size_t err_size);
+
+typedef struct mg_ddpm_sample_options {
+  mg_sampler sampler;  /* default DDIM */
+  int steps;           /* reverse steps for DDIM and DPM-Solver++ (default 50); DDPM always takes T */
+  double eta;          /* DDIM's noise (0: deterministic, 1: DDPM-like; default 0) */
+  double guidance;     /* classifier-free guidance scale: 0 unconditional, 1 plain conditional (default),
+                        * > 1 stronger; ignored by unconditional models */
+  int clip_x0;         /* non-zero: clamp the predicted clean image to [-1, 1] at each step (default 1) */
+  int batch;           /* images per UNet evaluation (default 16) */
+  uint64_t seed;       /* image i's noise depends only on (seed, i): the same seed and batch give bit-identical
+                        * images on any thread count; another batch changes them by float rounding only (default 1) */
+} mg_ddpm_sample_options;
+mg_ddpm_sample_options mg_ddpm_default_sample_options(void);
+/* Generates n images into out (n * channels * size * size floats) in the data's original units. labels: n class
+ * indices (a conditional model; -1 asks for "no class"), or NULL for an unconditional draw. progress: stage
+ * "sample", step and total count reverse steps over all batches; non-zero cancels. */
+mg_status mg_ddpm_sample(mg_ddpm *m, const mg_ddpm_sample_options *options, int n, const int32_t *labels, float *out,
+                         mg_progress_fn progress, void *user);
+
+/* What a model is. */
+const mg_ddpm_config *mg_ddpm_get_config(const mg_ddpm *m);
+int64_t mg_ddpm_parameter_count(const mg_ddpm *m);
+int64_t mg_ddpm_step(const mg_ddpm *m);          /* training steps done */
+int mg_ddpm_num_classes(const mg_ddpm *m);
+const char *mg_ddpm_class_name(const mg_ddpm *m, int index); /* NULL when out of range or unnamed */
+int mg_ddpm_class_index(const mg_ddpm *m, const char *name); /* -1 when unknown */
+void mg_ddpm_normalization(const mg_ddpm *m, double *offset, double *scale);
+
+/* ---- Image classifier: a small CNN (conv-BN-ReLU blocks, global average pool, linear) ----
+ * Used to check that generated images look like their class (and by the evaluation tools). */
+typedef struct mg_classifier mg_classifier;
+typedef struct mg_classifier_options {
+  int width;            /* channels of the first block, doubled per block (default 32) */
+  int batch;            /* default 64 */
+  int steps;            /* default 1000 */
+  double learning_rate; /* AdamW peak (default 2e-3) */
+  uint64_t seed;        /* default 1 */
+} mg_classifier_options;
+mg_classifier_options mg_classifier_default_options(void);
+/* Trains on a labelled dataset (num_classes >= 2; size 16 to 256). progress: stage "train". */
+mg_status mg_classifier_train(mg_ctx *ctx, const mg_dataset *data, const mg_classifier_options *options,
+                              mg_progress_fn progress, void *user, mg_classifier **out);
+/* Classifies count images (channels * size * size each, scaled to [-1, 1] like the training data): labels[i]
+ * the most probable class; probs (may be NULL) count * num_classes probabilities. */
+mg_status mg_classifier_predict(mg_classifier *c, const float *images, int count, int32_t *labels, float *probs);
+mg_status mg_classifier_save(mg_classifier *c, const char *path, char *err, size_t err_size);
+mg_status mg_classifier_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_classifier **out);
+int mg_classifier_num_classes(const mg_classifier *c);
+const char *mg_classifier_class_name(const mg_classifier *c, int index);
+int mg_classifier_image_size(const mg_classifier *c);
+void mg_classifier_free(mg_classifier *c);
+
 #ifdef __cplusplus
 }
 #endif

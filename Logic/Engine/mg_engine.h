@@ -42,6 +42,7 @@ typedef enum mg_op {
   MG_OP_GROUP_NORM,
   MG_OP_BATCH_NORM,
   MG_OP_UNARY, /* relu, leaky relu, silu, tanh, sigmoid */
+  MG_OP_DROPOUT,
   MG_OP_SOFTMAX,
   MG_OP_ATTENTION,
   MG_OP_UPSAMPLE_NEAREST2X,
@@ -160,6 +161,9 @@ void mg_rng_set_offset(mg_ctx *ctx, uint64_t offset);
 mg_status mg_fill_normal(mg_ctx *ctx, mg_tensor *t, double mean, double std);
 mg_status mg_fill_uniform(mg_ctx *ctx, mg_tensor *t, double lo, double hi);
 mg_status mg_fill(mg_ctx *ctx, mg_tensor *t, double value);
+/* A host-side stream (splitmix64) for data-order choices (batch picks, flips, timesteps): its whole state is one
+ * integer, which checkpoints store to resume exactly. Returns a uniform double in [0, 1) and advances *state. */
+double mg_host_uniform(uint64_t *state);
 /* PyTorch's default init for conv/linear: weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
 mg_status mg_init_default(mg_ctx *ctx, mg_tensor *weight, mg_tensor *bias, int fan_in);
 
@@ -181,6 +185,10 @@ mg_tensor *mg_leaky_relu(mg_ctx *ctx, mg_tensor *x, double slope);
 mg_tensor *mg_silu(mg_ctx *ctx, mg_tensor *x);
 mg_tensor *mg_tanh(mg_ctx *ctx, mg_tensor *x);
 mg_tensor *mg_sigmoid(mg_ctx *ctx, mg_tensor *x);
+/* Inverted dropout for training: zeroes each element with probability p and scales the others by 1/(1-p), the
+ * mask drawn from ctx's random stream (ceil(numel/4) Philox blocks). p in [0, 1); p = 0 returns x itself and draws
+ * nothing (inference calls it with p = 0). */
+mg_tensor *mg_dropout(mg_ctx *ctx, mg_tensor *x, double p);
 mg_tensor *mg_softmax(mg_ctx *ctx, mg_tensor *x); /* over the last dim */
 /* q, k, v [n, heads*head_dim, h, w]: softmax(q^T k / sqrt(head_dim)) over the h*w positions, per head */
 mg_tensor *mg_attention(mg_ctx *ctx, mg_tensor *q, mg_tensor *k, mg_tensor *v, int heads);

@@ -47,3 +47,11 @@ mg_status mg_init_default(mg_ctx *ctx, mg_tensor *weight, mg_tensor *bias, int f
   if (s == MG_OK && bias) s = mg_fill_uniform(ctx, bias, -bound, bound);
   return s;
 }
+
+double mg_host_uniform(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return (double)(z >> 11) / 9007199254740992.0; /* 53 bits */
+}

@@ -1,0 +1,943 @@
+/* ddpm.c: diffusion models end to end (medgen.h, mg_ddpm_*): a UNet (unet.c) trained to predict the noise (or v)
+ * of images noised by a schedule (diffusion.c), and sampled by running the reverse process.
+ *
+ * Training step: draw a batch (images with replacement, a timestep each, class dropout and flips from a host
+ * stream; the noise from the context's Philox stream), form x_t, regress the prediction target with MSE, clip the
+ * gradient norm, take an AdamW step with warm-up + cosine learning rate, and update the EMA weights. Both streams
+ * are saved in checkpoints, so a resumed run repeats exactly the draws the uninterrupted run would have made.
+ *
+ * Sampling runs with the EMA weights (or the raw ones) loaded as the network's parameters; classifier-free
+ * guidance mixes a conditional and a "no class" prediction: out = uncond + w (cond - uncond). */
+#include "mg_diffusion.h"
+#include "mg_unet.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ADAM_BETA1 0.9
+#define ADAM_BETA2 0.999
+#define ADAM_EPS 1e-8
+#define EMA_INV_GAMMA 1.0 /* diffusers' EMA warm-up: decay = min(max, 1 - (1 + step)^-2/3) */
+#define EMA_POWER (2.0 / 3.0)
+#define MAX_BATCH 1024
+
+struct mg_ddpm {
+  mg_ctx *ctx;
+  mg_ddpm_config cfg;
+  mg_ddpm_train_options opt; /* opt.checkpoint_path points at checkpoint_path below */
+  char *checkpoint_path;
+  mg_schedule sched;
+  mg_unet *unet;
+  mg_adam *adam;            /* NULL unless made for training */
+  mg_ema *ema;              /* NULL unless made for training */
+  int64_t step;             /* training steps done */
+  uint64_t rng_offset;      /* the context's stream (seeded with opt.seed) where training left it */
+  uint64_t host_stream;     /* mg_host_uniform state: batch picks, timesteps, class dropout, flips */
+  /* what the model was trained on: set by the first mg_ddpm_train, kept in checkpoints */
+  bool has_data;
+  int64_t data_count;
+  uint64_t data_fingerprint;
+  char **class_names;       /* cfg.unet.num_classes entries (NULL entries for unnamed classes) */
+  double norm_offset, norm_scale;
+  char **notes;             /* "run." key, value, key, value, ...: n_notes pairs */
+  int n_notes;
+};
+
+enum { MAX_NOTES = 32 };
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* Rewrites ctx's error as head + message, keeping its status. */
+static mg_status wrap_error(mg_ctx *ctx, const char *head) {
+  char why[1024];
+  snprintf(why, sizeof why, "%s", mg_context_error(ctx));
+  mg_status s = mg_ctx_status(ctx);
+  mg_clear_error(ctx);
+  return mg_fail(ctx, s, "%s%s", head, why);
+}
+
+/* ---- configuration and options ---- */
+
+mg_status mg_ddpm_default_config(const char *preset, mg_ddpm_config *out, char *err, size_t err_size) {
+  if (!out) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_default_config", "out is NULL");
+  memset(out, 0, sizeof *out);
+  mg_status s = mg_unet_preset(preset, &out->unet, err, err_size);
+  if (s != MG_OK) return s;
+  out->schedule = MG_SCHEDULE_LINEAR;
+  out->timesteps = 1000;
+  out->beta_start = 1e-4;
+  out->beta_end = 0.02;
+  out->prediction = MG_PREDICT_EPSILON;
+  return MG_OK;
+}
+
+mg_ddpm_train_options mg_ddpm_default_train_options(void) {
+  mg_ddpm_train_options o;
+  memset(&o, 0, sizeof o);
+  o.batch = 16;
+  o.steps = 10000;
+  o.learning_rate = 1e-4;
+  o.warmup_steps = 500;
+  o.min_lr_ratio = 0.1;
+  o.weight_decay = 0;
+  o.ema_decay = 0.9999;
+  o.clip_norm = 1;
+  o.class_dropout = 0.1;
+  o.flip_horizontal = 0;
+  o.seed = 1;
+  o.checkpoint_every = 1000;
+  o.checkpoint_path = NULL;
+  return o;
+}
+
+mg_ddpm_sample_options mg_ddpm_default_sample_options(void) {
+  mg_ddpm_sample_options o;
+  memset(&o, 0, sizeof o);
+  o.sampler = MG_SAMPLER_DDIM;
+  o.steps = 50;
+  o.eta = 0;
+  o.guidance = 1;
+  o.clip_x0 = 1;
+  o.batch = 16;
+  o.seed = 1;
+  return o;
+}
+
+static mg_status check_config(mg_ctx *ctx, const mg_ddpm_config *c) {
+  char why[512];
+  if (mg_unet_config_check(&c->unet, why, sizeof why) != MG_OK)
+    return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%s", why);
+  if ((unsigned)c->schedule > MG_SCHEDULE_COSINE)
+    return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "noise schedule %d: must be linear or cosine", (int)c->schedule);
+  if ((unsigned)c->prediction > MG_PREDICT_V)
+    return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "prediction %d: must be epsilon or v", (int)c->prediction);
+  return MG_OK;
+}
+
+static mg_status check_train_options(mg_ctx *ctx, const mg_ddpm_train_options *o) {
+#define BAD(...) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, __VA_ARGS__)
+  if (o->batch < 1 || o->batch > MAX_BATCH) BAD("batch %d: must be from 1 to %d", o->batch, MAX_BATCH);
+  if (o->steps < 1) BAD("steps %lld: must be at least 1", (long long)o->steps);
+  if (!(o->learning_rate > 0 && o->learning_rate <= 1)) BAD("learning rate %g: must be in (0, 1]", o->learning_rate);
+  if (o->warmup_steps < 0) BAD("warm-up steps %lld: must be >= 0", (long long)o->warmup_steps);
+  if (!(o->min_lr_ratio >= 0 && o->min_lr_ratio <= 1)) BAD("minimum learning-rate ratio %g: must be in [0, 1]",
+                                                          o->min_lr_ratio);
+  if (!(o->weight_decay >= 0 && o->weight_decay < 1)) BAD("weight decay %g: must be in [0, 1)", o->weight_decay);
+  if (!(o->ema_decay >= 0 && o->ema_decay < 1)) BAD("EMA decay %g: must be in [0, 1)", o->ema_decay);
+  if (!(o->clip_norm >= 0 && isfinite(o->clip_norm))) BAD("gradient clip norm %g: must be >= 0", o->clip_norm);
+  if (!(o->class_dropout >= 0 && o->class_dropout < 1)) BAD("class dropout %g: must be in [0, 1)", o->class_dropout);
+  if (o->checkpoint_every < 0) BAD("checkpoint interval %lld: must be >= 0", (long long)o->checkpoint_every);
+  return MG_OK;
+#undef BAD
+}
+
+/* ---- creation and teardown ---- */
+
+static void free_class_names(mg_ddpm *m) {
+  if (m->class_names)
+    for (int i = 0; i < m->cfg.unet.num_classes; i++) free(m->class_names[i]);
+  free(m->class_names);
+  m->class_names = NULL;
+}
+
+void mg_ddpm_free(mg_ddpm *m) {
+  if (!m) return;
+  mg_unet_free(m->unet);
+  mg_schedule_free(&m->sched);
+  free_class_names(m);
+  for (int i = 0; i < 2 * m->n_notes; i++) free(m->notes[i]);
+  free(m->notes);
+  free(m->checkpoint_path);
+  free(m);
+}
+
+static mg_status set_options(mg_ddpm *m, const mg_ddpm_train_options *o) {
+  char *path = NULL;
+  if (o->checkpoint_path && !(path = strdup(o->checkpoint_path)))
+    return mg_fail(m->ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
+  free(m->checkpoint_path);
+  m->checkpoint_path = path;
+  m->opt = *o;
+  m->opt.checkpoint_path = path;
+  return MG_OK;
+}
+
+/* The model without training state; weights initialized from seed. */
+static mg_ddpm *ddpm_new(mg_ctx *ctx, const mg_ddpm_config *config, const mg_ddpm_train_options *o) {
+  if (check_config(ctx, config) != MG_OK || check_train_options(ctx, o) != MG_OK) return NULL;
+  mg_ddpm *m = calloc(1, sizeof *m);
+  if (!m) {
+    mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
+    return NULL;
+  }
+  m->ctx = ctx;
+  m->cfg = *config;
+  m->norm_scale = 1;
+  char why[512];
+  if (mg_schedule_init(&m->sched, config->schedule, config->timesteps, config->beta_start, config->beta_end, why,
+                       sizeof why) != MG_OK)
+    mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%s", why);
+  if (mg_ok(ctx)) set_options(m, o);
+  if (mg_ok(ctx)) {
+    mg_rng_seed(ctx, o->seed);
+    m->unet = mg_unet_new(ctx, &config->unet);
+  }
+  m->rng_offset = mg_rng_offset(ctx);
+  m->host_stream = o->seed * 0x2545f4914f6cdd1dull + 1;
+  if (!mg_ok(ctx)) {
+    mg_ddpm_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+static mg_status add_training_state(mg_ddpm *m) {
+  const mg_ddpm_train_options *o = &m->opt;
+  mg_adam_config acfg = {o->learning_rate, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, o->weight_decay, true};
+  mg_params *p = mg_unet_params(m->unet);
+  m->adam = mg_adam_new(m->ctx, p, acfg);
+  if (mg_ok(m->ctx)) m->ema = mg_ema_new(m->ctx, p);
+  return mg_ctx_status(m->ctx);
+}
+
+mg_status mg_ddpm_create(mg_ctx *ctx, const mg_ddpm_config *config, const mg_ddpm_train_options *options,
+                         mg_ddpm **out) {
+  if (out) *out = NULL;
+  if (!ctx) return MG_ERR_INVALID_ARGUMENT;
+  mg_clear_error(ctx);
+  if (!config || !out) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_create: config and out are required");
+  mg_ddpm_train_options o = options ? *options : mg_ddpm_default_train_options();
+  mg_ddpm *m = ddpm_new(ctx, config, &o);
+  if (!m || add_training_state(m) != MG_OK) {
+    mg_ddpm_free(m);
+    return wrap_error(ctx, "mg_ddpm_create: ");
+  }
+  *out = m;
+  return MG_OK;
+}
+
+mg_ddpm_train_options mg_ddpm_train_options_of(const mg_ddpm *m) {
+  return m ? m->opt : mg_ddpm_default_train_options();
+}
+
+mg_status mg_ddpm_set_train_options(mg_ddpm *m, const mg_ddpm_train_options *options) {
+  if (!m) return MG_ERR_INVALID_ARGUMENT;
+  mg_clear_error(m->ctx);
+  if (!options) return mg_fail(m->ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_set_train_options: options is NULL");
+  if (check_train_options(m->ctx, options) != MG_OK) return wrap_error(m->ctx, "mg_ddpm_set_train_options: ");
+  return set_options(m, options);
+}
+
+mg_status mg_ddpm_set_note(mg_ddpm *m, const char *key, const char *value) {
+  if (!m) return MG_ERR_INVALID_ARGUMENT;
+  mg_clear_error(m->ctx);
+  if (!key || !value || strncmp(key, "run.", 4) || !key[4])
+    return mg_fail(m->ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_set_note: a note needs a key starting with \"run.\" "
+                   "and a value");
+  char *v = strdup(value);
+  if (!v) return mg_fail(m->ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
+  for (int i = 0; i < m->n_notes; i++)
+    if (!strcmp(m->notes[2 * i], key)) {
+      free(m->notes[2 * i + 1]);
+      m->notes[2 * i + 1] = v;
+      return MG_OK;
+    }
+  if (m->n_notes == MAX_NOTES) {
+    free(v);
+    return mg_fail(m->ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_set_note: at most %d notes", MAX_NOTES);
+  }
+  if (!m->notes && !(m->notes = calloc(2 * MAX_NOTES, sizeof *m->notes))) {
+    free(v);
+    return mg_fail(m->ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
+  }
+  char *k = strdup(key);
+  if (!k) {
+    free(v);
+    return mg_fail(m->ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
+  }
+  m->notes[2 * m->n_notes] = k;
+  m->notes[2 * m->n_notes + 1] = v;
+  m->n_notes++;
+  return MG_OK;
+}
+
+const char *mg_ddpm_note(const mg_ddpm *m, const char *key) {
+  for (int i = 0; m && key && i < m->n_notes; i++)
+    if (!strcmp(m->notes[2 * i], key)) return m->notes[2 * i + 1];
+  return NULL;
+}
+
+/* ---- accessors ---- */
+
+const mg_ddpm_config *mg_ddpm_get_config(const mg_ddpm *m) { return m ? &m->cfg : NULL; }
+int64_t mg_ddpm_parameter_count(const mg_ddpm *m) { return m ? mg_params_numel(mg_unet_params(m->unet)) : 0; }
+int64_t mg_ddpm_step(const mg_ddpm *m) { return m ? m->step : 0; }
+int mg_ddpm_num_classes(const mg_ddpm *m) { return m ? m->cfg.unet.num_classes : 0; }
+
+const char *mg_ddpm_class_name(const mg_ddpm *m, int index) {
+  if (!m || !m->class_names || index < 0 || index >= m->cfg.unet.num_classes) return NULL;
+  return m->class_names[index];
+}
+
+int mg_ddpm_class_index(const mg_ddpm *m, const char *name) {
+  for (int i = 0; name && i < mg_ddpm_num_classes(m); i++)
+    if (m->class_names && m->class_names[i] && !strcmp(m->class_names[i], name)) return i;
+  return -1;
+}
+
+void mg_ddpm_normalization(const mg_ddpm *m, double *offset, double *scale) {
+  if (offset) *offset = m ? m->norm_offset : 0;
+  if (scale) *scale = m ? m->norm_scale : 1;
+}
+
+/* ---- data ---- */
+
+/* FNV-1a over the images' bytes and the labels: a resumed run must see the same data to continue exactly. */
+static uint64_t data_fingerprint(const mg_dataset *d) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  const unsigned char *b = (const unsigned char *)d->images;
+  size_t bytes = (size_t)d->count * d->channels * d->size * d->size * sizeof(float);
+  for (size_t i = 0; i < bytes; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+  if (d->labels) {
+    b = (const unsigned char *)d->labels;
+    for (size_t i = 0; i < (size_t)d->count * sizeof(int32_t); i++) h = (h ^ b[i]) * 0x100000001b3ull;
+  }
+  return h;
+}
+
+static mg_status check_data(mg_ddpm *m, const mg_dataset *d) {
+  mg_ctx *ctx = m->ctx;
+  const mg_unet_config *u = &m->cfg.unet;
+  if (!d || !d->images) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "no training images");
+  if (d->count < 1) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%d training images: need at least one", d->count);
+  if (d->channels != u->in_channels || d->size != u->image_size)
+    return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT,
+                   "the images are %d-channel %dx%d but the model takes %d-channel %dx%d images", d->channels,
+                   d->size, d->size, u->in_channels, u->image_size, u->image_size);
+  if (!(d->norm_scale > 0 && isfinite(d->norm_scale) && isfinite(d->norm_offset)))
+    return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "intensity normalization (offset %g, scale %g): scale must be > 0",
+                   d->norm_offset, d->norm_scale);
+  if (u->num_classes > 0) {
+    if (!d->labels || d->num_classes != u->num_classes)
+      return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT,
+                     "the model is conditioned on %d classes but the data has %d: give one class folder per class",
+                     u->num_classes, d->labels ? d->num_classes : 0);
+    for (int i = 0; i < d->count; i++)
+      if (d->labels[i] < 0 || d->labels[i] >= d->num_classes)
+        return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "image %d has label %d, outside [0, %d)", i, d->labels[i],
+                       d->num_classes);
+  }
+  int64_t per = (int64_t)d->channels * d->size * d->size;
+  for (int64_t i = 0; i < d->count * per; i++)
+    if (!(d->images[i] >= -1.0f && d->images[i] <= 1.0f))
+      return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "image %lld has value %g; training values must be in [-1, 1]",
+                     (long long)(i / per), d->images[i]);
+  uint64_t fp = data_fingerprint(d);
+  if (m->has_data && (fp != m->data_fingerprint || d->count != m->data_count))
+    return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT,
+                   "these are not the images the model was trained on so far (%d images now, %lld before, or "
+                   "different content): resuming needs the same data to continue exactly; start a new run instead",
+                   d->count, (long long)m->data_count);
+  if (!m->has_data) {
+    m->has_data = true;
+    m->data_count = d->count;
+    m->data_fingerprint = fp;
+    m->norm_offset = d->norm_offset;
+    m->norm_scale = d->norm_scale;
+    free_class_names(m);
+    if (u->num_classes > 0) {
+      m->class_names = calloc((size_t)u->num_classes, sizeof *m->class_names);
+      if (!m->class_names) return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
+      for (int i = 0; i < u->num_classes && d->class_names; i++)
+        if (d->class_names[i] && !(m->class_names[i] = strdup(d->class_names[i])))
+          return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+  }
+  return MG_OK;
+}
+
+/* ---- training ---- */
+
+/* Host staging for one batch, allocated once per mg_ddpm_train so that steps make no heap allocation. */
+typedef struct batch_buffers {
+  float *x0, *a, *b, *t;
+  int32_t *labels;
+} batch_buffers;
+
+static void batch_free(batch_buffers *bb) {
+  free(bb->x0);
+  free(bb->a);
+  free(bb->b);
+  free(bb->t);
+  free(bb->labels);
+}
+
+static mg_status batch_alloc(mg_ctx *ctx, batch_buffers *bb, int batch, int64_t per) {
+  bb->x0 = malloc((size_t)batch * per * sizeof *bb->x0);
+  bb->a = malloc((size_t)batch * sizeof *bb->a);
+  bb->b = malloc((size_t)batch * sizeof *bb->b);
+  bb->t = malloc((size_t)batch * sizeof *bb->t);
+  bb->labels = malloc((size_t)batch * sizeof *bb->labels);
+  if (bb->x0 && bb->a && bb->b && bb->t && bb->labels) return MG_OK;
+  return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory for a batch of %d images", batch);
+}
+
+/* Fills the host batch from the host stream: image picks, timesteps, class dropout and flips. Every draw is made
+ * whether or not it is used, so the stream does not depend on the options. */
+static void draw_batch(mg_ddpm *m, const mg_dataset *d, batch_buffers *bb) {
+  const int B = m->opt.batch, S = d->size, C = d->channels, T = m->sched.T;
+  const int null_class = m->cfg.unet.num_classes;
+  for (int i = 0; i < B; i++) {
+    int k = (int)(mg_host_uniform(&m->host_stream) * d->count);
+    int t = (int)(mg_host_uniform(&m->host_stream) * T);
+    bool drop = mg_host_uniform(&m->host_stream) < m->opt.class_dropout;
+    bool flip = mg_host_uniform(&m->host_stream) < 0.5 && m->opt.flip_horizontal;
+    const float *src = d->images + (size_t)k * C * S * S;
+    float *dst = bb->x0 + (size_t)i * C * S * S;
+    for (int c = 0; c < C; c++)
+      for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++)
+          dst[((size_t)c * S + y) * S + x] = src[((size_t)c * S + y) * S + (flip ? S - 1 - x : x)];
+    bb->t[i] = (float)t;
+    bb->a[i] = (float)sqrt(m->sched.alpha_bar[t]);
+    bb->b[i] = (float)sqrt(1 - m->sched.alpha_bar[t]);
+    bb->labels[i] = null_class > 0 && !drop ? d->labels[k] : null_class;
+  }
+}
+
+/* One step; returns the loss (NaN on failure, recorded in ctx). */
+static double train_step(mg_ddpm *m, const mg_dataset *d, batch_buffers *bb) {
+  mg_ctx *ctx = m->ctx;
+  const int B = m->opt.batch, C = d->channels, S = d->size;
+  mg_step_begin(ctx);
+  draw_batch(m, d, bb);
+  mg_tensor *x0 = mg_tensor_4d(ctx, B, C, S, S), *eps = mg_tensor_4d(ctx, B, C, S, S);
+  mg_tensor *a = mg_tensor_4d(ctx, B, 1, 1, 1), *b = mg_tensor_4d(ctx, B, 1, 1, 1);
+  mg_tensor *t = mg_tensor_new(ctx, MG_REAL, 1, (int[]){B});
+  mg_tensor *labels = m->cfg.unet.num_classes > 0 ? mg_tensor_new(ctx, MG_INT32, 1, (int[]){B}) : NULL;
+  if (!x0 || !eps || !a || !b || !t || (m->cfg.unet.num_classes > 0 && !labels)) return NAN;
+  mg_tensor_upload(ctx, x0, bb->x0, x0->numel);
+  mg_tensor_upload(ctx, a, bb->a, B);
+  mg_tensor_upload(ctx, b, bb->b, B);
+  mg_tensor_upload(ctx, t, bb->t, B);
+  if (labels) mg_tensor_upload(ctx, labels, bb->labels, B);
+  mg_fill_normal(ctx, eps, 0.0, 1.0);
+  mg_tensor *xt = mg_add(ctx, mg_mul(ctx, x0, a), mg_mul(ctx, eps, b));
+  /* v = sqrt(abar) eps - sqrt(1 - abar) x0 */
+  mg_tensor *target = m->cfg.prediction == MG_PREDICT_V ? mg_sub(ctx, mg_mul(ctx, eps, a), mg_mul(ctx, x0, b)) : eps;
+  mg_tensor *loss = mg_mse_loss(ctx, mg_unet_forward(ctx, m->unet, xt, t, labels, true), target);
+  double value = mg_tensor_item(ctx, loss);
+  if (!mg_ok(ctx)) return NAN;
+  if (!isfinite(value)) {
+    mg_fail(ctx, MG_ERR_NUMERIC, "the loss is %g", value);
+    return value;
+  }
+  mg_params *p = mg_unet_params(m->unet);
+  mg_zero_grad(ctx, p);
+  mg_backward(ctx, loss);
+  double clip = mg_clip_factor(ctx, p, m->opt.clip_norm, NULL);
+  const mg_ddpm_train_options *o = &m->opt;
+  double lr = mg_lr_schedule(m->step, o->warmup_steps, o->steps, o->learning_rate, o->learning_rate * o->min_lr_ratio);
+  mg_adam_step(m->adam, lr, clip);
+  mg_ema_update(m->ema, mg_ema_decay(m->step + 1, o->ema_decay, EMA_INV_GAMMA, EMA_POWER));
+  return mg_ok(ctx) ? value : NAN;
+}
+
+static mg_status save_checkpoint(mg_ddpm *m) {
+  char err[1024];
+  mg_status s = mg_ddpm_save(m, m->checkpoint_path, err, sizeof err);
+  if (s != MG_OK) {
+    mg_clear_error(m->ctx);
+    mg_fail(m->ctx, s, "%s", err);
+  }
+  return s;
+}
+
+mg_status mg_ddpm_train(mg_ddpm *m, const mg_dataset *data, mg_progress_fn progress, void *user) {
+  if (!m) return MG_ERR_INVALID_ARGUMENT;
+  mg_ctx *ctx = m->ctx;
+  mg_clear_error(ctx);
+  if (!m->adam) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_train: this model was loaded for sampling "
+                               "only; load its checkpoint with MG_WEIGHTS_TRAINING to train further");
+  if (check_data(m, data) != MG_OK) return wrap_error(ctx, "mg_ddpm_train: ");
+  batch_buffers bb = {0};
+  if (batch_alloc(ctx, &bb, m->opt.batch, (int64_t)data->channels * data->size * data->size) != MG_OK) {
+    batch_free(&bb);
+    return wrap_error(ctx, "mg_ddpm_train: ");
+  }
+  mg_rng_seed(ctx, m->opt.seed);
+  mg_rng_set_offset(ctx, m->rng_offset);
+  const int64_t total = m->opt.steps, every = m->opt.checkpoint_every;
+  double t_start = now_s();
+  mg_status status = MG_OK;
+  while (m->step < total) {
+    double loss = train_step(m, data, &bb);
+    if (!mg_ok(ctx)) {
+      bool diverged = mg_ctx_status(ctx) == MG_ERR_NUMERIC;
+      char why[1024];
+      snprintf(why, sizeof why, "%s", mg_context_error(ctx));
+      status = mg_ctx_status(ctx);
+      mg_clear_error(ctx);
+      mg_fail(ctx, status, "mg_ddpm_train: %s at step %lld of %lld (%s)%s",
+              diverged ? "training diverged" : "failed", (long long)m->step + 1, (long long)total, why,
+              diverged ? "; the last checkpoint is kept; try a lower learning rate or another seed" : "");
+      break;
+    }
+    m->step++;
+    m->rng_offset = mg_rng_offset(ctx);
+    bool last = m->step == total;
+    int cancel = 0;
+    if (progress) {
+      mg_progress p = {"train", m->step, total, loss, now_s() - t_start};
+      cancel = progress(user, &p);
+    }
+    if (m->checkpoint_path && (last || cancel || (every > 0 && m->step % every == 0)) &&
+        (status = save_checkpoint(m)) != MG_OK)
+      break;
+    if (cancel) {
+      status = mg_fail(ctx, MG_ERR_CANCELLED, "mg_ddpm_train: cancelled after step %lld of %lld%s",
+                       (long long)m->step, (long long)total, m->checkpoint_path ? " (checkpoint saved)" : "");
+      break;
+    }
+  }
+  batch_free(&bb);
+  return status;
+}
+
+/* ---- checkpoints ---- */
+
+static char *print_json(cJSON *obj) {
+  char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
+  cJSON_Delete(obj);
+  return text;
+}
+
+static char *diffusion_json(const mg_ddpm_config *c) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "schedule", mg_noise_schedule_name(c->schedule));
+  cJSON_AddNumberToObject(o, "timesteps", c->timesteps);
+  cJSON_AddNumberToObject(o, "beta_start", c->beta_start);
+  cJSON_AddNumberToObject(o, "beta_end", c->beta_end);
+  cJSON_AddStringToObject(o, "prediction", mg_prediction_name(c->prediction));
+  return print_json(o);
+}
+
+static char *train_json(const mg_ddpm_train_options *t) {
+  char seed[32];
+  snprintf(seed, sizeof seed, "%llu", (unsigned long long)t->seed); /* as text: JSON numbers are doubles */
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "batch", t->batch);
+  cJSON_AddNumberToObject(o, "steps", (double)t->steps);
+  cJSON_AddNumberToObject(o, "learning_rate", t->learning_rate);
+  cJSON_AddNumberToObject(o, "warmup_steps", (double)t->warmup_steps);
+  cJSON_AddNumberToObject(o, "min_lr_ratio", t->min_lr_ratio);
+  cJSON_AddNumberToObject(o, "weight_decay", t->weight_decay);
+  cJSON_AddNumberToObject(o, "ema_decay", t->ema_decay);
+  cJSON_AddNumberToObject(o, "clip_norm", t->clip_norm);
+  cJSON_AddNumberToObject(o, "class_dropout", t->class_dropout);
+  cJSON_AddBoolToObject(o, "flip_horizontal", t->flip_horizontal != 0);
+  cJSON_AddStringToObject(o, "seed", seed);
+  cJSON_AddNumberToObject(o, "checkpoint_every", (double)t->checkpoint_every);
+  return print_json(o);
+}
+
+static char *classes_json(const mg_ddpm *m) {
+  cJSON *a = cJSON_CreateArray();
+  for (int i = 0; i < m->cfg.unet.num_classes; i++) {
+    const char *name = mg_ddpm_class_name(m, i);
+    cJSON_AddItemToArray(a, name ? cJSON_CreateString(name) : cJSON_CreateNull());
+  }
+  return print_json(a);
+}
+
+static char *normalization_json(const mg_ddpm *m) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "offset", m->norm_offset);
+  cJSON_AddNumberToObject(o, "scale", m->norm_scale);
+  return print_json(o);
+}
+
+mg_status mg_ddpm_save(mg_ddpm *m, const char *path, char *err, size_t err_size) {
+  if (err && err_size) err[0] = '\0';
+  if (!m || !path)
+    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path ? path : "mg_ddpm_save", "%s is NULL",
+                         m ? "the path" : "the model");
+  mg_ctx *ctx = m->ctx;
+  mg_clear_error(ctx);
+  if (!m->adam)
+    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path,
+                         "this model was loaded for sampling only and has no training state to save");
+  char model[2048];
+  int model_len = mg_unet_config_to_json(&m->cfg.unet, model, sizeof model);
+  char *texts[4] = {diffusion_json(&m->cfg), train_json(&m->opt), classes_json(m), normalization_json(m)};
+  char step[32], stream[32], count[32], fingerprint[32];
+  snprintf(step, sizeof step, "%lld", (long long)m->step);
+  snprintf(stream, sizeof stream, "%llu", (unsigned long long)m->host_stream);
+  snprintf(count, sizeof count, "%lld", (long long)m->data_count);
+  snprintf(fingerprint, sizeof fingerprint, "%llu", (unsigned long long)m->data_fingerprint);
+  mg_checkpoint_writer *w = mg_checkpoint_writer_new();
+  mg_status s = MG_ERR_OUT_OF_MEMORY;
+  bool texts_ok = model_len > 0 && (size_t)model_len < sizeof model && texts[0] && texts[1] && texts[2] && texts[3];
+  if (w && texts_ok) {
+    mg_params *p = mg_unet_params(m->unet);
+    mg_checkpoint_add_params(ctx, w, "model.", p);
+    mg_checkpoint_add_ema(ctx, w, "ema.", p, m->ema);
+    mg_checkpoint_add_adam(ctx, w, "optim.", p, m->adam);
+    /* the stream as training left it: the context's may have moved on since (sampling, other models) */
+    uint64_t ctx_seed = mg_rng_seed_value(ctx), ctx_offset = mg_rng_offset(ctx);
+    mg_rng_seed(ctx, m->opt.seed);
+    mg_rng_set_offset(ctx, m->rng_offset);
+    mg_checkpoint_add_rng(ctx, w);
+    mg_rng_seed(ctx, ctx_seed);
+    mg_rng_set_offset(ctx, ctx_offset);
+    const char *pairs[] = {"medgen.version", MEDGEN_VERSION_STRING, "model.type", "ddpm", "model.config", model,
+                           "diffusion.config", texts[0], "train.config", texts[1], "step", step,
+                           "sampler.state", stream, "data.count", count, "data.fingerprint", fingerprint,
+                           "data.classes", texts[2], "data.normalization", texts[3]};
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i += 2) mg_checkpoint_writer_add_metadata(w, pairs[i], pairs[i + 1]);
+    for (int i = 0; i < m->n_notes; i++) mg_checkpoint_writer_add_metadata(w, m->notes[2 * i], m->notes[2 * i + 1]);
+    if (!mg_ok(ctx)) {
+      s = mg_file_error(err, err_size, mg_ctx_status(ctx), path, "%s", mg_context_error(ctx));
+    } else {
+      s = mg_checkpoint_writer_save(w, path, err, err_size);
+    }
+  } else {
+    mg_file_error(err, err_size, s, path, "out of memory");
+  }
+  mg_checkpoint_writer_free(w);
+  for (int i = 0; i < 4; i++) free(texts[i]);
+  return s;
+}
+
+/* JSON helpers for load: each records a message naming the file and the key in ctx and returns false. */
+typedef struct json_reader {
+  mg_ctx *ctx;
+  const char *path, *key; /* the metadata entry being read */
+} json_reader;
+
+static cJSON *json_parse(json_reader *r, const mg_checkpoint *ckpt, const char *key, int type) {
+  r->key = key;
+  const char *text = mg_checkpoint_metadata(ckpt, key);
+  cJSON *j = text ? cJSON_Parse(text) : NULL;
+  if (!j || !(j->type & type)) {
+    mg_fail(r->ctx, MG_ERR_FORMAT, "%s: metadata '%s' is %s", r->path, key,
+            text ? "not the JSON expected" : "missing");
+    cJSON_Delete(j);
+    return NULL;
+  }
+  return j;
+}
+
+static bool json_number(json_reader *r, const cJSON *o, const char *field, double lo, double hi, double *out) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, field);
+  if (cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi) {
+    *out = v->valuedouble;
+    return true;
+  }
+  mg_fail(r->ctx, MG_ERR_FORMAT, "%s: metadata '%s': field '%s' is missing or outside [%g, %g]", r->path, r->key, field,
+          lo, hi);
+  return false;
+}
+
+static bool json_int64(json_reader *r, const cJSON *o, const char *field, double lo, double hi, int64_t *out) {
+  double v;
+  if (!json_number(r, o, field, lo, hi, &v)) return false;
+  if (v != floor(v)) {
+    mg_fail(r->ctx, MG_ERR_FORMAT, "%s: metadata '%s': field '%s' is not an integer", r->path, r->key, field);
+    return false;
+  }
+  *out = (int64_t)v;
+  return true;
+}
+
+static bool json_name(json_reader *r, const cJSON *o, const char *field, int (*from_name)(const char *), int *out) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, field);
+  int value = cJSON_IsString(v) ? from_name(v->valuestring) : -1;
+  if (value < 0) {
+    mg_fail(r->ctx, MG_ERR_FORMAT, "%s: metadata '%s': field '%s' is missing or unknown", r->path, r->key, field);
+    return false;
+  }
+  *out = value;
+  return true;
+}
+
+static bool read_config(json_reader *r, const mg_checkpoint *ckpt, mg_ddpm_config *c) {
+  memset(c, 0, sizeof *c);
+  const char *type = mg_checkpoint_metadata(ckpt, "model.type");
+  if (!type || strcmp(type, "ddpm")) {
+    mg_fail(r->ctx, MG_ERR_FORMAT, "%s: not a diffusion-model checkpoint (model.type is %s%s%s)", r->path,
+            type ? "'" : "", type ? type : "missing", type ? "'" : "");
+    return false;
+  }
+  char why[512];
+  const char *unet = mg_checkpoint_metadata(ckpt, "model.config");
+  if (!unet || mg_unet_config_from_json(unet, &c->unet, why, sizeof why) != MG_OK) {
+    mg_fail(r->ctx, MG_ERR_FORMAT, "%s: metadata 'model.config': %s", r->path, unet ? why : "missing");
+    return false;
+  }
+  cJSON *d = json_parse(r, ckpt, "diffusion.config", cJSON_Object);
+  double T = 0;
+  int schedule = 0, prediction = 0;
+  bool ok = d && json_name(r, d, "schedule", mg_noise_schedule_from_name, &schedule) &&
+            json_number(r, d, "timesteps", 10, 10000, &T) && json_number(r, d, "beta_start", 0, 1, &c->beta_start) &&
+            json_number(r, d, "beta_end", 0, 1, &c->beta_end) &&
+            json_name(r, d, "prediction", mg_prediction_from_name, &prediction);
+  cJSON_Delete(d);
+  c->timesteps = (int)T;
+  c->schedule = (mg_noise_schedule)schedule;
+  c->prediction = (mg_prediction)prediction;
+  return ok;
+}
+
+static bool read_train_options(json_reader *r, const mg_checkpoint *ckpt, mg_ddpm_train_options *o) {
+  *o = mg_ddpm_default_train_options();
+  cJSON *j = json_parse(r, ckpt, "train.config", cJSON_Object);
+  if (!j) return false;
+  int64_t batch = 0;
+  const cJSON *flip = cJSON_GetObjectItemCaseSensitive(j, "flip_horizontal");
+  const cJSON *seed = cJSON_GetObjectItemCaseSensitive(j, "seed");
+  char *end = NULL;
+  bool ok = json_int64(r, j, "batch", 1, MAX_BATCH, &batch) && json_int64(r, j, "steps", 1, 9e15, &o->steps) &&
+            json_number(r, j, "learning_rate", 0, 1, &o->learning_rate) &&
+            json_int64(r, j, "warmup_steps", 0, 9e15, &o->warmup_steps) &&
+            json_number(r, j, "min_lr_ratio", 0, 1, &o->min_lr_ratio) &&
+            json_number(r, j, "weight_decay", 0, 1, &o->weight_decay) &&
+            json_number(r, j, "ema_decay", 0, 1, &o->ema_decay) &&
+            json_number(r, j, "clip_norm", 0, 1e30, &o->clip_norm) &&
+            json_number(r, j, "class_dropout", 0, 1, &o->class_dropout) &&
+            json_int64(r, j, "checkpoint_every", 0, 9e15, &o->checkpoint_every);
+  if (ok && (!cJSON_IsBool(flip) || !cJSON_IsString(seed) || !seed->valuestring[0] ||
+             (o->seed = strtoull(seed->valuestring, &end, 10), *end))) {
+    mg_fail(r->ctx, MG_ERR_FORMAT, "%s: metadata 'train.config': 'flip_horizontal' or 'seed' is missing or malformed",
+            r->path);
+    ok = false;
+  }
+  o->batch = (int)batch;
+  o->flip_horizontal = cJSON_IsTrue(flip);
+  cJSON_Delete(j);
+  return ok;
+}
+
+/* Class names and normalization (always), and the data fingerprint (what resuming checks). */
+static bool read_data_info(json_reader *r, const mg_checkpoint *ckpt, mg_ddpm *m) {
+  int classes = m->cfg.unet.num_classes;
+  cJSON *names = json_parse(r, ckpt, "data.classes", cJSON_Array);
+  if (!names) return false;
+  bool ok = cJSON_GetArraySize(names) == classes;
+  if (!ok)
+    mg_fail(r->ctx, MG_ERR_FORMAT, "%s: metadata 'data.classes' names %d classes but the model has %d", r->path,
+            cJSON_GetArraySize(names), classes);
+  if (ok && classes > 0 && !(m->class_names = calloc((size_t)classes, sizeof *m->class_names))) {
+    mg_fail(r->ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
+    ok = false;
+  }
+  for (int i = 0; ok && i < classes; i++) {
+    const cJSON *n = cJSON_GetArrayItem(names, i);
+    if (cJSON_IsString(n) && !(m->class_names[i] = strdup(n->valuestring))) {
+      mg_fail(r->ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
+      ok = false;
+    }
+  }
+  cJSON_Delete(names);
+  cJSON *norm = ok ? json_parse(r, ckpt, "data.normalization", cJSON_Object) : NULL;
+  ok = ok && norm && json_number(r, norm, "offset", -1e300, 1e300, &m->norm_offset) &&
+       json_number(r, norm, "scale", 1e-300, 1e300, &m->norm_scale);
+  cJSON_Delete(norm);
+  uint64_t count = 0;
+  ok = ok && mg_checkpoint_metadata_u64(r->ctx, ckpt, "data.count", &count) == MG_OK &&
+       mg_checkpoint_metadata_u64(r->ctx, ckpt, "data.fingerprint", &m->data_fingerprint) == MG_OK;
+  m->data_count = (int64_t)count;
+  m->has_data = ok && count > 0;
+  return ok;
+}
+
+static bool read_training_state(json_reader *r, const mg_checkpoint *ckpt, mg_ddpm *m) {
+  mg_ctx *ctx = r->ctx;
+  mg_params *p = mg_unet_params(m->unet);
+  uint64_t step = 0;
+  if (add_training_state(m) != MG_OK || mg_checkpoint_restore_params(ctx, ckpt, "model.", p) != MG_OK ||
+      mg_checkpoint_restore_ema(ctx, ckpt, "ema.", p, m->ema) != MG_OK ||
+      mg_checkpoint_restore_adam(ctx, ckpt, "optim.", p, m->adam) != MG_OK ||
+      mg_checkpoint_restore_rng(ctx, ckpt) != MG_OK || mg_checkpoint_metadata_u64(ctx, ckpt, "step", &step) != MG_OK ||
+      mg_checkpoint_metadata_u64(ctx, ckpt, "sampler.state", &m->host_stream) != MG_OK)
+    return false;
+  if (mg_rng_seed_value(ctx) != m->opt.seed || step > (uint64_t)m->opt.steps) {
+    mg_fail(ctx, MG_ERR_FORMAT, "%s: the training state does not fit its options (rng.seed or step)", r->path);
+    return false;
+  }
+  m->rng_offset = mg_rng_offset(ctx);
+  m->step = (int64_t)step;
+  return true;
+}
+
+mg_status mg_ddpm_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_ddpm_weights weights, mg_ddpm **out) {
+  if (out) *out = NULL;
+  if (!ctx) return MG_ERR_INVALID_ARGUMENT;
+  mg_clear_error(ctx);
+  if (!ckpt || !out) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_load: checkpoint and out are required");
+  if ((unsigned)weights > MG_WEIGHTS_TRAINING)
+    return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_load: unknown weights choice %d", (int)weights);
+  json_reader r = {ctx, mg_checkpoint_path(ckpt), NULL};
+  mg_ddpm_config cfg;
+  mg_ddpm_train_options opt;
+  if (!read_config(&r, ckpt, &cfg) || !read_train_options(&r, ckpt, &opt)) return mg_ctx_status(ctx);
+  mg_ddpm *m = ddpm_new(ctx, &cfg, &opt);
+  if (!m) {
+    char head[1100];
+    snprintf(head, sizeof head, "%s: ", r.path);
+    return wrap_error(ctx, head);
+  }
+  bool ok = read_data_info(&r, ckpt, m);
+  for (int i = 0; ok && i < mg_checkpoint_metadata_count(ckpt); i++) {
+    const char *key, *value;
+    mg_checkpoint_metadata_at(ckpt, i, &key, &value);
+    if (!strncmp(key, "run.", 4)) ok = mg_ddpm_set_note(m, key, value) == MG_OK;
+  }
+  if (ok && weights == MG_WEIGHTS_TRAINING) ok = read_training_state(&r, ckpt, m);
+  if (ok && weights != MG_WEIGHTS_TRAINING)
+    ok = mg_checkpoint_restore_params(ctx, ckpt, weights == MG_WEIGHTS_EMA ? "ema." : "model.",
+                                      mg_unet_params(m->unet)) == MG_OK;
+  if (!ok) {
+    mg_ddpm_free(m);
+    return mg_ctx_status(ctx);
+  }
+  *out = m;
+  return MG_OK;
+}
+
+/* ---- sampling ---- */
+
+/* The model callback of mg_diffusion_sample for one batch: the UNet's prediction, guided. With guidance, the
+ * conditional and "no class" halves run as one batch of 2n (bigger GEMMs, one pass over the weights). */
+typedef struct guided_model {
+  mg_ddpm *m;
+  const int32_t *labels; /* n labels of this batch (null class for -1), or NULL */
+  double guidance;
+  int32_t *label_buf;    /* 2 * batch */
+  float *t_buf;          /* 2 * batch */
+  float *out_buf;        /* 2 * batch * per */
+} guided_model;
+
+static mg_status guided_predict(void *user, const float *x, int n, int t, float *out) {
+  guided_model *g = user;
+  mg_ddpm *m = g->m;
+  mg_ctx *ctx = m->ctx;
+  const mg_unet_config *u = &m->cfg.unet;
+  const int64_t per = (int64_t)u->in_channels * u->image_size * u->image_size;
+  const int null_class = u->num_classes;
+  /* halves: cond (labels), uncond (null class); guidance 1 needs only cond, 0 only uncond */
+  bool conditional = u->num_classes > 0 && g->labels;
+  bool cond = conditional && g->guidance != 0, uncond = u->num_classes > 0 && (!conditional || g->guidance != 1);
+  int halves = (cond ? 1 : 0) + (uncond ? 1 : 0), rows = n * (halves ? halves : 1);
+  mg_step_begin(ctx);
+  mg_tensor *xt = mg_tensor_4d(ctx, rows, u->in_channels, u->image_size, u->image_size);
+  mg_tensor *tt = mg_tensor_new(ctx, MG_REAL, 1, (int[]){rows});
+  mg_tensor *lt = u->num_classes > 0 ? mg_tensor_new(ctx, MG_INT32, 1, (int[]){rows}) : NULL;
+  if (!xt || !tt || (u->num_classes > 0 && !lt)) return mg_ctx_status(ctx);
+  for (int h = 0; h < (halves ? halves : 1); h++) {
+    memcpy(g->out_buf + h * n * per, x, (size_t)n * per * sizeof *x);
+    for (int i = 0; i < n; i++) {
+      g->t_buf[h * n + i] = (float)t;
+      bool use_label = cond && h == 0 && g->labels[i] >= 0;
+      g->label_buf[h * n + i] = use_label ? g->labels[i] : null_class;
+    }
+  }
+  mg_tensor_upload(ctx, xt, g->out_buf, xt->numel);
+  mg_tensor_upload(ctx, tt, g->t_buf, rows);
+  if (lt) mg_tensor_upload(ctx, lt, g->label_buf, rows);
+  mg_tensor *pred = mg_unet_forward(ctx, m->unet, xt, tt, lt, false);
+  mg_tensor_download(ctx, pred, g->out_buf, pred ? pred->numel : 0);
+  if (!mg_ok(ctx)) return mg_ctx_status(ctx);
+  if (halves < 2) {
+    memcpy(out, g->out_buf, (size_t)n * per * sizeof *out);
+    return MG_OK;
+  }
+  const float *c = g->out_buf, *un = g->out_buf + n * per;
+  for (int64_t i = 0; i < n * per; i++) out[i] = (float)(un[i] + g->guidance * ((double)c[i] - un[i]));
+  return MG_OK;
+}
+
+/* Progress across batches: the sampler reports steps within one batch. */
+typedef struct batch_progress {
+  mg_progress_fn fn;
+  void *user;
+  int64_t done, total;
+  double t_start;
+} batch_progress;
+
+static int forward_progress(void *user, const mg_progress *p) {
+  batch_progress *b = user;
+  mg_progress q = {"sample", b->done + p->step, b->total, NAN, now_s() - b->t_start};
+  return b->fn(b->user, &q);
+}
+
+static mg_status check_sample_options(mg_ddpm *m, const mg_ddpm_sample_options *o, int n, const int32_t *labels) {
+  mg_ctx *ctx = m->ctx;
+#define BAD(...) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, __VA_ARGS__)
+  if (n < 1) BAD("%d images: need at least one", n);
+  if ((unsigned)o->sampler > MG_SAMPLER_DPMPP_2M) BAD("unknown sampler %d", (int)o->sampler);
+  if (o->sampler != MG_SAMPLER_DDPM && (o->steps < 1 || o->steps > m->sched.T))
+    BAD("%d steps: the %s sampler takes 1 to %d", o->steps, mg_sampler_name(o->sampler), m->sched.T);
+  if (!(o->eta >= 0 && o->eta <= 10)) BAD("eta %g: must be in [0, 10]", o->eta);
+  if (!(o->guidance >= 0 && o->guidance <= 100)) BAD("guidance %g: must be in [0, 100]", o->guidance);
+  if (o->batch < 1 || o->batch > MAX_BATCH) BAD("batch %d: must be from 1 to %d", o->batch, MAX_BATCH);
+  if (labels && m->cfg.unet.num_classes == 0) BAD("the model is unconditional: it takes no class");
+  for (int i = 0; labels && i < n; i++)
+    if (labels[i] < -1 || labels[i] >= m->cfg.unet.num_classes)
+      BAD("class %d of image %d: the model has classes 0 to %d (-1: no class)", labels[i], i,
+          m->cfg.unet.num_classes - 1);
+  return MG_OK;
+#undef BAD
+}
+
+mg_status mg_ddpm_sample(mg_ddpm *m, const mg_ddpm_sample_options *options, int n, const int32_t *labels, float *out,
+                         mg_progress_fn progress, void *user) {
+  if (!m) return MG_ERR_INVALID_ARGUMENT;
+  mg_ctx *ctx = m->ctx;
+  mg_clear_error(ctx);
+  if (!out) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_sample: out is NULL");
+  mg_ddpm_sample_options o = options ? *options : mg_ddpm_default_sample_options();
+  if (check_sample_options(m, &o, n, labels) != MG_OK) return wrap_error(ctx, "mg_ddpm_sample: ");
+  const mg_unet_config *u = &m->cfg.unet;
+  const int64_t per = (int64_t)u->in_channels * u->image_size * u->image_size;
+  const int B = o.batch < n ? o.batch : n;
+  guided_model g = {m, NULL, o.guidance, malloc(2 * (size_t)B * sizeof(int32_t)), malloc(2 * (size_t)B * sizeof(float)),
+                    malloc(2 * (size_t)B * per * sizeof(float))};
+  if (!g.label_buf || !g.t_buf || !g.out_buf) {
+    free(g.label_buf), free(g.t_buf), free(g.out_buf);
+    return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "mg_ddpm_sample: out of memory for a batch of %d images", B);
+  }
+  int steps_per_batch = o.sampler == MG_SAMPLER_DDPM ? m->sched.T : o.steps;
+  batch_progress bp = {progress, user, 0, (int64_t)((n + B - 1) / B) * steps_per_batch, now_s()};
+  bool grad = mg_set_grad_enabled(ctx, false);
+  uint64_t ctx_seed = mg_rng_seed_value(ctx), ctx_offset = mg_rng_offset(ctx); /* training's stream, kept */
+  mg_status s = MG_OK;
+  for (int i0 = 0; i0 < n && s == MG_OK; i0 += B) {
+    int nb = n - i0 < B ? n - i0 : B;
+    g.labels = labels ? labels + i0 : NULL;
+    mg_sampling so = {o.sampler, o.steps, o.eta, o.clip_x0 != 0, o.seed, i0};
+    float *x = out + (size_t)i0 * per;
+    s = mg_diffusion_sample(ctx, &m->sched, m->cfg.prediction, &so, nb, (int)per, guided_predict, &g, x,
+                            progress ? forward_progress : NULL, &bp);
+    bp.done += steps_per_batch;
+  }
+  mg_rng_seed(ctx, ctx_seed);
+  mg_rng_set_offset(ctx, ctx_offset);
+  mg_set_grad_enabled(ctx, grad);
+  free(g.label_buf), free(g.t_buf), free(g.out_buf);
+  if (s != MG_OK) return mg_ok(ctx) ? mg_fail(ctx, s, "mg_ddpm_sample failed") : wrap_error(ctx, "mg_ddpm_sample: ");
+  /* back to the data's units; the model's range is [-1, 1] */
+  for (int64_t i = 0; i < (int64_t)n * per; i++) {
+    double v = out[i] < -1.0f ? -1.0 : out[i] > 1.0f ? 1.0 : out[i];
+    out[i] = (float)(v * m->norm_scale + m->norm_offset);
+  }
+  return MG_OK;
+}
