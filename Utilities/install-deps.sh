@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config   # compiler and build tools
   libopenblas-dev libcjson-dev        # BLAS for the CPU kernels, JSON for checkpoint metadata
-  libpng-dev zlib1g-dev               # PNG output, .nii.gz input
+  libpng-dev zlib1g-dev libjpeg-dev   # PNG in and out, .nii.gz in and out, JPEG training images
   python3-torch python3-numpy         # PyTorch reference tests
   mricron-data                        # the demo's brain MRI (Colin-27) and test volumes
 )

@@ -53,6 +53,59 @@ mg_status mg_png_write(const char *path, const uint8_t *pixels, int width, int h
 mg_status mg_png_read(const char *path, mg_image *out, char *err, size_t err_size);
 void mg_image_free(mg_image *img);
 
+
+/* Reads a baseline or progressive JPEG (8-bit gray or colour, converted to gray like PNGs). Same limits. */
+mg_status mg_jpeg_read(const char *path, mg_image *out, char *err, size_t err_size);
+/* Reads any 2D image the readers know, chosen by content (PNG and JPEG signatures, else NIfTI by extension
+ * .nii / .nii.gz, taking a 2D file or a volume with one slice; its y axis points up, so the top row is the
+ * highest y), into float pixels in the file's units. The message names the file and the problem (unknown format,
+ * corrupt, not 2D). */
+typedef struct mg_image_f {
+  int width, height;
+  float *pixels;  /* width*height values, row-major, top row first, malloc'ed */
+  bool synthetic; /* the file carries MedGen's synthetic marker */
+} mg_image_f;
+mg_status mg_image_read(const char *path, mg_image_f *out, char *err, size_t err_size);
+void mg_image_f_free(mg_image_f *img);
+
+/* Resamples a width x height image to size x size by area averaging (a pixel of the result is the mean of the
+ * source area it covers, so downscaling does not alias). The aspect ratio is not kept. out holds size*size.
+ * Upsampling is therefore a box magnification: pixels are replicated, and an output pixel straddling two source
+ * pixels mixes them by area; nothing is interpolated. */
+void mg_image_resize_area(const float *src, int width, int height, int size, float *out);
+
+/* A folder of 2D training images, one subfolder per class (class names are the subfolder names, sorted), or
+ * images directly in the folder (unlabelled). Files are taken in sorted name order; hidden files are skipped;
+ * files the readers do not know are refused with a message naming them (an image folder should hold images),
+ * except README/text files (.txt, .md, .csv, .json) which are skipped. Every image is resized to size x size
+ * (size 0: the size of the first image, which must then be square) and scaled to [-1, 1] by the intensity range
+ * (8-bit formats: 0..255; others: the minimum and maximum over the whole folder), recorded in norm_offset and
+ * norm_scale. max_per_class > 0 keeps the first max_per_class files of each class (sorted names). */
+typedef struct mg_image_folder {
+  mg_dataset data;    /* points into the arrays below */
+  float *images;
+  int32_t *labels;    /* NULL when unlabelled */
+  char **class_names; /* num_classes names */
+  int *class_counts;  /* images per class */
+} mg_image_folder;
+mg_status mg_image_folder_read(const char *path, int size, int max_per_class, mg_image_folder *out, char *err,
+                               size_t err_size);
+void mg_image_folder_free(mg_image_folder *f);
+
+/* Writes a float32 NIfTI-1 file (.nii, or .nii.gz when the path ends so) of dim[0] x dim[1] x dim[2] voxels
+ * (x fastest; dim[2] = 1 for one image), voxel size pixdim, atomically. descrip (80 bytes at most) should carry
+ * the synthetic marker for generated images: MG_NIFTI_SYNTHETIC_DESCRIP. The intent name is set to "MedGenSynth"
+ * when synthetic is true. */
+#define MG_NIFTI_SYNTHETIC_DESCRIP "MedGen synthetic image - not for diagnosis"
+mg_status mg_nifti_write(const char *path, const float *data, const int dim[3], const float pixdim[3],
+                         bool synthetic, char *err, size_t err_size);
+
+/* A grid of count images (each size x size floats) as one 8-bit PNG, columns wide (fewer when count is smaller),
+ * with a 2-pixel black gap, values mapped linearly from [lo, hi] to [0, 255] (clamped). Written atomically with
+ * the synthetic marker when synthetic is true. */
+mg_status mg_png_write_grid(const char *path, const float *images, int count, int size, int columns, double lo,
+                            double hi, bool synthetic, char *err, size_t err_size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,8 +1,9 @@
-/* png.c: 8-bit grayscale PNG writing (atomic, with MedGen's synthetic-image marker) and reading (any PNG
- * converted to 8-bit gray), through libpng. libpng reports errors by longjmp; each call keeps its setjmp and
- * its cleanup in one function so every path frees what it allocated. */
-#include "mg_io.h"
+/* png.c: 8-bit grayscale PNG writing (atomic, with MedGen's synthetic-image marker), grids of float images, and
+ * reading (any PNG converted to 8-bit gray), through libpng. libpng reports errors by longjmp; each call keeps its
+ * setjmp and its cleanup in one function so every path frees what it allocated. */
+#include "mg_io_internal.h"
 
+#include <math.h>
 #include <png.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,18 +82,22 @@ mg_status mg_png_read(const char *path, mg_image *out, char *err, size_t err_siz
   if (!path) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no file name given");
   FILE *f = fopen(path, "rb");
   if (!f) return mg_file_error(err, err_size, MG_ERR_IO, path, "cannot open the file");
+  mg_status st = mg_png_read_stream(f, path, out, err, err_size);
+  fclose(f);
+  return st;
+}
+
+mg_status mg_png_read_stream(FILE *f, const char *path, mg_image *out, char *err, size_t err_size) {
+  memset(out, 0, sizeof *out);
   unsigned char signature[8];
-  if (fread(signature, 1, 8, f) != 8 || png_sig_cmp(signature, 0, 8) != 0) {
-    fclose(f);
+  if (fread(signature, 1, 8, f) != 8 || png_sig_cmp(signature, 0, 8) != 0)
     return mg_file_error(err, err_size, MG_ERR_FORMAT, path, "not a PNG file (bad signature)");
-  }
 
   png_failure failure = {""};
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &failure, on_png_error, on_png_warning);
   png_infop info = png ? png_create_info_struct(png) : NULL;
   if (!png || !info) {
     png_destroy_read_struct(&png, &info, NULL);
-    fclose(f);
     return mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory in libpng");
   }
   /* Written after setjmp and read after a longjmp: must be volatile. */
@@ -102,7 +107,6 @@ mg_status mg_png_read(const char *path, mg_image *out, char *err, size_t err_siz
     free(pixels);
     free(rows);
     png_destroy_read_struct(&png, &info, NULL);
-    fclose(f);
     return mg_file_error(err, err_size, MG_ERR_FORMAT, path, "corrupt PNG (%s)", failure.message);
   }
   png_init_io(png, f);
@@ -136,7 +140,6 @@ mg_status mg_png_read(const char *path, mg_image *out, char *err, size_t err_siz
   out->pixels = pixels;
   free(rows);
   png_destroy_read_struct(&png, &info, NULL);
-  fclose(f);
   return MG_OK;
 }
 
@@ -144,4 +147,40 @@ void mg_image_free(mg_image *img) {
   if (!img) return;
   free(img->pixels);
   memset(img, 0, sizeof *img);
+}
+
+/* Columns are capped at count, so a few images do not sit in a wide black strip. */
+mg_status mg_png_write_grid(const char *path, const float *images, int count, int size, int columns, double lo,
+                            double hi, bool synthetic, char *err, size_t err_size) {
+  enum { GAP = 2 };
+  if (!images || count < 1 || size < 1 || size > PNG_MAX_SIDE || columns < 1 || !isfinite(lo) || !isfinite(hi) ||
+      hi <= lo)
+    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path,
+                         "invalid grid (%d images of %dx%d, %d columns, range [%g, %g], images %s)", count, size, size,
+                         columns, lo, hi, images ? "given" : "missing");
+  if (columns > count) columns = count;
+  const int rows = (count + columns - 1) / columns;
+  const int64_t width = (int64_t)columns * (size + GAP) - GAP, height = (int64_t)rows * (size + GAP) - GAP;
+  if (width > PNG_MAX_SIDE || height > PNG_MAX_SIDE)
+    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path,
+                         "a grid of %d images of %dx%d in %d columns would be %lldx%lld pixels, more than %d on a side",
+                         count, size, size, columns, (long long)width, (long long)height, PNG_MAX_SIDE);
+  uint8_t *pixels = calloc((size_t)width * (size_t)height, 1); /* zero: the black gaps */
+  if (!pixels)
+    return mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory for a %lldx%lld grid",
+                         (long long)width, (long long)height);
+  const double to_byte = 255.0 / (hi - lo);
+  for (int i = 0; i < count; i++) {
+    const float *img = images + (size_t)i * (size_t)size * (size_t)size;
+    uint8_t *tile =
+        pixels + (size_t)(i / columns) * (size + GAP) * (size_t)width + (size_t)(i % columns) * (size + GAP);
+    for (int y = 0; y < size; y++)
+      for (int x = 0; x < size; x++) {
+        double v = ((double)img[y * size + x] - lo) * to_byte;
+        tile[(size_t)y * (size_t)width + x] = v > 0.0 ? (uint8_t)(v < 255.0 ? v + 0.5 : 255.0) : 0; /* NaN: 0 */
+      }
+  }
+  mg_status st = mg_png_write(path, pixels, (int)width, (int)height, synthetic, err, err_size);
+  free(pixels);
+  return st;
 }

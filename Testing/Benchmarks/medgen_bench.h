@@ -11,6 +11,9 @@ extern "C" {
 /* Conv and attention kernel throughput on a 64x64 UNet's shapes, against OpenBLAS's sgemm peak measured in the same
  * run. Options: --threads N (default: all cores), --quick (fewer repetitions). */
 int medgen_bench_kernels(int argc, char **argv);
+/* A diffusion UNet's training and sampling step times through the public API; --vs-torch adds PyTorch's times for
+ * the same architecture and the ratios. The last line: train_step_s=X sample_step_s=Y peak_rss_mb=Z [...]. */
+int medgen_bench_ddpm(int argc, char **argv);
 
 #ifdef __cplusplus
 }

@@ -11,3 +11,14 @@ set_tests_properties(test_overfit PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
 add_test(NAME test_medgen_cli COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_medgen_cli.sh $<TARGET_FILE:medgen>
                                       ${CMAKE_CURRENT_BINARY_DIR}/medgen_cli)
 set_tests_properties(test_medgen_cli PROPERTIES LABELS "tool" SKIP_RETURN_CODE 77 TIMEOUT 120)
+
+# JPEG reading, format detection, area resampling, image folders, NIfTI writing and PNG grids, on files it writes.
+medgen_add_test(test_image_folder test_image_folder.c LABELS io)
+target_link_libraries(test_image_folder PRIVATE medgen_io PkgConfig::JPEG OpenMP::OpenMP_C ZLIB::ZLIB)
+# A few real MedNIST JPEGs from ../shared/data/MedNIST-64.tar.gz; skips with exit code 77 where it is absent.
+add_test(NAME test_image_folder_mednist COMMAND test_image_folder --mednist ${MedGen_SHARED_DATA})
+set_tests_properties(test_image_folder_mednist PROPERTIES LABELS "engine;io" SKIP_RETURN_CODE 77 TIMEOUT 60)
+# The NIfTI writer's files read by nibabel (Debian's python3-nibabel); skips where it is not installed.
+add_test(NAME test_nifti_nibabel COMMAND test_image_folder --nibabel ${MedGen_PYTHON}
+                                         ${PROJECT_SOURCE_DIR}/Testing/Python/nifti_nibabel_check.py)
+set_tests_properties(test_nifti_nibabel PROPERTIES LABELS "engine;io" SKIP_RETURN_CODE 77 TIMEOUT 60)

@@ -6,17 +6,16 @@
  * the clean slice, on slices held out of training), the loss curve as CSV, and a checkpoint. Ctrl-C cancels
  * through the progress callback and writes nothing. Uses only medgen.h and mg_io.h. */
 #include "medgen.h"
+#include "cli_util.h"
 #include "medgen_commands.h"
 #include "mg_io.h"
 
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define DEMO_DEFAULT_DATA "/usr/share/mricron/templates/ch2.nii.gz"
@@ -56,15 +55,6 @@ static void print_help(FILE *out) {
 }
 
 /* ---- options ---- */
-static bool parse_int(const char *s, long lo, long hi, long *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi) return false;
-  *out = v;
-  return true;
-}
-
 /* Returns 0 to run, 1 to exit successfully (help), 2 on a usage error (already reported). */
 static int parse_options(int argc, char **argv, demo_options *o) {
   *o = (demo_options){DEMO_DEFAULT_DATA, "demo-output", 300, 0, 1};
@@ -92,9 +82,9 @@ static int parse_options(int argc, char **argv, demo_options *o) {
     switch (which) {
       case 0: o->data = v; break;
       case 1: o->out = v; break;
-      case 2: ok = parse_int(v, 1, 1000000, &n); o->steps = (int)n; break;
-      case 3: ok = parse_int(v, 1, 1024, &n); o->threads = (int)n; break;
-      default: ok = parse_int(v, 0, 2147483647L, &n); o->seed = (uint64_t)n; break;
+      case 2: ok = cli_parse_long(v, 1, 1000000, &n); o->steps = (int)n; break;
+      case 3: ok = cli_parse_long(v, 1, 1024, &n); o->threads = (int)n; break;
+      default: ok = cli_parse_long(v, 0, 2147483647L, &n); o->seed = (uint64_t)n; break;
     }
     if (!ok) {
       fprintf(stderr, "medgen demo: invalid value '%s' for %s (try: medgen demo --help)\n", v, a);
@@ -251,29 +241,8 @@ static uint8_t to_byte(float v) { /* [-1,1] -> [0,255] */
   return (uint8_t)(p < 0 ? 0 : p > 255 ? 255 : p);
 }
 
-static bool make_dir(const char *path) {
-  char buf[4096];
-  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return false;
-  for (char *p = buf + 1; *p; p++)
-    if (*p == '/') {
-      *p = 0;
-      if (mkdir(buf, 0777) && errno != EEXIST) return false;
-      *p = '/';
-    }
-  return !mkdir(buf, 0777) || errno == EEXIST;
-}
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
-static void format_duration(double s, char *buf, size_t n) {
-  int t = (int)(s + 0.5);
-  if (t >= 60) snprintf(buf, n, "%dm%02ds", t / 60, t % 60);
-  else snprintf(buf, n, "%ds", t);
-}
 
 static double psnr(const float *a, const float *b, int n) { /* peak-to-peak 2 for images in [-1,1] */
   double se = 0;
@@ -304,80 +273,20 @@ static mg_status write_grid(const char *path, const float *rows[3], char *err, s
 }
 
 
-/* ---- progress: the lines on stdout, the loss log, and Ctrl-C ---- */
-static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig) {
-  (void)sig;
-  interrupted = 1;
-}
-
-typedef struct demo_progress {
-  int batch;
-  int64_t steps_done;
-  int report_every;     /* print every this many steps (and the first and last) */
-  double t_report;      /* elapsed seconds at the last printed line */
-  double loss_sum;      /* losses since the last printed line */
-  int loss_count;
-  char *csv;            /* "step,loss,seconds" lines */
-  size_t csv_len, csv_cap;
-  bool csv_failed;      /* out of memory growing csv */
-} demo_progress;
-
-static void csv_append(demo_progress *p, const char *line) {
-  size_t n = strlen(line);
-  if (p->csv_failed) return;
-  if (p->csv_len + n + 1 > p->csv_cap) {
-    size_t cap = p->csv_cap ? 2 * p->csv_cap : 1 << 16;
-    while (cap < p->csv_len + n + 1) cap *= 2;
-    char *grown = realloc(p->csv, cap);
-    if (!grown) {
-      p->csv_failed = true;
-      return;
-    }
-    p->csv = grown;
-    p->csv_cap = cap;
-  }
-  memcpy(p->csv + p->csv_len, line, n + 1);
-  p->csv_len += n;
-}
-
-/* Called by the engine after each training step; a non-zero return (Ctrl-C) cancels the training. */
-static int on_progress(void *user, const mg_progress *pr) {
-  demo_progress *p = user;
-  char line[128];
-  snprintf(line, sizeof line, "%lld,%.6g,%.3f\n", (long long)pr->step, pr->loss, pr->elapsed_s);
-  csv_append(p, line);
-  p->steps_done = pr->step;
-  p->loss_sum += pr->loss;
-  p->loss_count++;
-  if (pr->step % p->report_every == 0 || pr->step == pr->total || pr->step == 1) {
-    double rate = p->loss_count * p->batch / (pr->elapsed_s - p->t_report);
-    char eta[32];
-    format_duration((pr->total - pr->step) * pr->elapsed_s / pr->step, eta, sizeof eta);
-    printf("step %5lld/%lld  loss %.4f  %6.1f images/s  ETA %s\n", (long long)pr->step, (long long)pr->total,
-           p->loss_sum / p->loss_count, rate, eta);
-    fflush(stdout);
-    p->t_report = pr->elapsed_s;
-    p->loss_sum = 0;
-    p->loss_count = 0;
-  }
-  return interrupted;
-}
-
 /* ---- the command ---- */
 typedef struct demo_state {
   mg_ctx *ctx;
   mg_volume volume;
   slice_set train, show;
   mg_denoiser *model;
-  demo_progress progress;
+  cli_text log;
 } demo_state;
 
 static int demo_finish(demo_state *s, int code) {
   mg_denoiser_free(s->model);
   free(s->train.pixels);
   free(s->show.pixels);
-  free(s->progress.csv);
+  cli_text_free(&s->log);
   mg_volume_free(&s->volume);
   mg_context_free(s->ctx);
   return code;
@@ -405,13 +314,13 @@ int medgen_cmd_demo(int argc, char **argv) {
   /* The folder is made now, so a bad path fails before minutes of training; if training is cancelled and the
    * folder is new, it is removed again (its parents, if made, stay). */
   bool out_existed = stat(o.out, &st) == 0;
-  if (!make_dir(o.out)) {
+  if (!cli_make_dir(o.out)) {
     fprintf(stderr, "medgen demo: cannot create the output folder %s: %s\n", o.out, strerror(errno));
     return 1;
   }
 
   /* data */
-  double t_start = now_s();
+  double t_start = cli_now_s();
   if (mg_nifti_read(o.data, &s.volume, err, sizeof err) != MG_OK) {
     fprintf(stderr, "medgen demo: %s\n", err);
     return demo_finish(&s, 1);
@@ -440,28 +349,22 @@ int medgen_cmd_demo(int argc, char **argv) {
   dopt.seed = o.seed;
   printf("medgen demo: training a denoising UNet on %d threads, %d steps of %d slices\n",
          mg_context_threads(s.ctx), o.steps, BATCH);
-  s.progress = (demo_progress){.batch = BATCH, .report_every = o.steps / 20 > 0 ? o.steps / 20 : 1};
-  csv_append(&s.progress, "step,loss,seconds\n");
-  /* Ctrl-C asks the engine to stop after the current step; a second Ctrl-C (SA_RESETHAND) ends the process. */
-  struct sigaction sa = {0}, old_sa;
-  sa.sa_handler = on_sigint;
-  sa.sa_flags = SA_RESETHAND;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &old_sa);
-  mg_status trained = mg_denoiser_train(s.ctx, s.train.pixels, s.train.count, SIZE, &dopt, on_progress,
-                                        &s.progress, &s.model);
-  sigaction(SIGINT, &old_sa, NULL);
+  cli_text_append(&s.log, "step,loss,seconds\n");
+  cli_train_progress progress = {.batch = BATCH, .report_every = o.steps / 20 > 0 ? o.steps / 20 : 1, .log = &s.log};
+  cli_catch_interrupt(); /* Ctrl-C asks the engine to stop after the current step */
+  mg_status trained = mg_denoiser_train(s.ctx, s.train.pixels, s.train.count, SIZE, &dopt, cli_on_train_progress,
+                                        &progress, &s.model);
+  cli_release_interrupt();
   if (trained == MG_ERR_CANCELLED) {
     if (!out_existed) rmdir(o.out); /* only if empty: nothing of ours is in it yet */
-    fprintf(stderr, "medgen demo: interrupted after %lld of %d steps; nothing written\n",
-            (long long)s.progress.steps_done, o.steps);
+    fprintf(stderr, "medgen demo: interrupted; nothing written\n");
     return demo_finish(&s, 1);
   }
   if (trained != MG_OK) {
     fprintf(stderr, "medgen demo: %s\n", mg_context_error(s.ctx));
     return demo_finish(&s, 1);
   }
-  if (s.progress.csv_failed) {
+  if (s.log.failed) {
     fprintf(stderr, "medgen demo: out of memory recording the loss log\n");
     return demo_finish(&s, 1);
   }
@@ -502,7 +405,7 @@ int medgen_cmd_demo(int argc, char **argv) {
   mg_status out_st = write_grid(path_png, rows, err, sizeof err);
   if (out_st == MG_OK) {
     written = 1;
-    out_st = mg_file_write_atomic(path_csv, s.progress.csv, s.progress.csv_len, err, sizeof err);
+    out_st = mg_file_write_atomic(path_csv, s.log.data, s.log.len, err, sizeof err);
   }
   if (out_st == MG_OK) {
     written = 2;
@@ -514,7 +417,7 @@ int medgen_cmd_demo(int argc, char **argv) {
     return demo_finish(&s, 1);
   }
   char total[32];
-  format_duration(now_s() - t_start, total, sizeof total);
+  cli_format_duration(cli_now_s() - t_start, total, sizeof total);
   printf("medgen demo: on %d held-out slices, PSNR noisy %.1f dB -> denoised %.1f dB (mean over noise levels)\n",
          SHOW, psnr_noisy, psnr_denoised);
   printf("medgen demo: done in %s (a UNet of %lld parameters).\n"

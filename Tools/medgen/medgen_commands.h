@@ -9,4 +9,9 @@ int medgen_cmd_info(int argc, char **argv);
 /* `medgen demo [options]`: trains a small denoiser on real brain MRI slices and writes a picture. cmd_demo.c */
 int medgen_cmd_demo(int argc, char **argv);
 
+/* `medgen train [options]`: trains a diffusion model on a folder of images. cmd_train.c */
+int medgen_cmd_train(int argc, char **argv);
+/* `medgen sample [options]`: synthetic images from a trained model. cmd_sample.c */
+int medgen_cmd_sample(int argc, char **argv);
+
 #endif

@@ -1,0 +1,114 @@
+/* nifti_write.c: float32 NIfTI-1 single files (.nii, .nii.gz), written atomically. The header is built field by
+ * field in the host's byte order (readers tell the order from sizeof_hdr), with both orientations set to the
+ * plain scaled identity: the voxels keep the storage axes they were generated in. .nii.gz is deflated in pieces
+ * straight into the atomic file, so no second copy of a large volume is held. */
+#include "mg_io_internal.h"
+
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+
+enum { NIFTI_HEADER_BYTES = 348, NIFTI_VOX_OFFSET = 352, NIFTI_MAX_DIM = 32767, DEFLATE_CHUNK = 1 << 16 };
+
+static void put_i16(unsigned char *h, int off, int v) {
+  int16_t t = (int16_t)v;
+  memcpy(h + off, &t, 2);
+}
+static void put_i32(unsigned char *h, int off, int32_t v) { memcpy(h + off, &v, 4); }
+static void put_f32(unsigned char *h, int off, float v) { memcpy(h + off, &v, 4); }
+
+/* The 348-byte header and the 4-byte extension flag (no extensions), ready to write. */
+static void build_header(unsigned char h[NIFTI_VOX_OFFSET], const int dim[3], const float pixdim[3],
+                         bool synthetic) {
+  memset(h, 0, NIFTI_VOX_OFFSET);
+  put_i32(h, 0, NIFTI_HEADER_BYTES);
+  h[38] = 'r'; /* "regular", as Analyze readers expect */
+  const int ndim = dim[2] > 1 ? 3 : 2;
+  put_i16(h, 40, ndim);
+  for (int i = 1; i <= 7; i++) put_i16(h, 40 + 2 * i, i <= 3 ? dim[i - 1] : 1);
+  put_i16(h, 70, 16); /* float32 */
+  put_i16(h, 72, 32);
+  put_f32(h, 76, 1.0f); /* qfac: right-handed */
+  for (int i = 1; i <= 7; i++) put_f32(h, 76 + 4 * i, i <= 3 ? pixdim[i - 1] : 1.0f);
+  put_f32(h, 108, (float)NIFTI_VOX_OFFSET);
+  put_f32(h, 112, 1.0f); /* scl_slope 1, scl_inter 0: the values are the physical ones */
+  h[123] = 2;            /* xyzt_units: millimetres */
+  const char *descrip = synthetic ? MG_NIFTI_SYNTHETIC_DESCRIP : "MedGen " MEDGEN_VERSION_STRING;
+  memcpy(h + 148, descrip, strlen(descrip) < 79 ? strlen(descrip) : 79);
+  put_i16(h, 252, 1); /* qform_code: scanner; quaternion 0 is the identity rotation, offsets 0 */
+  put_i16(h, 254, 1); /* sform_code: the same scaled identity in srow */
+  for (int r = 0; r < 3; r++) put_f32(h, 280 + 16 * r + 4 * r, pixdim[r]);
+  if (synthetic) memcpy(h + 328, MG_NIFTI_SYNTHETIC_INTENT, strlen(MG_NIFTI_SYNTHETIC_INTENT));
+  memcpy(h + 344, "n+1", 4);
+}
+
+/* Deflates in (or finishes the stream when finish) and appends the output to af. */
+static mg_status deflate_to(z_stream *z, const void *in, size_t bytes, bool finish, mg_atomic_file *af,
+                            const char *path, char *err, size_t err_size) {
+  unsigned char out[DEFLATE_CHUNK];
+  const unsigned char *next = in;
+  for (;;) {
+    /* avail_in is 32-bit: feed at most 1 GiB at a time */
+    uInt feed = bytes > (1u << 30) ? (1u << 30) : (uInt)bytes;
+    z->next_in = (Bytef *)next;
+    z->avail_in = feed;
+    int flush = finish && feed == bytes ? Z_FINISH : Z_NO_FLUSH, rc;
+    do {
+      z->next_out = out;
+      z->avail_out = sizeof out;
+      rc = deflate(z, flush);
+      if (rc == Z_STREAM_ERROR)
+        return mg_file_error(err, err_size, MG_ERR_INTERNAL, path, "zlib deflate failed (%s)", z->msg ? z->msg : "");
+      mg_status st = mg_atomic_file_write(af, out, sizeof out - z->avail_out, err, err_size);
+      if (st != MG_OK) return st;
+    } while (z->avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
+    next += feed;
+    bytes -= feed;
+    if (bytes == 0) return MG_OK;
+  }
+}
+
+mg_status mg_nifti_write(const char *path, const float *data, const int dim[3], const float pixdim[3],
+                         bool synthetic, char *err, size_t err_size) {
+  if (!path || !data || !dim || !pixdim)
+    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "missing %s", !path ? "file name"
+                         : !data ? "voxels" : !dim ? "dimensions" : "voxel size");
+  const bool gz = strlen(path) >= 7 && strcasecmp(path + strlen(path) - 7, ".nii.gz") == 0;
+  if (!gz && (strlen(path) < 4 || strcasecmp(path + strlen(path) - 4, ".nii") != 0))
+    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "a NIfTI file name must end in .nii or .nii.gz");
+  for (int i = 0; i < 3; i++) {
+    if (dim[i] < 1 || dim[i] > NIFTI_MAX_DIM)
+      return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "dim[%d] is %d, must be 1..%d", i, dim[i],
+                           NIFTI_MAX_DIM);
+    if (!isfinite(pixdim[i]) || pixdim[i] <= 0.0f)
+      return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "voxel size pixdim[%d] is %g, must be "
+                           "positive", i, (double)pixdim[i]);
+  }
+  unsigned char header[NIFTI_VOX_OFFSET];
+  build_header(header, dim, pixdim, synthetic);
+  const size_t data_bytes = (size_t)dim[0] * (size_t)dim[1] * (size_t)dim[2] * sizeof *data;
+
+  mg_atomic_file *af = NULL;
+  mg_status st = mg_atomic_file_open(path, &af, err, err_size);
+  if (st != MG_OK) return st;
+  if (!gz) {
+    st = mg_atomic_file_write(af, header, sizeof header, err, err_size);
+    if (st == MG_OK) st = mg_atomic_file_write(af, data, data_bytes, err, err_size);
+  } else {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+      mg_atomic_file_abort(af);
+      return mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "cannot start zlib compression");
+    }
+    st = deflate_to(&z, header, sizeof header, false, af, path, err, err_size);
+    if (st == MG_OK) st = deflate_to(&z, data, data_bytes, true, af, path, err, err_size);
+    deflateEnd(&z);
+  }
+  if (st != MG_OK) {
+    mg_atomic_file_abort(af);
+    return st;
+  }
+  return mg_atomic_file_commit(af, err, err_size);
+}

@@ -1,0 +1,191 @@
+/* bench_ddpm.c: `medgen bench ddpm`: how long a diffusion UNet takes per training step and per sampling step
+ * (one UNet evaluation of the batch), through the public API, on random images. With --vs-torch the same
+ * architecture runs in PyTorch (Testing/Python/unet_reference.py bench) in the same run, on the same threads, and
+ * the ratios ours / PyTorch's are printed: below 1 means MedGen is faster.
+ *
+ * Timing: wall clock between progress callbacks (one per step), medians after warm-up steps. Peak memory is this
+ * process's maximum resident set (PyTorch runs in a child process and is not counted). */
+#include "medgen.h"
+#include "medgen_bench.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+enum { WARMUP = 2, MAX_TIMED = 64 };
+
+typedef struct step_timer {
+  double last;
+  int count, skip;
+  double times[MAX_TIMED];
+} step_timer;
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int on_step(void *user, const mg_progress *p) {
+  (void)p;
+  step_timer *t = user;
+  double now = now_s();
+  if (t->skip > 0) t->skip--;
+  else if (t->count < MAX_TIMED) t->times[t->count++] = now - t->last;
+  t->last = now;
+  return 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(step_timer *t) {
+  qsort(t->times, (size_t)t->count, sizeof *t->times, cmp_double);
+  return t->count ? (t->count % 2 ? t->times[t->count / 2] : 0.5 * (t->times[t->count / 2 - 1] + t->times[t->count / 2]))
+                  : NAN;
+}
+
+static void print_help(FILE *out) {
+  fprintf(out,
+          "Usage: medgen bench ddpm [--preset unet-s|unet-monai] [--size N] [--batch N] [--steps N] [--threads N]\n"
+          "                         [--vs-torch]\n"
+          "\n"
+          "Times a diffusion UNet's training step (forward, backward, AdamW, EMA) and sampling step (one UNet\n"
+          "evaluation of the batch) in MedGen; medians of --steps steps (default 8) after %d warm-up steps. The last\n"
+          "line reads: train_step_s=X sample_step_s=Y peak_rss_mb=Z. --vs-torch also times the same model in\n"
+          "PyTorch (%s Testing/Python/unet_reference.py) on the same threads and adds the ratios (MedGen / PyTorch;\n"
+          "below 1: MedGen is faster). Defaults: unet-s, 64x64, batch 16, all cores.\n",
+          WARMUP, MEDGEN_PYTHON);
+}
+
+int medgen_bench_ddpm(int argc, char **argv) {
+  const char *preset = "unet-s";
+  int size = 64, batch = 16, steps = 8, threads = 0;
+  int vs_torch = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      print_help(stdout);
+      return 0;
+    }
+    if (!strcmp(a, "--vs-torch")) {
+      vs_torch = 1;
+      continue;
+    }
+    int *target = !strcmp(a, "--size") ? &size : !strcmp(a, "--batch") ? &batch : !strcmp(a, "--steps") ? &steps
+                  : !strcmp(a, "--threads") ? &threads : NULL;
+    if (i + 1 >= argc || (!target && strcmp(a, "--preset"))) {
+      fprintf(stderr, "medgen bench ddpm: %s '%s' (try: medgen bench ddpm --help)\n",
+              i + 1 >= argc ? "missing value for" : "unknown option", a);
+      return 2;
+    }
+    const char *v = argv[++i];
+    if (!target) {
+      preset = v;
+      continue;
+    }
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || n < 1 || n > 4096) {
+      fprintf(stderr, "medgen bench ddpm: invalid value '%s' for %s\n", v, a);
+      return 2;
+    }
+    *target = (int)n;
+  }
+  if (steps > MAX_TIMED) steps = MAX_TIMED;
+
+  char err[1024];
+  mg_ddpm_config cfg;
+  if (mg_ddpm_default_config(preset, &cfg, err, sizeof err) != MG_OK) {
+    fprintf(stderr, "medgen bench ddpm: %s\n", err);
+    return 2;
+  }
+  cfg.unet.image_size = size;
+  mg_ctx *ctx = NULL;
+  mg_context_options copt = {MG_DEVICE_CPU, threads};
+  if (mg_context_create(&copt, &ctx, err, sizeof err) != MG_OK) {
+    fprintf(stderr, "medgen bench ddpm: %s\n", err);
+    return 1;
+  }
+  threads = mg_context_threads(ctx);
+  /* random images: the time does not depend on the content */
+  const int count = 64;
+  float *images = malloc((size_t)count * size * size * sizeof *images);
+  float *out = malloc((size_t)batch * size * size * sizeof *out);
+  mg_ddpm *m = NULL;
+  int code = 1;
+  if (!images || !out) {
+    fprintf(stderr, "medgen bench ddpm: out of memory\n");
+    goto done;
+  }
+  uint64_t state = 12345;
+  for (int64_t i = 0; i < (int64_t)count * size * size; i++) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    images[i] = (float)((state >> 40) / 8388608.0 - 1.0);
+  }
+  mg_dataset data = {count, 1, size, images, NULL, 0, NULL, 127.5, 127.5};
+  mg_ddpm_train_options opt = mg_ddpm_default_train_options();
+  opt.batch = batch;
+  opt.steps = WARMUP + steps;
+  opt.checkpoint_path = NULL;
+  if (mg_ddpm_create(ctx, &cfg, &opt, &m) != MG_OK) {
+    fprintf(stderr, "medgen bench ddpm: %s\n", mg_context_error(ctx));
+    goto done;
+  }
+  printf("medgen bench ddpm: %s (%.2f M parameters), %dx%d, batch %d, %d threads\n", preset,
+         mg_ddpm_parameter_count(m) / 1e6, size, size, batch, threads);
+  fflush(stdout);
+  step_timer train = {now_s(), 0, WARMUP, {0}};
+  if (mg_ddpm_train(m, &data, on_step, &train) != MG_OK) {
+    fprintf(stderr, "medgen bench ddpm: %s\n", mg_context_error(ctx));
+    goto done;
+  }
+  mg_ddpm_sample_options so = mg_ddpm_default_sample_options();
+  so.sampler = MG_SAMPLER_DDIM;
+  so.steps = WARMUP + steps;
+  so.batch = batch;
+  step_timer sample = {now_s(), 0, WARMUP, {0}};
+  if (mg_ddpm_sample(m, &so, batch, NULL, out, on_step, &sample) != MG_OK) {
+    fprintf(stderr, "medgen bench ddpm: %s\n", mg_context_error(ctx));
+    goto done;
+  }
+  double train_s = median(&train), sample_s = median(&sample);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double peak_mb = ru.ru_maxrss / 1024.0;
+  printf("medgen: train step %.3f s (%.1f images/s), sampling step %.3f s\n", train_s, batch / train_s, sample_s);
+  char torch_fields[256] = "";
+  if (vs_torch) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s/Testing/Python/unet_reference.py bench --preset %s --size %d --batch %d "
+             "--threads %d --steps %d", MEDGEN_PYTHON, MEDGEN_SOURCE_DIR, preset, size, batch, threads, steps);
+    fflush(stdout);
+    FILE *p = popen(cmd, "r");
+    char line[1024] = "", last[1024] = "";
+    while (p && fgets(line, sizeof line, p)) snprintf(last, sizeof last, "%s", line);
+    int status = p ? pclose(p) : -1;
+    double tt = NAN, ts = NAN;
+    const char *a = strstr(last, "\"train_step_s\":"), *b = strstr(last, "\"sample_step_s\":");
+    if (status != 0 || !a || !b || sscanf(a + 15, "%lf", &tt) != 1 || sscanf(b + 16, "%lf", &ts) != 1) {
+      fprintf(stderr, "medgen bench ddpm: the PyTorch run failed (%s); is python3-torch installed?\n", cmd);
+      goto done;
+    }
+    printf("pytorch: train step %.3f s, sampling step %.3f s\n", tt, ts);
+    printf("ratio (MedGen / PyTorch, below 1 is faster): train %.2f, sampling %.2f\n", train_s / tt, sample_s / ts);
+    snprintf(torch_fields, sizeof torch_fields, " torch_train_step_s=%.4f torch_sample_step_s=%.4f "
+             "train_vs_torch=%.3f sample_vs_torch=%.3f", tt, ts, train_s / tt, sample_s / ts);
+  }
+  printf("train_step_s=%.4f sample_step_s=%.4f peak_rss_mb=%.0f%s\n", train_s, sample_s, peak_mb, torch_fields);
+  code = 0;
+done:
+  mg_ddpm_free(m);
+  free(images);
+  free(out);
+  mg_context_free(ctx);
+  return code;
+}

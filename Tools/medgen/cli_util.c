@@ -1,0 +1,145 @@
+/* cli_util.c: helpers shared by the medgen commands (cli_util.h). */
+#include "cli_util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+bool cli_parse_long(const char *s, long lo, long hi, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+bool cli_parse_double(const char *s, double lo, double hi, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !(v >= lo && v <= hi)) return false;
+  *out = v;
+  return true;
+}
+
+bool cli_parse_u64(const char *s, uint64_t *out) {
+  char *end;
+  errno = 0;
+  if (!*s || *s == '-') return false;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end) return false;
+  *out = v;
+  return true;
+}
+
+bool cli_make_dir(const char *path) {
+  char buf[4096];
+  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+    errno = ENAMETOOLONG;
+    return false;
+  }
+  for (char *p = buf + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      if (mkdir(buf, 0777) && errno != EEXIST) return false;
+      *p = '/';
+    }
+  return !mkdir(buf, 0777) || errno == EEXIST;
+}
+
+double cli_now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+void cli_format_duration(double seconds, char *buf, size_t size) {
+  long t = seconds > 0 ? (long)(seconds + 0.5) : 0;
+  if (t >= 3600) snprintf(buf, size, "%ldh%02ldm", t / 3600, t % 3600 / 60);
+  else if (t >= 60) snprintf(buf, size, "%ldm%02lds", t / 60, t % 60);
+  else snprintf(buf, size, "%lds", t);
+}
+
+static volatile sig_atomic_t interrupted;
+static struct sigaction previous_sigint;
+
+static void on_sigint(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+void cli_catch_interrupt(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C ends the process the usual way */
+  sigemptyset(&sa.sa_mask);
+  interrupted = 0;
+  sigaction(SIGINT, &sa, &previous_sigint);
+}
+
+void cli_release_interrupt(void) { sigaction(SIGINT, &previous_sigint, NULL); }
+
+bool cli_interrupted(void) { return interrupted != 0; }
+
+void cli_text_append(cli_text *t, const char *fmt, ...) {
+  if (t->failed) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) {
+    t->failed = true;
+    return;
+  }
+  if (t->len + (size_t)n + 1 > t->cap) {
+    size_t cap = t->cap ? 2 * t->cap : 1 << 16;
+    while (cap < t->len + (size_t)n + 1) cap *= 2;
+    char *grown = realloc(t->data, cap);
+    if (!grown) {
+      t->failed = true;
+      return;
+    }
+    t->data = grown;
+    t->cap = cap;
+  }
+  va_start(ap, fmt);
+  vsnprintf(t->data + t->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  t->len += (size_t)n;
+}
+
+void cli_text_free(cli_text *t) {
+  free(t->data);
+  *t = (cli_text){0};
+}
+
+int cli_on_train_progress(void *user, const mg_progress *pr) {
+  cli_train_progress *p = user;
+  if (p->log) cli_text_append(p->log, "%lld,%.6g,%.3f\n", (long long)pr->step, pr->loss, pr->elapsed_s);
+  p->loss_sum += pr->loss;
+  p->loss_count++;
+  int64_t done_here = pr->step - p->first_step;
+  if (pr->step % p->report_every == 0 || pr->step == pr->total || done_here == 1) {
+    double dt = pr->elapsed_s - p->t_report;
+    double rate = dt > 0 ? (double)(done_here - p->steps_at_report) * p->batch / dt : 0;
+    char elapsed[32], eta[32];
+    cli_format_duration(pr->elapsed_s, elapsed, sizeof elapsed);
+    cli_format_duration((double)(pr->total - pr->step) * pr->elapsed_s / (double)done_here, eta, sizeof eta);
+    printf("step %*lld/%lld  %3d%%  loss %.4f  %7.1f images/s  elapsed %s  ETA %s\n",
+           (int)snprintf(NULL, 0, "%lld", (long long)pr->total), (long long)pr->step, (long long)pr->total,
+           (int)(100 * pr->step / pr->total), p->loss_sum / (double)p->loss_count, rate, elapsed, eta);
+    fflush(stdout);
+    p->t_report = pr->elapsed_s;
+    p->steps_at_report = done_here;
+    p->loss_sum = 0;
+    p->loss_count = 0;
+  }
+  return cli_interrupted();
+}

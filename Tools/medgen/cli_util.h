@@ -1,0 +1,56 @@
+/* cli_util.h: what the medgen commands share: option values, folders, clocks, Ctrl-C, and progress lines. */
+#ifndef MEDGEN_CLI_UTIL_H
+#define MEDGEN_CLI_UTIL_H
+
+#include "medgen.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Strict number parsing: the whole string, within [lo, hi]. */
+bool cli_parse_long(const char *s, long lo, long hi, long *out);
+bool cli_parse_double(const char *s, double lo, double hi, double *out);
+bool cli_parse_u64(const char *s, uint64_t *out);
+
+/* mkdir -p; false with errno set on failure. */
+bool cli_make_dir(const char *path);
+double cli_now_s(void);
+/* "45s", "12m05s", "3h07m" */
+void cli_format_duration(double seconds, char *buf, size_t size);
+
+/* Ctrl-C: cli_catch_interrupt installs a handler that sets a flag (cli_interrupted) instead of killing the
+ * process, so long calls can stop cleanly through their progress callback; cli_release_interrupt restores the
+ * previous handler. */
+void cli_catch_interrupt(void);
+void cli_release_interrupt(void);
+bool cli_interrupted(void);
+
+/* A growing text buffer (logs written at the end, atomically). Appends fail silently once out of memory;
+ * failed says so. */
+typedef struct cli_text {
+  char *data;
+  size_t len, cap;
+  bool failed;
+} cli_text;
+void cli_text_append(cli_text *t, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void cli_text_free(cli_text *t);
+
+/* Training progress for people: a line every report_every steps (and the first and last): step, share done,
+ * mean loss since the last line, images per second, elapsed time and ETA. */
+typedef struct cli_train_progress {
+  int batch;
+  int64_t first_step;  /* steps already done when this run started (resume) */
+  int64_t report_every;
+  double t_report, loss_sum;
+  int64_t loss_count, steps_at_report;
+  cli_text *log;       /* optional "step,loss,seconds" CSV lines */
+} cli_train_progress;
+/* An mg_progress_fn: user is a cli_train_progress; returns non-zero after Ctrl-C. */
+int cli_on_train_progress(void *user, const mg_progress *p);
+
+#endif

@@ -1,0 +1,319 @@
+/* cmd_sample.c: `medgen sample`: synthetic images from a trained diffusion model.
+ *
+ * Writes the images in the training data's intensity units as a NIfTI stack (one slice per image; the class of
+ * each slice is listed in a CSV beside it) or as a folder of PNGs, and optionally a PNG grid to look at. Every file
+ * is marked synthetic in its metadata and written atomically; a failure or Ctrl-C leaves no partial output. */
+#include "cli_util.h"
+#include "medgen.h"
+#include "medgen_commands.h"
+#include "mg_io.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sample_args {
+  const char *checkpoint, *out, *grid, *class_name;
+  int n, threads;
+  bool raw_weights;
+  mg_ddpm_sample_options opt;
+} sample_args;
+
+static void print_help(FILE *out) {
+  mg_ddpm_sample_options d = mg_ddpm_default_sample_options();
+  fprintf(out,
+          "Usage: medgen sample --checkpoint CKPT --out FILE.nii.gz [--grid FILE.png] [options]\n"
+          "\n"
+          "Generates synthetic images with a diffusion model trained by `medgen train`. --out takes .nii or .nii.gz\n"
+          "(a stack of float32 slices in the training images' units, with FILE.csv beside it naming each slice's\n"
+          "class), .png (with --n 1), or a folder: --out DIR/ writes DIR/sample-0000-<class>.png, ... --grid\n"
+          "writes all images tiled into one PNG. All files are marked synthetic.\n"
+          "\n"
+          "Options:\n"
+          "  --checkpoint CKPT   a checkpoint written by medgen train (required)\n"
+          "  --out PATH          output (required): FILE.nii, FILE.nii.gz, FILE.png (one image) or DIR/\n"
+          "  --grid FILE.png     also write a picture of all images\n"
+          "  --n N               number of images (default 16)\n"
+          "  --class NAME        class to draw (a class folder's name or its index); default: every class in turn;\n"
+          "                      'none' draws without a class\n"
+          "  --sampler NAME      ddim (default), dpm++2m (good in 10-20 steps) or ddpm (all T steps)\n"
+          "  --steps N           reverse steps for ddim and dpm++2m (default %d)\n"
+          "  --eta X             DDIM noise, 0 deterministic (default %g)\n"
+          "  --guidance W        classifier-free guidance: 1 plain conditional (default), >1 stronger, 0 none\n"
+          "  --no-clip           do not clamp the predicted clean image to the data range at each step\n"
+          "  --raw-weights       use the trained weights instead of their moving average (EMA)\n"
+          "  --batch N           images per network evaluation (default %d)\n"
+          "  --seed S            image i depends only on (seed, i) (default %llu)\n"
+          "  --threads N         CPU threads (default: all cores); results are identical for any count\n"
+          "  -h, --help          show this help\n",
+          d.steps, d.eta, d.batch, (unsigned long long)d.seed);
+}
+
+static int parse_args(int argc, char **argv, sample_args *a) {
+  memset(a, 0, sizeof *a);
+  a->opt = mg_ddpm_default_sample_options();
+  a->n = 16;
+  for (int i = 1; i < argc; i++) {
+    const char *name = argv[i];
+    if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
+      print_help(stdout);
+      return 1;
+    }
+    if (!strcmp(name, "--no-clip")) {
+      a->opt.clip_x0 = 0;
+      continue;
+    }
+    if (!strcmp(name, "--raw-weights")) {
+      a->raw_weights = true;
+      continue;
+    }
+    static const char *valued[] = {"--checkpoint", "--out", "--grid", "--n", "--class", "--sampler", "--steps",
+                                   "--eta", "--guidance", "--batch", "--seed", "--threads"};
+    bool known = false;
+    for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) known |= !strcmp(name, valued[k]);
+    if (!known) {
+      fprintf(stderr, "medgen sample: unknown option '%s' (try: medgen sample --help)\n", name);
+      return 2;
+    }
+    if (i + 1 >= argc) {
+      fprintf(stderr, "medgen sample: %s needs a value (try: medgen sample --help)\n", name);
+      return 2;
+    }
+    const char *v = argv[++i];
+    long n = 0;
+    bool ok = true;
+    if (!strcmp(name, "--checkpoint")) a->checkpoint = v;
+    else if (!strcmp(name, "--out")) a->out = v;
+    else if (!strcmp(name, "--grid")) a->grid = v;
+    else if (!strcmp(name, "--class")) a->class_name = v;
+    else if (!strcmp(name, "--n")) ok = cli_parse_long(v, 1, 1000000, &n) && (a->n = (int)n);
+    else if (!strcmp(name, "--sampler")) ok = (n = mg_sampler_from_name(v)) >= 0 && (a->opt.sampler = n, true);
+    else if (!strcmp(name, "--steps")) ok = cli_parse_long(v, 1, 10000, &n) && (a->opt.steps = (int)n);
+    else if (!strcmp(name, "--eta")) ok = cli_parse_double(v, 0, 10, &a->opt.eta);
+    else if (!strcmp(name, "--guidance")) ok = cli_parse_double(v, 0, 100, &a->opt.guidance);
+    else if (!strcmp(name, "--batch")) ok = cli_parse_long(v, 1, 1024, &n) && (a->opt.batch = (int)n);
+    else if (!strcmp(name, "--seed")) ok = cli_parse_u64(v, &a->opt.seed);
+    else ok = cli_parse_long(v, 1, 1024, &n) && (a->threads = (int)n);
+    if (!ok) {
+      fprintf(stderr, "medgen sample: invalid value '%s' for %s (try: medgen sample --help)\n", v, name);
+      return 2;
+    }
+  }
+  if (!a->checkpoint || !a->out) {
+    fprintf(stderr, "medgen sample: --checkpoint and --out are required (try: medgen sample --help)\n");
+    return 2;
+  }
+  return 0;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), k = strlen(suffix);
+  return n >= k && !strcmp(s + n - k, suffix);
+}
+
+typedef enum out_kind { OUT_NIFTI, OUT_PNG, OUT_FOLDER } out_kind;
+
+/* Which class each image gets: the named one, none (-1 for all), or every class in turn. Returns false (reported)
+ * for a name the model does not know. */
+static bool choose_labels(const mg_ddpm *m, const char *name, int n, int32_t *labels) {
+  int classes = mg_ddpm_num_classes(m);
+  int fixed = -2; /* -2: every class in turn */
+  if (name && !strcmp(name, "none")) fixed = -1;
+  else if (name) {
+    long index;
+    fixed = mg_ddpm_class_index(m, name);
+    if (fixed < 0 && cli_parse_long(name, 0, classes - 1, &index)) fixed = (int)index;
+    if (fixed < 0) {
+      fprintf(stderr, "medgen sample: the model has no class '%s'; its classes are:", name);
+      for (int c = 0; c < classes; c++) fprintf(stderr, " %s", mg_ddpm_class_name(m, c) ? mg_ddpm_class_name(m, c) : "?");
+      fprintf(stderr, "%s\n", classes ? "" : " none (it is unconditional)");
+      return false;
+    }
+  }
+  for (int i = 0; i < n; i++) labels[i] = fixed == -2 ? i % classes : fixed;
+  return true;
+}
+
+static int sample_progress(void *user, const mg_progress *p) {
+  double *t_report = user;
+  if (p->step == p->total || p->elapsed_s - *t_report >= 5) {
+    char eta[32];
+    cli_format_duration((double)(p->total - p->step) * p->elapsed_s / (double)p->step, eta, sizeof eta);
+    printf("  step %lld/%lld  %3d%%  ETA %s\n", (long long)p->step, (long long)p->total,
+           (int)(100 * p->step / p->total), eta);
+    fflush(stdout);
+    *t_report = p->elapsed_s;
+  }
+  return cli_interrupted();
+}
+
+/* The class list beside a NIfTI stack: slice index and class name. */
+static mg_status write_class_csv(const char *stack_path, const mg_ddpm *m, const int32_t *labels, int n, char *path,
+                                 size_t path_size, char *err, size_t err_size) {
+  size_t base = strlen(stack_path) - (ends_with(stack_path, ".nii.gz") ? 7 : 4);
+  snprintf(path, path_size, "%.*s.csv", (int)base, stack_path);
+  cli_text t = {0};
+  cli_text_append(&t, "slice,class\n");
+  for (int i = 0; i < n; i++) {
+    const char *name = labels && labels[i] >= 0 ? mg_ddpm_class_name(m, labels[i]) : NULL;
+    if (labels && labels[i] >= 0 && !name) cli_text_append(&t, "%d,%d\n", i, labels[i]);
+    else cli_text_append(&t, "%d,%s\n", i, name ? name : "none");
+  }
+  mg_status s = t.failed ? mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory")
+                         : mg_file_write_atomic(path, t.data, t.len, err, err_size);
+  cli_text_free(&t);
+  return s;
+}
+
+/* Maps the data range [lo, hi] to 8 bits, for PNGs. */
+static void to_bytes(const float *v, int64_t count, double lo, double hi, uint8_t *out) {
+  for (int64_t i = 0; i < count; i++) {
+    double u = (v[i] - lo) / (hi - lo) * 255.0 + 0.5;
+    out[i] = (uint8_t)(u < 0 ? 0 : u > 255 ? 255 : u);
+  }
+}
+
+int medgen_cmd_sample(int argc, char **argv) {
+  sample_args a;
+  int parsed = parse_args(argc, argv, &a);
+  if (parsed) return parsed == 1 ? 0 : 2;
+  out_kind kind = ends_with(a.out, "/") ? OUT_FOLDER
+                  : ends_with(a.out, ".nii") || ends_with(a.out, ".nii.gz") ? OUT_NIFTI
+                  : ends_with(a.out, ".png") ? OUT_PNG : (out_kind)-1;
+  if ((int)kind < 0 || (kind == OUT_PNG && a.n != 1)) {
+    fprintf(stderr, "medgen sample: --out %s: use FILE.nii.gz or FILE.nii (a stack), FILE.png (with --n 1) or "
+                    "DIR/ (one PNG per image)\n", a.out);
+    return 2;
+  }
+  if (a.grid && !ends_with(a.grid, ".png")) {
+    fprintf(stderr, "medgen sample: --grid %s: the grid is a PNG; name it FILE.png\n", a.grid);
+    return 2;
+  }
+  char err[6144];
+  mg_checkpoint *ckpt = NULL;
+  mg_ctx *ctx = NULL;
+  mg_ddpm *m = NULL;
+  float *images = NULL;
+  int32_t *labels = NULL;
+  uint8_t *bytes = NULL;
+  int code = 1;
+  mg_context_options copt = {MG_DEVICE_CPU, a.threads};
+  if (mg_checkpoint_load(a.checkpoint, &ckpt, err, sizeof err) != MG_OK) {
+    fprintf(stderr, "medgen sample: %s\n", err);
+    goto done;
+  }
+  if (mg_context_create(&copt, &ctx, err, sizeof err) != MG_OK) {
+    fprintf(stderr, "medgen sample: cannot start the engine: %s\n", err);
+    goto done;
+  }
+  if (mg_ddpm_load(ctx, ckpt, a.raw_weights ? MG_WEIGHTS_RAW : MG_WEIGHTS_EMA, &m) != MG_OK) {
+    fprintf(stderr, "medgen sample: %s\n", mg_context_error(ctx));
+    goto done;
+  }
+  mg_checkpoint_free(ckpt);
+  ckpt = NULL;
+  const mg_unet_config *u = &mg_ddpm_get_config(m)->unet;
+  if (u->in_channels != 1) {
+    fprintf(stderr, "medgen sample: the model makes %d-channel images; this version writes 1-channel images only\n",
+            u->in_channels);
+    goto done;
+  }
+  const int S = u->image_size;
+  const int64_t per = (int64_t)u->in_channels * S * S;
+  images = malloc((size_t)a.n * per * sizeof *images);
+  labels = malloc((size_t)a.n * sizeof *labels);
+  bytes = malloc((size_t)per);
+  if (!images || !labels || !bytes) {
+    fprintf(stderr, "medgen sample: out of memory for %d images of %dx%d\n", a.n, S, S);
+    goto done;
+  }
+  bool conditional = mg_ddpm_num_classes(m) > 0;
+  if (!conditional && a.class_name && strcmp(a.class_name, "none")) {
+    fprintf(stderr, "medgen sample: %s is an unconditional model: it has no classes (drop --class)\n", a.checkpoint);
+    goto done;
+  }
+  if (conditional && !choose_labels(m, a.class_name, a.n, labels)) goto done;
+  printf("medgen sample: %d images of %dx%d with %s (%d steps%s), %s weights, seed %llu, %d threads\n", a.n, S, S,
+         mg_sampler_name(a.opt.sampler), a.opt.sampler == MG_SAMPLER_DDPM ? mg_ddpm_get_config(m)->timesteps : a.opt.steps,
+         conditional ? (a.opt.guidance != 1 ? ", guided" : ", conditional") : "", a.raw_weights ? "raw" : "EMA",
+         (unsigned long long)a.opt.seed, mg_context_threads(ctx));
+  fflush(stdout);
+  double t0 = cli_now_s(), t_report = 0;
+  cli_catch_interrupt();
+  mg_status st = mg_ddpm_sample(m, &a.opt, a.n, conditional ? labels : NULL, images, sample_progress, &t_report);
+  cli_release_interrupt();
+  if (st != MG_OK) {
+    fprintf(stderr, "medgen sample: %s%s\n", mg_context_error(ctx), st == MG_ERR_CANCELLED ? "; nothing written" : "");
+    goto done;
+  }
+  double offset, scale;
+  mg_ddpm_normalization(m, &offset, &scale);
+  const double lo = offset - scale, hi = offset + scale;
+
+  /* outputs: all or none */
+  char written[2][4200] = {"", ""};
+  st = MG_OK;
+  if (kind == OUT_NIFTI) {
+    int dim[3] = {S, S, a.n};
+    float pixdim[3] = {1, 1, 1};
+    /* NIfTI's y axis points up: the top image row is the highest y */
+    float *stack = malloc((size_t)a.n * per * sizeof *stack);
+    if (!stack) st = mg_file_error(err, sizeof err, MG_ERR_OUT_OF_MEMORY, a.out, "out of memory");
+    for (int i = 0; stack && i < a.n; i++)
+      for (int y = 0; y < S; y++)
+        memcpy(stack + ((size_t)i * S + (S - 1 - y)) * S, images + ((size_t)i * S + y) * S, S * sizeof *stack);
+    if (stack) st = mg_nifti_write(a.out, stack, dim, pixdim, true, err, sizeof err);
+    free(stack);
+    if (st == MG_OK) {
+      snprintf(written[0], sizeof written[0], "%s", a.out);
+      st = write_class_csv(a.out, m, conditional ? labels : NULL, a.n, written[1], sizeof written[1], err, sizeof err);
+      if (st != MG_OK) written[1][0] = '\0';
+    }
+  } else if (kind == OUT_PNG) {
+    to_bytes(images, per, lo, hi, bytes);
+    st = mg_png_write(a.out, bytes, S, S, true, err, sizeof err);
+    if (st == MG_OK) snprintf(written[0], sizeof written[0], "%s", a.out);
+  } else {
+    if (!cli_make_dir(a.out)) st = mg_file_error(err, sizeof err, MG_ERR_IO, a.out, "cannot create: %s", strerror(errno));
+    int done_pngs = 0;
+    char path[4200];
+    for (int i = 0; st == MG_OK && i < a.n; i++) {
+      const char *cls = conditional && labels[i] >= 0 ? mg_ddpm_class_name(m, labels[i]) : NULL;
+      snprintf(path, sizeof path, "%ssample-%04d%s%s.png", a.out, i, cls ? "-" : "", cls ? cls : "");
+      to_bytes(images + (size_t)i * per, S * S, lo, hi, bytes);
+      st = mg_png_write(path, bytes, S, S, true, err, sizeof err);
+      done_pngs += st == MG_OK;
+    }
+    for (int i = 0; st != MG_OK && i < done_pngs; i++) { /* all or none */
+      const char *cls = conditional && labels[i] >= 0 ? mg_ddpm_class_name(m, labels[i]) : NULL;
+      snprintf(path, sizeof path, "%ssample-%04d%s%s.png", a.out, i, cls ? "-" : "", cls ? cls : "");
+      remove(path);
+    }
+  }
+  if (st == MG_OK && a.grid) {
+    int columns = conditional && !a.class_name && mg_ddpm_num_classes(m) <= 16 ? mg_ddpm_num_classes(m)
+                                                                               : (int)ceil(sqrt((double)a.n));
+    st = mg_png_write_grid(a.grid, images, a.n, S, columns, lo, hi, true, err, sizeof err);
+  }
+  if (st != MG_OK) {
+    fprintf(stderr, "medgen sample: %s\n", err);
+    for (int i = 0; i < 2; i++)
+      if (written[i][0]) remove(written[i]);
+    goto done;
+  }
+  char took[32];
+  cli_format_duration(cli_now_s() - t0, took, sizeof took);
+  printf("medgen sample: wrote %s%s%s%s%s in %s (marked synthetic)\n", a.out, written[1][0] ? " and " : "",
+         written[1], a.grid ? " and " : "", a.grid ? a.grid : "", took);
+  code = 0;
+done:
+  free(images);
+  free(labels);
+  free(bytes);
+  mg_ddpm_free(m);
+  mg_checkpoint_free(ckpt);
+  mg_context_free(ctx);
+  return code;
+}

@@ -1,0 +1,404 @@
+/* cmd_train.c: `medgen train`: trains a diffusion model (DDPM) on a folder of images, one subfolder per class.
+ *
+ * Writes RUN/checkpoint.safetensors every --checkpoint-every steps and at the end (atomically: an interruption never
+ * leaves a broken checkpoint), and RUN/train-log.csv (step, loss, seconds) at the end or on interruption. Ctrl-C
+ * stops after the current step, saves the checkpoint, and tells how to resume: `medgen train --resume RUN`
+ * continues exactly where it stopped (the same weights as a run that was never interrupted). */
+#include "cli_util.h"
+#include "medgen.h"
+#include "medgen_commands.h"
+#include "mg_io.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct train_args {
+  const char *model, *preset, *data, *out;
+  bool resume, unconditional;
+  int size, threads, max_per_class;
+  mg_ddpm_config cfg;           /* the preset with the overrides below applied */
+  mg_ddpm_train_options opt;
+  /* which options the user gave (resume accepts only some) */
+  bool given_steps, given_every, given_arch;
+  const char *channel_mult, *attention; /* comma lists, applied after the preset */
+} train_args;
+
+static void print_help(FILE *out) {
+  mg_ddpm_train_options d = mg_ddpm_default_train_options();
+  fprintf(out,
+          "Usage: medgen train --model ddpm --data FOLDER --out RUN [options]\n"
+          "       medgen train --resume RUN [--data FOLDER] [--steps N]\n"
+          "\n"
+          "Trains a diffusion model on your images. FOLDER holds one subfolder per class (the folder names become\n"
+          "the class names, e.g. MedNIST/HeadCT/*.jpeg), or the images directly for an unconditional model. Images\n"
+          "may be PNG, JPEG or 2D NIfTI; all are converted to grayscale and resized to --size. The run folder RUN\n"
+          "receives checkpoint.safetensors (every --checkpoint-every steps and at the end) and train-log.csv.\n"
+          "Ctrl-C stops after the current step and saves a checkpoint; --resume RUN continues exactly.\n"
+          "\n"
+          "Data and run:\n"
+          "  --model ddpm           the model family (GANs arrive in a later version)\n"
+          "  --data FOLDER          training images (required; with --resume, defaults to the run's own)\n"
+          "  --out RUN              run folder, created if needed (required unless --resume)\n"
+          "  --size N               image size in pixels, 32 to 256 (default: the first image's size)\n"
+          "  --max-per-class N      use at most N images of each class (sorted names; default: all)\n"
+          "  --unconditional        ignore the class folders\n"
+          "  --resume RUN           continue the run in RUN from its checkpoint\n"
+          "Training:\n"
+          "  --steps N              total training steps (default %lld)\n"
+          "  --batch N              images per step (default %d)\n"
+          "  --lr X                 peak AdamW learning rate (default %g)\n"
+          "  --warmup N             warm-up steps (default %lld), then cosine decay\n"
+          "  --min-lr-ratio X       the cosine ends at X times the peak (default %g)\n"
+          "  --weight-decay X       AdamW decoupled weight decay (default %g)\n"
+          "  --ema-decay X          largest EMA decay (default %g)\n"
+          "  --clip X               gradient-norm clipping, 0 = off (default %g)\n"
+          "  --class-dropout X      share of steps trained without the class, for guidance (default %g)\n"
+          "  --flip                 mirror half the images left-right (off by default: anatomy has a side)\n"
+          "  --checkpoint-every N   steps between checkpoints (default %lld)\n"
+          "  --seed S               random seed (default %llu)\n"
+          "  --threads N            CPU threads (default: all cores); results are identical for any count\n"
+          "Model (after the preset):\n"
+          "  --preset NAME          unet-s (default; 4.6 M parameters) or unet-monai (MONAI's MedNIST tutorial)\n"
+          "  --schedule NAME        linear (default) or cosine\n"
+          "  --prediction NAME      epsilon (default) or v\n"
+          "  --timesteps T          diffusion steps (default 1000)\n"
+          "  --base-channels N      channels at full resolution\n"
+          "  --channel-mult LIST    per-level multipliers, e.g. 1,2,2\n"
+          "  --attention LIST       per-level attention flags, e.g. 0,1,1\n"
+          "  --mid-attention 0|1    attention in the middle block\n"
+          "  --res-blocks N         residual blocks per level\n"
+          "  --head-channels N      channels per attention head\n"
+          "  --groups N             GroupNorm groups\n"
+          "  --temb-channels N      time-embedding width\n"
+          "  --dropout X            dropout in residual blocks\n"
+          "  -h, --help             show this help\n",
+          (long long)d.steps, d.batch, d.learning_rate, (long long)d.warmup_steps, d.min_lr_ratio, d.weight_decay,
+          d.ema_decay, d.clip_norm, d.class_dropout, (long long)d.checkpoint_every, (unsigned long long)d.seed);
+}
+
+/* "1,2,2" -> values; returns the count, or -1 when malformed. */
+static int parse_list(const char *s, int *values, int max, int lo, int hi) {
+  int n = 0;
+  const char *p = s;
+  while (*p) {
+    char item[32];
+    size_t len = strcspn(p, ",");
+    long v;
+    if (n == max || len == 0 || len >= sizeof item) return -1;
+    memcpy(item, p, len);
+    item[len] = '\0';
+    if (!cli_parse_long(item, lo, hi, &v)) return -1;
+    values[n++] = (int)v;
+    p += len;
+    if (*p == ',') p++;
+  }
+  return n;
+}
+
+enum { OPT_FLAG, OPT_VALUE };
+typedef struct option_spec {
+  const char *name;
+  int kind;
+} option_spec;
+
+static const option_spec OPTIONS[] = {
+    {"--model", OPT_VALUE}, {"--data", OPT_VALUE}, {"--out", OPT_VALUE}, {"--size", OPT_VALUE},
+    {"--max-per-class", OPT_VALUE}, {"--unconditional", OPT_FLAG}, {"--resume", OPT_VALUE},
+    {"--steps", OPT_VALUE}, {"--batch", OPT_VALUE}, {"--lr", OPT_VALUE}, {"--warmup", OPT_VALUE},
+    {"--min-lr-ratio", OPT_VALUE}, {"--weight-decay", OPT_VALUE}, {"--ema-decay", OPT_VALUE},
+    {"--clip", OPT_VALUE}, {"--class-dropout", OPT_VALUE}, {"--flip", OPT_FLAG},
+    {"--checkpoint-every", OPT_VALUE}, {"--seed", OPT_VALUE}, {"--threads", OPT_VALUE}, {"--preset", OPT_VALUE},
+    {"--schedule", OPT_VALUE}, {"--prediction", OPT_VALUE}, {"--timesteps", OPT_VALUE},
+    {"--base-channels", OPT_VALUE}, {"--channel-mult", OPT_VALUE}, {"--attention", OPT_VALUE},
+    {"--mid-attention", OPT_VALUE}, {"--res-blocks", OPT_VALUE}, {"--head-channels", OPT_VALUE},
+    {"--groups", OPT_VALUE}, {"--temb-channels", OPT_VALUE}, {"--dropout", OPT_VALUE},
+};
+enum { N_OPTIONS = sizeof OPTIONS / sizeof *OPTIONS };
+
+/* Applies one option; false when the value is malformed or out of range. Model options are applied to a
+ * preset chosen beforehand (the preset is read first). */
+static bool apply(train_args *a, const char *name, const char *v) {
+  long n = 0;
+  double x = 0;
+  mg_unet_config *u = &a->cfg.unet;
+  mg_ddpm_train_options *o = &a->opt;
+#define IS(s) (!strcmp(name, s))
+#define LONG(lo, hi, dst) (cli_parse_long(v, lo, hi, &n) ? ((dst) = n, true) : false)
+#define REAL(lo, hi, dst) (cli_parse_double(v, lo, hi, &x) ? ((dst) = x, true) : false)
+  if (IS("--model")) return (a->model = v), true;
+  if (IS("--data")) return (a->data = v), true;
+  if (IS("--out")) return (a->out = v), true;
+  if (IS("--resume")) return (a->out = v), (a->resume = true);
+  if (IS("--preset")) return true; /* read before the others */
+  if (IS("--unconditional")) return (a->unconditional = true);
+  if (IS("--flip")) return (o->flip_horizontal = 1), true;
+  if (IS("--size")) return LONG(8, 256, a->size);
+  if (IS("--max-per-class")) return LONG(1, 100000000, a->max_per_class);
+  if (IS("--threads")) return LONG(1, 1024, a->threads);
+  if (IS("--steps")) return (a->given_steps = true), LONG(1, 1000000000L, o->steps);
+  if (IS("--batch")) return LONG(1, 1024, o->batch);
+  if (IS("--lr")) return REAL(1e-12, 1, o->learning_rate);
+  if (IS("--warmup")) return LONG(0, 1000000000L, o->warmup_steps);
+  if (IS("--min-lr-ratio")) return REAL(0, 1, o->min_lr_ratio);
+  if (IS("--weight-decay")) return REAL(0, 0.999, o->weight_decay);
+  if (IS("--ema-decay")) return REAL(0, 0.999999, o->ema_decay);
+  if (IS("--clip")) return REAL(0, 1e9, o->clip_norm);
+  if (IS("--class-dropout")) return REAL(0, 0.99, o->class_dropout);
+  if (IS("--checkpoint-every")) return (a->given_every = true), LONG(0, 1000000000L, o->checkpoint_every);
+  if (IS("--seed")) return cli_parse_u64(v, &o->seed);
+  a->given_arch = true;
+  if (IS("--schedule")) return (n = mg_noise_schedule_from_name(v)) >= 0 && (a->cfg.schedule = n, true);
+  if (IS("--prediction")) return (n = mg_prediction_from_name(v)) >= 0 && (a->cfg.prediction = n, true);
+  if (IS("--timesteps")) return LONG(10, 10000, a->cfg.timesteps);
+  if (IS("--base-channels")) return LONG(1, 4096, u->base_channels);
+  if (IS("--channel-mult")) return (a->channel_mult = v), true;
+  if (IS("--attention")) return (a->attention = v), true;
+  if (IS("--mid-attention")) return LONG(0, 1, u->mid_attention);
+  if (IS("--res-blocks")) return LONG(1, 16, u->res_blocks);
+  if (IS("--head-channels")) return LONG(1, 4096, u->head_channels);
+  if (IS("--groups")) return LONG(1, 4096, u->groups);
+  if (IS("--temb-channels")) return LONG(1, 65536, u->temb_channels);
+  if (IS("--dropout")) return REAL(0, 0.99, u->dropout);
+  return false;
+#undef IS
+#undef LONG
+#undef REAL
+}
+
+/* Returns 0 to run, 1 for help, 2 on a usage error (reported). */
+static int parse_args(int argc, char **argv, train_args *a) {
+  memset(a, 0, sizeof *a);
+  a->opt = mg_ddpm_default_train_options();
+  a->preset = "unet-s";
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      print_help(stdout);
+      return 1;
+    }
+    if (!strcmp(argv[i], "--preset") && i + 1 < argc) a->preset = argv[i + 1];
+  }
+  char err[512];
+  if (mg_ddpm_default_config(a->preset, &a->cfg, err, sizeof err) != MG_OK) {
+    fprintf(stderr, "medgen train: %s\n", err);
+    return 2;
+  }
+  for (int i = 1; i < argc; i++) {
+    const option_spec *spec = NULL;
+    for (int k = 0; k < N_OPTIONS; k++)
+      if (!strcmp(argv[i], OPTIONS[k].name)) spec = &OPTIONS[k];
+    if (!spec) {
+      fprintf(stderr, "medgen train: unknown option '%s' (try: medgen train --help)\n", argv[i]);
+      return 2;
+    }
+    const char *v = NULL;
+    if (spec->kind == OPT_VALUE) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "medgen train: %s needs a value (try: medgen train --help)\n", argv[i]);
+        return 2;
+      }
+      v = argv[++i];
+    }
+    if (!apply(a, spec->name, v)) {
+      fprintf(stderr, "medgen train: invalid value '%s' for %s (try: medgen train --help)\n", v ? v : "",
+              spec->name);
+      return 2;
+    }
+  }
+  mg_unet_config *u = &a->cfg.unet;
+  if (a->channel_mult) {
+    int n = parse_list(a->channel_mult, u->channel_mult, MG_UNET_MAX_LEVELS, 1, 64);
+    if (n < 1) {
+      fprintf(stderr, "medgen train: --channel-mult '%s': give 1 to %d multipliers like 1,2,2\n", a->channel_mult,
+              MG_UNET_MAX_LEVELS);
+      return 2;
+    }
+    for (int l = u->levels; l < n; l++) u->attention[l] = 0;
+    u->levels = n;
+  }
+  if (a->attention && parse_list(a->attention, u->attention, MG_UNET_MAX_LEVELS, 0, 1) != u->levels) {
+    fprintf(stderr, "medgen train: --attention '%s': give one 0 or 1 per level (%d levels)\n", a->attention,
+            u->levels);
+    return 2;
+  }
+  if (a->resume) {
+    if (a->given_arch || a->unconditional || a->size || a->max_per_class) {
+      fprintf(stderr, "medgen train: --resume continues a run as it was: only --data, --steps, --checkpoint-every "
+                      "and --threads may be given with it\n");
+      return 2;
+    }
+    return 0;
+  }
+  if (!a->model || strcmp(a->model, "ddpm")) {
+    fprintf(stderr, "medgen train: %s (try: medgen train --help)\n",
+            !a->model ? "--model is required: ddpm"
+                      : !strcmp(a->model, "gan") ? "--model gan is not available in this version; use --model ddpm"
+                                                 : "unknown --model: use ddpm");
+    return 2;
+  }
+  if (!a->data || !a->out) {
+    fprintf(stderr, "medgen train: --data and --out are required (try: medgen train --help)\n");
+    return 2;
+  }
+  return 0;
+}
+
+typedef struct train_state {
+  mg_ctx *ctx;
+  mg_image_folder folder;
+  mg_ddpm *model;
+  mg_checkpoint *ckpt;
+  cli_text log;
+} train_state;
+
+static int finish(train_state *s, int code) {
+  mg_ddpm_free(s->model);
+  mg_checkpoint_free(s->ckpt);
+  mg_image_folder_free(&s->folder);
+  cli_text_free(&s->log);
+  mg_context_free(s->ctx);
+  return code;
+}
+
+static void print_model(const mg_ddpm *m, const char *how) {
+  const mg_ddpm_config *c = mg_ddpm_get_config(m);
+  const mg_unet_config *u = &c->unet;
+  char mult[64] = "", att[64] = "";
+  for (int l = 0; l < u->levels; l++) {
+    snprintf(mult + strlen(mult), sizeof mult - strlen(mult), "%s%d", l ? "," : "", u->channel_mult[l]);
+    snprintf(att + strlen(att), sizeof att - strlen(att), "%s%d", l ? "," : "", u->attention[l] != 0);
+  }
+  printf("medgen train: %s a DDPM UNet of %.2f M parameters: %dx%d, base %d, mult %s, attention %s (+middle %d), "
+         "%d res blocks; %s schedule, T=%d, %s prediction; %d classes\n",
+         how, mg_ddpm_parameter_count(m) / 1e6, u->image_size, u->image_size, u->base_channels, mult, att,
+         u->mid_attention != 0, u->res_blocks, mg_noise_schedule_name(c->schedule), c->timesteps,
+         mg_prediction_name(c->prediction), u->num_classes);
+}
+
+int medgen_cmd_train(int argc, char **argv) {
+  train_args a;
+  int parsed = parse_args(argc, argv, &a);
+  if (parsed) return parsed == 1 ? 0 : 2;
+  train_state s = {0};
+  char err[6144];
+  char ckpt_path[4096], log_path[4096];
+  snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", a.out);
+  snprintf(log_path, sizeof log_path, "%s/train-log.csv", a.out);
+
+  mg_context_options copt = {MG_DEVICE_CPU, a.threads};
+  if (mg_context_create(&copt, &s.ctx, err, sizeof err) != MG_OK) {
+    fprintf(stderr, "medgen train: cannot start the engine: %s\n", err);
+    return 1;
+  }
+  /* a resumed run: its checkpoint gives the model, the options and (unless --data) the data folder */
+  if (a.resume) {
+    if (mg_checkpoint_load(ckpt_path, &s.ckpt, err, sizeof err) != MG_OK) {
+      fprintf(stderr, "medgen train: cannot resume: %s\n", err);
+      return finish(&s, 1);
+    }
+    if (mg_ddpm_load(s.ctx, s.ckpt, MG_WEIGHTS_TRAINING, &s.model) != MG_OK) {
+      fprintf(stderr, "medgen train: cannot resume: %s\n", mg_context_error(s.ctx));
+      return finish(&s, 1);
+    }
+    if (!a.data) a.data = mg_ddpm_note(s.model, "run.data");
+    const char *max_pc = mg_ddpm_note(s.model, "run.max_per_class");
+    long mpc = 0;
+    if (max_pc && cli_parse_long(max_pc, 0, 100000000, &mpc)) a.max_per_class = (int)mpc;
+    if (!a.data) {
+      fprintf(stderr, "medgen train: %s does not say where its data is: give --data FOLDER\n", ckpt_path);
+      return finish(&s, 1);
+    }
+    mg_ddpm_train_options o = mg_ddpm_train_options_of(s.model);
+    if (a.given_steps) o.steps = a.opt.steps;
+    if (a.given_every) o.checkpoint_every = a.opt.checkpoint_every;
+    o.checkpoint_path = ckpt_path;
+    if (o.steps <= mg_ddpm_step(s.model)) {
+      fprintf(stderr, "medgen train: %s has already done %lld of %lld steps: pass --steps N (more) to go on\n",
+              ckpt_path, (long long)mg_ddpm_step(s.model), (long long)o.steps);
+      return finish(&s, 1);
+    }
+    if (mg_ddpm_set_train_options(s.model, &o) != MG_OK) {
+      fprintf(stderr, "medgen train: %s\n", mg_context_error(s.ctx));
+      return finish(&s, 1);
+    }
+    a.size = mg_ddpm_get_config(s.model)->unet.image_size;
+  } else {
+    struct stat st;
+    if (stat(ckpt_path, &st) == 0) {
+      fprintf(stderr, "medgen train: %s already exists: continue it with --resume %s, or choose another --out\n",
+              ckpt_path, a.out);
+      return finish(&s, 1);
+    }
+  }
+
+  double t0 = cli_now_s();
+  if (mg_image_folder_read(a.data, a.size, a.max_per_class, &s.folder, err, sizeof err) != MG_OK) {
+    fprintf(stderr, "medgen train: %s\n", err);
+    return finish(&s, 1);
+  }
+  mg_dataset data = s.folder.data;
+  if (a.unconditional || (s.model && mg_ddpm_num_classes(s.model) == 0)) {
+    data.labels = NULL;
+    data.num_classes = 0;
+    data.class_names = NULL;
+  }
+  printf("medgen train: %s: %d images at %dx%d", a.data, data.count, data.size, data.size);
+  for (int c = 0; c < data.num_classes; c++)
+    printf("%s%s %d", c ? ", " : "; classes: ", data.class_names[c], s.folder.class_counts[c]);
+  printf(" (read in %.1f s)\n", cli_now_s() - t0);
+
+  if (!a.resume) {
+    a.cfg.unet.image_size = data.size;
+    a.cfg.unet.in_channels = data.channels;
+    a.cfg.unet.num_classes = data.num_classes;
+    a.opt.checkpoint_path = ckpt_path;
+    if (!cli_make_dir(a.out)) {
+      fprintf(stderr, "medgen train: cannot create the run folder %s: %s\n", a.out, strerror(errno));
+      return finish(&s, 1);
+    }
+    char max_pc[32];
+    snprintf(max_pc, sizeof max_pc, "%d", a.max_per_class);
+    if (mg_ddpm_create(s.ctx, &a.cfg, &a.opt, &s.model) != MG_OK || mg_ddpm_set_note(s.model, "run.data", a.data) ||
+        mg_ddpm_set_note(s.model, "run.max_per_class", max_pc) ||
+        mg_ddpm_set_note(s.model, "run.unconditional", a.unconditional ? "1" : "0")) {
+      fprintf(stderr, "medgen train: %s\n", mg_context_error(s.ctx));
+      return finish(&s, 1);
+    }
+  }
+  print_model(s.model, a.resume ? "resuming" : "training");
+  mg_ddpm_train_options o = mg_ddpm_train_options_of(s.model);
+  printf("medgen train: steps %lld to %lld, batch %d, lr %g, %d threads; checkpoints to %s\n",
+         (long long)mg_ddpm_step(s.model) + 1, (long long)o.steps, o.batch, o.learning_rate,
+         mg_context_threads(s.ctx), ckpt_path);
+  fflush(stdout);
+
+  cli_text_append(&s.log, "step,loss,seconds\n");
+  int64_t first = mg_ddpm_step(s.model), todo = o.steps - first;
+  cli_train_progress progress = {.batch = o.batch, .first_step = first,
+                                 .report_every = todo / 100 > 10 ? todo / 100 : 10, .log = &s.log};
+  cli_catch_interrupt();
+  mg_status st = mg_ddpm_train(s.model, &data, cli_on_train_progress, &progress);
+  cli_release_interrupt();
+  /* the log covers this session's steps; a resumed run appends a new file's worth under its own name */
+  char log_name[4200];
+  snprintf(log_name, sizeof log_name, first ? "%s/train-log-from-%lld.csv" : "%s", first ? a.out : log_path,
+           (long long)first);
+  if (!s.log.failed && mg_file_write_atomic(log_name, s.log.data, s.log.len, err, sizeof err) != MG_OK)
+    fprintf(stderr, "medgen train: %s\n", err);
+  if (st == MG_ERR_CANCELLED) {
+    fprintf(stderr, "medgen train: interrupted at step %lld; checkpoint saved. Continue with: medgen train --resume "
+                    "%s\n", (long long)mg_ddpm_step(s.model), a.out);
+    return finish(&s, 1);
+  }
+  if (st != MG_OK) {
+    fprintf(stderr, "medgen train: %s\n", mg_context_error(s.ctx));
+    return finish(&s, 1);
+  }
+  char took[32];
+  cli_format_duration(cli_now_s() - t0, took, sizeof took);
+  printf("medgen train: done in %s: %s (sample with: medgen sample --checkpoint %s --out samples.nii.gz --grid "
+         "samples.png)\n", took, ckpt_path, ckpt_path);
+  return finish(&s, 0);
+}
