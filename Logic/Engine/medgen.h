@@ -385,7 +385,7 @@ typedef struct mg_classifier_options {
   uint64_t seed;        /* default 1 */
 } mg_classifier_options;
 mg_classifier_options mg_classifier_default_options(void);
-/* Trains on a labelled dataset (num_classes >= 2; size 16 to 256). progress: stage "train". */
+/* Trains on a labelled dataset (num_classes >= 2; size a multiple of 4 from 16 to 256). progress: stage "train". */
 mg_status mg_classifier_train(mg_ctx *ctx, const mg_dataset *data, const mg_classifier_options *options,
                               mg_progress_fn progress, void *user, mg_classifier **out);
 /* Classifies count images (channels * size * size each, scaled to [-1, 1] like the training data): labels[i]
