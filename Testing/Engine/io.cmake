@@ -22,3 +22,8 @@ set_tests_properties(test_image_folder_mednist PROPERTIES LABELS "engine;io" SKI
 add_test(NAME test_nifti_nibabel COMMAND test_image_folder --nibabel ${MedGen_PYTHON}
                                          ${PROJECT_SOURCE_DIR}/Testing/Python/nifti_nibabel_check.py)
 set_tests_properties(test_nifti_nibabel PROPERTIES LABELS "engine;io" SKIP_RETURN_CODE 77 TIMEOUT 60)
+
+# medgen train and sample end to end on a tiny generated image folder (needs only /usr/bin/python3's standard library).
+add_test(NAME test_medgen_train COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_medgen_train.sh $<TARGET_FILE:medgen>
+                                        ${CMAKE_CURRENT_BINARY_DIR}/medgen_train)
+set_tests_properties(test_medgen_train PROPERTIES LABELS "tool" TIMEOUT 300 ENVIRONMENT OMP_WAIT_POLICY=PASSIVE)

@@ -4,7 +4,8 @@
  * - same seed, same samples: for every sampler, whatever the thread count and the batching; another seed differs;
  * - class conditioning reaches the output (different classes give different images from the same noise);
  * - outputs are in the data's units; errors name the problem (wrong checkpoint, different data on resume, bad
- *   sampling options, a sampling-only model asked to train). */
+ *   sampling options, a sampling-only model asked to train);
+ * - a diverging run stops with a message naming the step and leaves the last checkpoint untouched. */
 #include "test_util.h"
 
 #include <math.h>
@@ -229,6 +230,64 @@ static void test_sampling(const char *dir) {
   mg_checkpoint_free(ck);
 }
 
+/* A run that diverges stops with MG_ERR_NUMERIC naming the step and leaves its last checkpoint as it was. The
+ * divergence is provoked by a checkpoint whose output-conv weights are 1e30: the first forward overflows. */
+static void test_divergence(const char *dir) {
+  char good[512], bad[512], err[512];
+  snprintf(good, sizeof good, "%s/full.safetensors", dir);
+  snprintf(bad, sizeof bad, "%s/diverging.safetensors", dir);
+  mg_checkpoint *ck = NULL;
+  if (!tu_check(mg_checkpoint_load(good, &ck, err, sizeof err) == MG_OK, "load: %s", err)) return;
+  mg_checkpoint_writer *w = mg_checkpoint_writer_new();
+  for (int i = 0; i < mg_checkpoint_tensor_count(ck); i++) {
+    mg_checkpoint_tensor t;
+    mg_checkpoint_tensor_at(ck, i, &t);
+    float *copy = malloc((size_t)t.numel * sizeof *copy);
+    for (int64_t j = 0; j < t.numel; j++) copy[j] = !strcmp(t.name, "model.out.conv.weight") ? 1e30f : t.data[j];
+    mg_checkpoint_writer_add_tensor(w, t.name, t.ndim, t.shape, copy);
+    free(copy);
+  }
+  for (int i = 0; i < mg_checkpoint_metadata_count(ck); i++) {
+    const char *k, *v;
+    mg_checkpoint_metadata_at(ck, i, &k, &v);
+    mg_checkpoint_writer_add_metadata(w, k, v);
+  }
+  tu_check(mg_checkpoint_writer_save(w, bad, err, sizeof err) == MG_OK, "save: %s", err);
+  mg_checkpoint_writer_free(w);
+  mg_checkpoint_free(ck);
+
+  FILE *f = fopen(bad, "rb");
+  static char before[1 << 20], after[1 << 20];
+  size_t n_before = f ? fread(before, 1, sizeof before, f) : 0;
+  if (f) fclose(f);
+  mg_ctx *ctx = new_ctx(2);
+  mg_ddpm *m = NULL;
+  ck = NULL;
+  tu_check(mg_checkpoint_load(bad, &ck, err, sizeof err) == MG_OK, "load: %s", err);
+  tu_check(mg_ddpm_load(ctx, ck, MG_WEIGHTS_TRAINING, &m) == MG_OK, "load: %s", mg_context_error(ctx));
+  if (m) {
+    mg_ddpm_train_options o = mg_ddpm_train_options_of(m);
+    o.steps = STEPS + 2;
+    o.checkpoint_every = 1;
+    o.checkpoint_path = bad;
+    mg_ddpm_set_train_options(m, &o);
+    mg_dataset data = tiny_data();
+    mg_status s = mg_ddpm_train(m, &data, NULL, NULL);
+    const char *msg = mg_context_error(ctx);
+    tu_check(s == MG_ERR_NUMERIC && strstr(msg, "diverged at step 7") && strstr(msg, "last checkpoint is kept"),
+             "divergence: status %d, message: %s", (int)s, msg);
+  }
+  f = fopen(bad, "rb");
+  size_t n_after = f ? fread(after, 1, sizeof after, f) : 0;
+  if (f) fclose(f);
+  tu_check(n_before > 0 && n_before == n_after && !memcmp(before, after, n_before),
+           "the checkpoint changed after the divergence");
+  mg_ddpm_free(m);
+  mg_checkpoint_free(ck);
+  mg_context_free(ctx);
+  remove(bad);
+}
+
 /* A checkpoint of something else is refused with the file named. */
 static void test_wrong_checkpoint(const char *dir) {
   char path[512], err[512];
@@ -270,6 +329,7 @@ int main(void) {
   if (!mkdtemp(dir)) return tu_skip("cannot create a temporary folder");
   test_resume(dir);
   test_sampling(dir);
+  test_divergence(dir);
   test_wrong_checkpoint(dir);
   const char *files[] = {"full.safetensors", "part.safetensors", "other.safetensors"};
   for (int i = 0; i < 3; i++) {

@@ -1,6 +1,6 @@
 #!/bin/sh
 # test_medgen_cli.sh MEDGEN SCRATCH_DIR: the medgen command line end to end: help and version exit 0, usage errors
-# exit 2 with a one-line reason, commands of later versions refuse politely, and a 3-step `medgen demo` writes its
+# exit 2 with a one-line reason, commands of later versions refuse politely (train and sample: test_medgen_train.sh), and a 3-step `medgen demo` writes its
 # picture (marked synthetic), loss log and a checkpoint that `medgen info` can read; Ctrl-C (SIGINT) during
 # training stops the demo with a non-zero exit, one line on stderr and no output files. Exit 77 (skip) without
 # Debian's mricron-data.
@@ -24,7 +24,7 @@ check "unknown command" 2 "$medgen" frobnicate
 check "unknown option" 2 "$medgen" --frobnicate
 check "unknown demo option" 2 "$medgen" demo --frobnicate
 check "bad demo value" 2 "$medgen" demo --steps -3
-check "train is not in this version" 1 "$medgen" train
+check "eval is not in this version" 1 "$medgen" eval
 "$medgen" frobnicate 2>"$dir/stderr.log" >/dev/null
 [ "$(wc -l <"$dir/stderr.log")" -eq 1 ] || { echo "FAIL: an unknown command must give one line on stderr"; failed=1; }
 
