@@ -762,19 +762,17 @@ static bool read_data_info(json_reader *r, const mg_checkpoint *ckpt, mg_ddpm *m
 static bool read_training_state(json_reader *r, const mg_checkpoint *ckpt, mg_ddpm *m) {
   mg_ctx *ctx = r->ctx;
   mg_params *p = mg_unet_params(m->unet);
-  uint64_t step = 0;
   if (add_training_state(m) != MG_OK || mg_checkpoint_restore_params(ctx, ckpt, "model.", p) != MG_OK ||
       mg_checkpoint_restore_ema(ctx, ckpt, "ema.", p, m->ema) != MG_OK ||
       mg_checkpoint_restore_adam(ctx, ckpt, "optim.", p, m->adam) != MG_OK ||
-      mg_checkpoint_restore_rng(ctx, ckpt) != MG_OK || mg_checkpoint_metadata_u64(ctx, ckpt, "step", &step) != MG_OK ||
+      mg_checkpoint_restore_rng(ctx, ckpt) != MG_OK ||
       mg_checkpoint_metadata_u64(ctx, ckpt, "sampler.state", &m->host_stream) != MG_OK)
     return false;
-  if (mg_rng_seed_value(ctx) != m->opt.seed || step > (uint64_t)m->opt.steps) {
-    mg_fail(ctx, MG_ERR_FORMAT, "%s: the training state does not fit its options (rng.seed or step)", r->path);
+  if (mg_rng_seed_value(ctx) != m->opt.seed) {
+    mg_fail(ctx, MG_ERR_FORMAT, "%s: the training state does not fit its options (rng.seed)", r->path);
     return false;
   }
   m->rng_offset = mg_rng_offset(ctx);
-  m->step = (int64_t)step;
   return true;
 }
 
@@ -795,7 +793,14 @@ mg_status mg_ddpm_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_ddpm_weights w
     snprintf(head, sizeof head, "%s: ", r.path);
     return wrap_error(ctx, head);
   }
-  bool ok = read_data_info(&r, ckpt, m);
+  uint64_t step = 0;
+  bool ok = read_data_info(&r, ckpt, m) && mg_checkpoint_metadata_u64(ctx, ckpt, "step", &step) == MG_OK;
+  if (ok && step > (uint64_t)m->opt.steps) {
+    mg_fail(ctx, MG_ERR_FORMAT, "%s: metadata 'step' (%llu) is past the run's %lld steps", r.path,
+            (unsigned long long)step, (long long)m->opt.steps);
+    ok = false;
+  }
+  m->step = (int64_t)step;
   for (int i = 0; ok && i < mg_checkpoint_metadata_count(ckpt); i++) {
     const char *key, *value;
     mg_checkpoint_metadata_at(ckpt, i, &key, &value);

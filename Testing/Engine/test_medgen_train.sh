@@ -42,7 +42,10 @@ check "train over an existing run" 1 "$medgen" train --model ddpm --data "$dir/d
 grep -q "already exists" "$dir/check.log" || fail "overwriting a run must say it exists"
 check "resume a finished run" 1 "$medgen" train --resume "$run"
 check "resume for more steps" 0 "$medgen" train --resume "$run" --steps 6 --threads 1
-"$medgen" info "$run/checkpoint.safetensors" | grep -q "^  step: 6$" || fail "the resumed run should end at step 6"
+"$medgen" info "$run/checkpoint.safetensors" >"$dir/info.log" || fail "medgen info cannot read the run's checkpoint"
+grep -q "^  step: 6$" "$dir/info.log" || fail "the resumed run should end at step 6"
+grep -q "^training: 6 of 6 steps" "$dir/info.log" && grep -q "classes: bars, disk" "$dir/info.log" ||
+  fail "medgen info should summarize the model (steps, classes)"
 [ -s "$run/train-log-from-4.csv" ] || fail "the resumed run's log is missing"
 check "resume cannot change the model" 2 "$medgen" train --resume "$run" --base-channels 16
 check "GAN not in this version" 2 "$medgen" train --model gan --data "$dir/data" --out "$dir/gan"

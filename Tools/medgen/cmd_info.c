@@ -127,6 +127,42 @@ static void print_group(const group *g, size_t width) {
          GROUPED(g->values));
 }
 
+/* What a diffusion-model checkpoint is, in a few lines, from the model the engine builds from it (so a checkpoint
+ * the engine cannot use is reported here, exit 1). */
+static bool print_ddpm_summary(const mg_checkpoint *c) {
+  mg_ctx *ctx = NULL;
+  mg_ddpm *m = NULL;
+  char err[512];
+  mg_context_options o = {MG_DEVICE_CPU, 1};
+  if (mg_context_create(&o, &ctx, err, sizeof err) != MG_OK) {
+    fprintf(stderr, "medgen info: %s\n", err);
+    return false;
+  }
+  if (mg_ddpm_load(ctx, c, MG_WEIGHTS_EMA, &m) != MG_OK) {
+    fprintf(stderr, "medgen info: a diffusion-model checkpoint the engine cannot use: %s\n", mg_context_error(ctx));
+    mg_context_free(ctx);
+    return false;
+  }
+  const mg_ddpm_config *cfg = mg_ddpm_get_config(m);
+  const mg_ddpm_train_options t = mg_ddpm_train_options_of(m);
+  double offset, scale;
+  mg_ddpm_normalization(m, &offset, &scale);
+  printf("model: diffusion model (DDPM), UNet of %s parameters for %dx%d images with %d channel%s; %s schedule, T=%d, "
+         "%s prediction\n", GROUPED(mg_ddpm_parameter_count(m)), cfg->unet.image_size, cfg->unet.image_size,
+         cfg->unet.in_channels, cfg->unet.in_channels == 1 ? "" : "s", mg_noise_schedule_name(cfg->schedule),
+         cfg->timesteps, mg_prediction_name(cfg->prediction));
+  printf("training: %lld of %lld steps, batch %d, learning rate %g\n", (long long)mg_ddpm_step(m),
+         (long long)t.steps, t.batch, t.learning_rate);
+  printf("data: intensities %g to %g; ", offset - scale, offset + scale);
+  if (mg_ddpm_num_classes(m) == 0) printf("unconditional\n");
+  for (int i = 0; i < mg_ddpm_num_classes(m); i++)
+    printf("%s%s%s", i ? ", " : "classes: ", mg_ddpm_class_name(m, i) ? mg_ddpm_class_name(m, i) : "(unnamed)",
+           i + 1 == mg_ddpm_num_classes(m) ? "\n" : "");
+  mg_ddpm_free(m);
+  mg_context_free(ctx);
+  return true;
+}
+
 int medgen_cmd_info(int argc, char **argv) {
   bool all = false;
   const char *path = NULL;
@@ -161,6 +197,11 @@ int medgen_cmd_info(int argc, char **argv) {
   }
   int n = mg_checkpoint_tensor_count(c), n_meta = mg_checkpoint_metadata_count(c);
   printf("%s: safetensors checkpoint\n", path);
+  const char *type = mg_checkpoint_metadata(c, "model.type");
+  if (type && !strcmp(type, "ddpm") && !print_ddpm_summary(c)) {
+    mg_checkpoint_free(c);
+    return 1;
+  }
 
   printf("metadata: %d %s\n", n_meta, n_meta == 1 ? "entry" : "entries");
   int shown_meta = all || n_meta <= META_LIMIT ? n_meta : META_LIMIT;
