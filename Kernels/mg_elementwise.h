@@ -6,12 +6,64 @@
 #include "mg_kernels.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* exp(x) for x <= 0, written so that a loop over it vectorizes: libm's exp is a scalar call, and with it the
+ * attention softmax took three times as long as attention's products (head_dim 64). x = n*ln2 + r with |r| <= ln2/2, exp(r)
+ * from its Taylor series (evaluated in pairs to keep the dependency chain short), then scaled by 2^n built in the
+ * exponent bits. Accurate to about 2 ulp of mg_real; where exp(x) is below the smallest normal number it returns
+ * 0; a NaN stays NaN. */
+#ifdef MG_REAL_F64
+static inline MG_HD double mg_exp_nonpositive(double x) {
+  const double shift = 0x1.8p52; /* adding it rounds x*log2(e) to an integer n held in the low mantissa bits */
+  double t = x * 0x1.71547652b82fep0 + shift, n = t - shift;
+  uint64_t bits;
+  memcpy(&bits, &t, sizeof bits);
+  bits = (bits + 1023) << 52; /* 2^n; the bits of shift itself fall off the top */
+  double scale;
+  memcpy(&scale, &bits, sizeof scale);
+  double r = x - n * 0x1.62e42fee00000p-1 - n * 0x1.a39ef35793c76p-33; /* ln2 in two parts: n*hi is exact */
+  double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4; /* terms up to r^13/13!, below 1e-17 on |r| <= ln2/2 */
+  double p01 = 1 + r, p23 = 1.0 / 2 + r * (1.0 / 6), p45 = 1.0 / 24 + r * (1.0 / 120);
+  double p67 = 1.0 / 720 + r * (1.0 / 5040), p89 = 1.0 / 40320 + r * (1.0 / 362880);
+  double p1011 = 1.0 / 3628800 + r * (1.0 / 39916800), p1213 = 1.0 / 479001600 + r * (1.0 / 6227020800);
+  double p = (p01 + r2 * p23 + r4 * (p45 + r2 * p67)) + r8 * (p89 + r2 * p1011 + r4 * p1213);
+  double e = p * scale;
+  uint64_t e_bits;
+  memcpy(&e_bits, &e, sizeof e_bits);
+  e_bits &= (uint64_t)0 - (uint64_t)!(x < -708.0); /* a mask, not a branch: underflow to 0 (NaN is kept) */
+  memcpy(&e, &e_bits, sizeof e);
+  return e;
+}
+#else
+static inline MG_HD float mg_exp_nonpositive(float x) {
+  const float shift = 0x1.8p23f;
+  float t = x * 0x1.715476p0f + shift, n = t - shift;
+  uint32_t bits;
+  memcpy(&bits, &t, sizeof bits);
+  bits = (bits + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  float r = x - n * 0x1.62e4p-1f - n * 0x1.7f7d1cp-20f;
+  float r2 = r * r, r4 = r2 * r2; /* terms up to r^7/7!, below 1e-8 on |r| <= ln2/2 */
+  float p01 = 1 + r, p23 = 1.0f / 2 + r * (1.0f / 6), p45 = 1.0f / 24 + r * (1.0f / 120);
+  float p67 = 1.0f / 720 + r * (1.0f / 5040);
+  float p = (p01 + r2 * p23) + r4 * (p45 + r2 * p67);
+  float e = p * scale;
+  uint32_t e_bits;
+  memcpy(&e_bits, &e, sizeof e_bits);
+  e_bits &= (uint32_t)0 - (uint32_t)!(x < -87.0f);
+  memcpy(&e, &e_bits, sizeof e);
+  return e;
+}
+#endif
 
 static inline MG_HD mg_real mg_sigmoid_value(mg_real x) {
-  /* split by sign so exp never overflows */
-  if (x >= 0) return (mg_real)1 / ((mg_real)1 + exp(-x));
-  mg_real e = exp(x);
-  return e / ((mg_real)1 + e);
+  /* exp of -|x| only, so it never overflows; in mg_real precision, not libm's double exp */
+  mg_real e = mg_exp_nonpositive(x >= 0 ? -x : x);
+  mg_real s = (mg_real)1 / ((mg_real)1 + e);
+  return x >= 0 ? s : e * s;
 }
 
 static inline MG_HD mg_real mg_unary_value(mg_unary_op op, mg_real param, mg_real x) {

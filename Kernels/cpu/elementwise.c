@@ -4,15 +4,32 @@
 
 #include <stdbool.h>
 
+/* One loop per op, with the op a constant inside it, so the per-element switch folds away. */
+#define FOR_EACH_UNARY_OP(op, LOOP)                            \
+  switch (op) {                                                \
+    case MG_UNARY_RELU: LOOP(MG_UNARY_RELU); break;            \
+    case MG_UNARY_LEAKY_RELU: LOOP(MG_UNARY_LEAKY_RELU); break; \
+    case MG_UNARY_SILU: LOOP(MG_UNARY_SILU); break;            \
+    case MG_UNARY_TANH: LOOP(MG_UNARY_TANH); break;            \
+    case MG_UNARY_SIGMOID: LOOP(MG_UNARY_SIGMOID); break;      \
+    default: break; /* the engine passes only the ops above */ \
+  }
+
 static void unary_forward(mg_unary_op op, mg_real param, int64_t n, const mg_real *x, mg_real *y) {
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) y[i] = mg_unary_value(op, param, x[i]);
+#define FORWARD(OP)                                 \
+  _Pragma("omp parallel for schedule(static)")      \
+  for (int64_t i = 0; i < n; i++) y[i] = mg_unary_value(OP, param, x[i])
+  FOR_EACH_UNARY_OP(op, FORWARD)
+#undef FORWARD
 }
 
 static void unary_backward(mg_unary_op op, mg_real param, int64_t n, const mg_real *x, const mg_real *y,
                            const mg_real *dy, mg_real *dx) {
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * mg_unary_derivative(op, param, x[i], y[i]);
+#define BACKWARD(OP)                                \
+  _Pragma("omp parallel for schedule(static)")      \
+  for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * mg_unary_derivative(OP, param, x[i], y[i])
+  FOR_EACH_UNARY_OP(op, BACKWARD)
+#undef BACKWARD
 }
 
 static void binary_forward(mg_binary_op op, const mg_bcast_desc *d, const mg_real *a, const mg_real *b, mg_real *y) {
