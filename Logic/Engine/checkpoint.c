@@ -105,13 +105,6 @@ static void swap_bytes4(void *data, int64_t count) {
   }
 }
 
-static char *copy_string(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *c = malloc(n);
-  if (c) memcpy(c, s, n);
-  return c;
-}
-
 /* ---- the loaded checkpoint ---- */
 
 typedef struct ckpt_tensor {
@@ -230,7 +223,7 @@ static mg_status parse_tensor(loader *L, const cJSON *entry, ckpt_tensor *t) {
                 "tensor '%s': shape %s needs %llu bytes, offsets give %llu",
                 PNAME(name), s, (unsigned long long)t->numel * 4, (unsigned long long)(t->end - t->begin));
   }
-  t->name = copy_string(name);
+  t->name = strdup(name);
   if (!t->name) return mg_file_error(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory");
   return MG_OK;
 }
@@ -251,8 +244,8 @@ static mg_status parse_metadata(loader *L, const cJSON *meta) {
     if (!cJSON_IsString(e))
       return mg_file_error(L->err, L->err_size, MG_ERR_FORMAT, L->path, "metadata value of '%s' is not a string",
                   PNAME(e->string));
-    c->keys[c->n_meta] = copy_string(e->string);
-    c->values[c->n_meta] = copy_string(e->valuestring);
+    c->keys[c->n_meta] = strdup(e->string);
+    c->values[c->n_meta] = strdup(e->valuestring);
     c->n_meta++; /* counted before the check so free() releases a half-copied pair */
     if (!c->keys[c->n_meta - 1] || !c->values[c->n_meta - 1])
       return mg_file_error(L->err, L->err_size, MG_ERR_OUT_OF_MEMORY, L->path, "out of memory");
@@ -409,7 +402,7 @@ mg_status mg_checkpoint_load(const char *path, mg_checkpoint **out, char *err, s
   L.f = fopen(path, "rb");
   if (!L.f) return mg_file_error(err, err_size, MG_ERR_IO, path, "cannot open (%s)", strerror(errno));
   L.c = calloc(1, sizeof *L.c);
-  if (L.c) L.c->path = copy_string(path);
+  if (L.c) L.c->path = strdup(path);
   mg_status s = L.c && L.c->path ? load(&L) : mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory");
   fclose(L.f);
   cJSON_Delete(L.json);
@@ -549,7 +542,7 @@ mg_status mg_checkpoint_writer_add_tensor(mg_checkpoint_writer *w, const char *n
     w->tensors = grown;
     w->cap_tensors = cap;
   }
-  writer_tensor t = {.name = copy_string(name), .ndim = ndim, .numel = numel};
+  writer_tensor t = {.name = strdup(name), .ndim = ndim, .numel = numel};
   if (ndim) memcpy(t.shape, shape, (size_t)ndim * sizeof *shape);
   t.bytes = malloc(numel ? (size_t)numel * 4 : 1);
   if (!t.name || !t.bytes) {
@@ -580,7 +573,7 @@ mg_status mg_checkpoint_writer_add_metadata(mg_checkpoint_writer *w, const char 
     if (!keys || !values) return writer_fail(w, MG_ERR_OUT_OF_MEMORY, "out of memory adding metadata '%s'", PNAME(key));
     w->cap_meta = cap;
   }
-  char *k = copy_string(key), *v = copy_string(value);
+  char *k = strdup(key), *v = strdup(value);
   if (!k || !v) {
     free(k);
     free(v);

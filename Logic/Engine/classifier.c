@@ -132,28 +132,6 @@ static mg_tensor *net_forward(mg_classifier *c, mg_tensor *x, bool training) {
 }
 
 /* ---- helpers ---- */
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-/* Rewrites ctx's error as head + message + tail, keeping its status. */
-static mg_status wrap_error(mg_ctx *ctx, const char *head, const char *tail) {
-  char why[1024];
-  snprintf(why, sizeof why, "%s", mg_context_error(ctx));
-  mg_status s = mg_ctx_status(ctx);
-  mg_clear_error(ctx);
-  return mg_fail(ctx, s, "%s%s%s", head, why, tail);
-}
-
-static char *copy_string(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *copy = malloc(n);
-  if (copy) memcpy(copy, s, n);
-  return copy;
-}
-
 /* Pixels must be finite; the message names the first bad one. */
 static mg_status check_pixels(mg_ctx *ctx, const char *fn, const float *images, int count, int channels, int size) {
   const int64_t plane = (int64_t)size * size, per = channels * plane;
@@ -191,7 +169,7 @@ static mg_classifier *classifier_new(mg_ctx *ctx, int size, int channels, int wi
 static bool set_class_name(mg_classifier *c, int i, const char *name) {
   char fallback[32];
   snprintf(fallback, sizeof fallback, "class%d", i);
-  c->class_names[i] = copy_string(name ? name : fallback);
+  c->class_names[i] = strdup(name ? name : fallback);
   return c->class_names[i] != NULL;
 }
 
@@ -385,7 +363,7 @@ mg_status mg_classifier_train(mg_ctx *ctx, const mg_dataset *data, const mg_clas
            "{\"batch\":%d,\"steps\":%d,\"learning_rate\":%.9g,\"warmup_steps\":%d,\"weight_decay\":%g,"
            "\"seed\":%llu,\"balanced\":true,\"max_shift\":%d}",
            o.batch, o.steps, o.learning_rate, warmup, WEIGHT_DECAY, (unsigned long long)o.seed, MAX_SHIFT);
-  c->train_config = copy_string(config);
+  c->train_config = strdup(config);
   c->norm_offset = data->norm_offset;
   c->norm_scale = data->norm_scale;
   for (int k = 0; k < c->num_classes && host_ok; k++)
@@ -407,7 +385,7 @@ mg_status mg_classifier_train(mg_ctx *ctx, const mg_dataset *data, const mg_clas
     return mg_ctx_status(ctx);
   }
 
-  double t_start = now_s();
+  double t_start = mg_seconds();
   for (int step = 1; step <= o.steps; step++) {
     double loss = train_step(c, adam, &t, &o, step, warmup);
     if (!mg_ok(ctx)) {
@@ -417,10 +395,10 @@ mg_status mg_classifier_train(mg_ctx *ctx, const mg_dataset *data, const mg_clas
                o.steps);
       trainer_free(&t);
       mg_classifier_free(c);
-      return wrap_error(ctx, head, diverged ? "); try a lower learning rate or another seed" : ")");
+      return mg_rewrap_error(ctx, head, diverged ? "); try a lower learning rate or another seed" : ")");
     }
     if (progress) {
-      mg_progress p = {"train", step, o.steps, loss, now_s() - t_start};
+      mg_progress p = {"train", step, o.steps, loss, mg_seconds() - t_start};
       if (progress(user, &p)) {
         trainer_free(&t);
         mg_classifier_free(c);
@@ -473,7 +451,7 @@ mg_status mg_classifier_predict(mg_classifier *c, const float *images, int count
   }
   mg_set_grad_enabled(ctx, grad);
   free(logits);
-  return mg_ok(ctx) ? MG_OK : wrap_error(ctx, "mg_classifier_predict: ", "");
+  return mg_ok(ctx) ? MG_OK : mg_rewrap_error(ctx, "mg_classifier_predict: ", "");
 }
 
 /* ---- checkpoints ---- */
@@ -626,7 +604,7 @@ static mg_status load_data_metadata(mg_classifier *c, const mg_checkpoint *ckpt)
                      "\"scale\": a number > 0}", path);
   }
   text = mg_checkpoint_metadata(ckpt, "train.config");
-  if (text && !(c->train_config = copy_string(text)))
+  if (text && !(c->train_config = strdup(text)))
     return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
   return MG_OK;
 }

@@ -4,6 +4,7 @@
 #include <assert.h>
 
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,4 +154,18 @@ void *mg_scratch(mg_ctx *ctx, size_t bytes) {
   ctx->scratch_size = ctx->scratch ? bytes : 0;
   if (!ctx->scratch) mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes of scratch", bytes);
   return ctx->scratch;
+}
+
+mg_status mg_rewrap_error(mg_ctx *ctx, const char *head, const char *tail) {
+  char why[1024];
+  snprintf(why, sizeof why, "%s", mg_context_error(ctx));
+  mg_status s = mg_ctx_status(ctx);
+  mg_clear_error(ctx);
+  return mg_fail(ctx, s, "%s%s%s", head, why, tail);
+}
+
+double mg_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }

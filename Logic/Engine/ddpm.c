@@ -49,21 +49,6 @@ struct mg_ddpm {
 
 enum { MAX_NOTES = 32 };
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-/* Rewrites ctx's error as head + message, keeping its status. */
-static mg_status wrap_error(mg_ctx *ctx, const char *head) {
-  char why[1024];
-  snprintf(why, sizeof why, "%s", mg_context_error(ctx));
-  mg_status s = mg_ctx_status(ctx);
-  mg_clear_error(ctx);
-  return mg_fail(ctx, s, "%s%s", head, why);
-}
-
 /* ---- configuration and options ---- */
 
 mg_status mg_ddpm_default_config(const char *preset, mg_ddpm_config *out, char *err, size_t err_size) {
@@ -218,7 +203,7 @@ mg_status mg_ddpm_create(mg_ctx *ctx, const mg_ddpm_config *config, const mg_ddp
   mg_ddpm *m = ddpm_new(ctx, config, &o);
   if (!m || add_training_state(m) != MG_OK) {
     mg_ddpm_free(m);
-    return wrap_error(ctx, "mg_ddpm_create: ");
+    return mg_rewrap_error(ctx, "mg_ddpm_create: ", "");
   }
   *out = m;
   return MG_OK;
@@ -232,7 +217,7 @@ mg_status mg_ddpm_set_train_options(mg_ddpm *m, const mg_ddpm_train_options *opt
   if (!m) return MG_ERR_INVALID_ARGUMENT;
   mg_clear_error(m->ctx);
   if (!options) return mg_fail(m->ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_set_train_options: options is NULL");
-  if (check_train_options(m->ctx, options) != MG_OK) return wrap_error(m->ctx, "mg_ddpm_set_train_options: ");
+  if (check_train_options(m->ctx, options) != MG_OK) return mg_rewrap_error(m->ctx, "mg_ddpm_set_train_options: ", "");
   return set_options(m, options);
 }
 
@@ -467,16 +452,16 @@ mg_status mg_ddpm_train(mg_ddpm *m, const mg_dataset *data, mg_progress_fn progr
   mg_clear_error(ctx);
   if (!m->adam) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_train: this model was loaded for sampling "
                                "only; load its checkpoint with MG_WEIGHTS_TRAINING to train further");
-  if (check_data(m, data) != MG_OK) return wrap_error(ctx, "mg_ddpm_train: ");
+  if (check_data(m, data) != MG_OK) return mg_rewrap_error(ctx, "mg_ddpm_train: ", "");
   batch_buffers bb = {0};
   if (batch_alloc(ctx, &bb, m->opt.batch, (int64_t)data->channels * data->size * data->size) != MG_OK) {
     batch_free(&bb);
-    return wrap_error(ctx, "mg_ddpm_train: ");
+    return mg_rewrap_error(ctx, "mg_ddpm_train: ", "");
   }
   mg_rng_seed(ctx, m->opt.seed);
   mg_rng_set_offset(ctx, m->rng_offset);
   const int64_t total = m->opt.steps, every = m->opt.checkpoint_every;
-  double t_start = now_s();
+  double t_start = mg_seconds();
   mg_status status = MG_OK;
   while (m->step < total) {
     double loss = train_step(m, data, &bb);
@@ -496,7 +481,7 @@ mg_status mg_ddpm_train(mg_ddpm *m, const mg_dataset *data, mg_progress_fn progr
     bool last = m->step == total;
     int cancel = 0;
     if (progress) {
-      mg_progress p = {"train", m->step, total, loss, now_s() - t_start};
+      mg_progress p = {"train", m->step, total, loss, mg_seconds() - t_start};
       cancel = progress(user, &p);
     }
     if (m->checkpoint_path && (last || cancel || (every > 0 && m->step % every == 0)) &&
@@ -791,7 +776,7 @@ mg_status mg_ddpm_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_ddpm_weights w
   if (!m) {
     char head[1100];
     snprintf(head, sizeof head, "%s: ", r.path);
-    return wrap_error(ctx, head);
+    return mg_rewrap_error(ctx, head, "");
   }
   uint64_t step = 0;
   bool ok = read_data_info(&r, ckpt, m) && mg_checkpoint_metadata_u64(ctx, ckpt, "step", &step) == MG_OK;
@@ -880,7 +865,7 @@ typedef struct batch_progress {
 
 static int forward_progress(void *user, const mg_progress *p) {
   batch_progress *b = user;
-  mg_progress q = {"sample", b->done + p->step, b->total, NAN, now_s() - b->t_start};
+  mg_progress q = {"sample", b->done + p->step, b->total, NAN, mg_seconds() - b->t_start};
   return b->fn(b->user, &q);
 }
 
@@ -910,7 +895,7 @@ mg_status mg_ddpm_sample(mg_ddpm *m, const mg_ddpm_sample_options *options, int 
   mg_clear_error(ctx);
   if (!out) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_sample: out is NULL");
   mg_ddpm_sample_options o = options ? *options : mg_ddpm_default_sample_options();
-  if (check_sample_options(m, &o, n, labels) != MG_OK) return wrap_error(ctx, "mg_ddpm_sample: ");
+  if (check_sample_options(m, &o, n, labels) != MG_OK) return mg_rewrap_error(ctx, "mg_ddpm_sample: ", "");
   const mg_unet_config *u = &m->cfg.unet;
   const int64_t per = (int64_t)u->in_channels * u->image_size * u->image_size;
   const int B = o.batch < n ? o.batch : n;
@@ -921,7 +906,7 @@ mg_status mg_ddpm_sample(mg_ddpm *m, const mg_ddpm_sample_options *options, int 
     return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "mg_ddpm_sample: out of memory for a batch of %d images", B);
   }
   int steps_per_batch = o.sampler == MG_SAMPLER_DDPM ? m->sched.T : o.steps;
-  batch_progress bp = {progress, user, 0, (int64_t)((n + B - 1) / B) * steps_per_batch, now_s()};
+  batch_progress bp = {progress, user, 0, (int64_t)((n + B - 1) / B) * steps_per_batch, mg_seconds()};
   bool grad = mg_set_grad_enabled(ctx, false);
   uint64_t ctx_seed = mg_rng_seed_value(ctx), ctx_offset = mg_rng_offset(ctx); /* training's stream, kept */
   mg_status s = MG_OK;
@@ -938,7 +923,7 @@ mg_status mg_ddpm_sample(mg_ddpm *m, const mg_ddpm_sample_options *options, int 
   mg_rng_set_offset(ctx, ctx_offset);
   mg_set_grad_enabled(ctx, grad);
   free(g.label_buf), free(g.t_buf), free(g.out_buf);
-  if (s != MG_OK) return mg_ok(ctx) ? mg_fail(ctx, s, "mg_ddpm_sample failed") : wrap_error(ctx, "mg_ddpm_sample: ");
+  if (s != MG_OK) return mg_ok(ctx) ? mg_fail(ctx, s, "mg_ddpm_sample failed") : mg_rewrap_error(ctx, "mg_ddpm_sample: ", "");
   /* back to the data's units; the model's range is [-1, 1] */
   for (int64_t i = 0; i < (int64_t)n * per; i++) {
     double v = out[i] < -1.0f ? -1.0 : out[i] > 1.0f ? 1.0 : out[i];

@@ -206,22 +206,6 @@ static mg_tensor *make_noisy(mg_denoiser *d, int n, mg_tensor **t_out, mg_tensor
 }
 
 /* ---- helpers ---- */
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-/* Rewrites ctx's error as head + message + tail, keeping its status: puts the call and the step in front of an
- * op's message. */
-static mg_status wrap_error(mg_ctx *ctx, const char *head, const char *tail) {
-  char why[1024];
-  snprintf(why, sizeof why, "%s", mg_context_error(ctx));
-  mg_status s = mg_ctx_status(ctx);
-  mg_clear_error(ctx);
-  return mg_fail(ctx, s, "%s%s%s", head, why, tail);
-}
-
 /* Images must be finite and in [-1, 1]; the message names the first bad pixel. */
 static mg_status check_images(mg_ctx *ctx, const char *fn, const float *images, int count, int size) {
   int64_t per = (int64_t)size * size;
@@ -367,7 +351,7 @@ mg_status mg_denoiser_train(mg_ctx *ctx, const float *images, int count, int siz
     return mg_ctx_status(ctx);
   }
 
-  double t_start = now_s();
+  double t_start = mg_seconds();
   for (int step = 1; step <= o.steps; step++) {
     double loss = train_step(d, images, count);
     if (!mg_ok(ctx)) {
@@ -376,11 +360,11 @@ mg_status mg_denoiser_train(mg_ctx *ctx, const float *images, int count, int siz
       snprintf(head, sizeof head, "%s: %s at step %d of %d (", fn, diverged ? "training diverged" : "failed", step,
                o.steps);
       mg_denoiser_free(d);
-      return wrap_error(ctx, head, diverged ? "); try a lower learning rate or another seed" : ")");
+      return mg_rewrap_error(ctx, head, diverged ? "); try a lower learning rate or another seed" : ")");
     }
     d->step = step;
     if (progress) {
-      mg_progress p = {"train", step, o.steps, loss, now_s() - t_start};
+      mg_progress p = {"train", step, o.steps, loss, mg_seconds() - t_start};
       if (progress(user, &p)) {
         mg_denoiser_free(d);
         return mg_fail(ctx, MG_ERR_CANCELLED, "%s: cancelled after step %d of %d", fn, step, o.steps);
@@ -441,7 +425,7 @@ mg_status mg_denoiser_denoise(mg_ctx *ctx, mg_denoiser *d, const float *images, 
     }
   }
   mg_set_grad_enabled(ctx, grad);
-  return mg_ok(ctx) ? MG_OK : wrap_error(ctx, "mg_denoiser_denoise: ", "");
+  return mg_ok(ctx) ? MG_OK : mg_rewrap_error(ctx, "mg_denoiser_denoise: ", "");
 }
 
 static mg_status save_fail(mg_ctx *ctx, const char *path, char *err, size_t err_size) {

@@ -107,12 +107,6 @@ void mg_diffusion_timesteps(int T, int N, int *out) {
 }
 
 /* ---- noise ---- */
-static uint64_t mix64(uint64_t z) { /* splitmix64's finalizer */
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 /* Values per fill (at least one image): bounds the step arena and the host staging whatever n is. */
 #define NOISE_CHUNK_VALUES (1 << 20)
 
@@ -136,7 +130,7 @@ mg_status mg_diffusion_noise(mg_ctx *ctx, uint64_t seed, int64_t first_index, in
   if (stride != per && !padded)
     return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "mg_diffusion_noise: out of memory for %d images", chunk);
   uint64_t saved_seed = mg_rng_seed_value(ctx), saved_offset = mg_rng_offset(ctx);
-  mg_rng_seed(ctx, mix64(mix64(seed) + (uint64_t)draw));
+  mg_rng_seed(ctx, mg_mix64(mg_mix64(seed) + (uint64_t)draw));
   for (int i0 = 0; i0 < n && mg_ok(ctx); i0 += chunk) {
     int count = n - i0 < chunk ? n - i0 : chunk;
     mg_step_begin(ctx);
@@ -172,12 +166,6 @@ typedef struct sampler_run {
   float *out, *noise;         /* the model's output; one noise draw */
   double *x0, *eps, *x0_prev; /* estimates at this step; DPM-Solver++'s x0 of the step before */
 } sampler_run;
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 /* Asks the model for its prediction at timestep t (reverse step `step`, 1-based) and turns it into estimates of
  * x0 (clamped when clipping) and eps. With clipping, eps is recomputed from the clamped x0 so that the two stay
@@ -215,7 +203,7 @@ static mg_status predict(sampler_run *r, int step, int t) {
 /* Progress after reverse step `step`; MG_ERR_CANCELLED when the callback asks to stop. */
 static mg_status report(sampler_run *r, int step) {
   if (!r->progress) return MG_OK;
-  mg_progress p = {"sample", step, r->total, NAN, now_s() - r->t_start};
+  mg_progress p = {"sample", step, r->total, NAN, mg_seconds() - r->t_start};
   if (r->progress(r->progress_user, &p))
     return mg_fail(r->ctx, MG_ERR_CANCELLED, "mg_diffusion_sample: cancelled after step %d of %d", step, r->total);
   return MG_OK;
@@ -331,7 +319,7 @@ mg_status mg_diffusion_sample(mg_ctx *ctx, const mg_schedule *s, mg_prediction p
   int N = o->sampler == MG_SAMPLER_DDPM ? s->T : o->steps;
   sampler_run r = {.ctx = ctx, .s = s, .p = p, .o = o, .n = n, .per = per, .count = (size_t)n * per,
                    .model = model, .model_user = model_user, .progress = progress, .progress_user = progress_user,
-                   .total = N, .t_start = now_s(), .x = x};
+                   .total = N, .t_start = mg_seconds(), .x = x};
   r.out = malloc(r.count * sizeof *r.out);
   r.noise = malloc(r.count * sizeof *r.noise);
   r.x0 = malloc(r.count * sizeof *r.x0);

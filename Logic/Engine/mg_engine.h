@@ -97,6 +97,11 @@ bool mg_ok(const mg_ctx *ctx);
 mg_status mg_fail(mg_ctx *ctx, mg_status status, const char *fmt, ...);
 mg_status mg_ctx_status(const mg_ctx *ctx);
 void mg_clear_error(mg_ctx *ctx);
+/* Rewrites the recorded failure as head + its message + tail, keeping its status (to say which call and which step
+ * an op's message comes from). Returns the status. */
+mg_status mg_rewrap_error(mg_ctx *ctx, const char *head, const char *tail);
+/* Seconds on a monotonic clock, for progress reports. */
+double mg_seconds(void);
 const mg_kernels *mg_backend(const mg_ctx *ctx);
 mg_device mg_ctx_device(const mg_ctx *ctx);
 
@@ -164,6 +169,8 @@ mg_status mg_fill(mg_ctx *ctx, mg_tensor *t, double value);
 /* A host-side stream (splitmix64) for data-order choices (batch picks, flips, timesteps): its whole state is one
  * integer, which checkpoints store to resume exactly. Returns a uniform double in [0, 1) and advances *state. */
 double mg_host_uniform(uint64_t *state);
+/* splitmix64's finalizer: a bijection of 64-bit integers that scatters nearby inputs (seeds into stream keys). */
+uint64_t mg_mix64(uint64_t z);
 /* PyTorch's default init for conv/linear: weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
 mg_status mg_init_default(mg_ctx *ctx, mg_tensor *weight, mg_tensor *bias, int fan_in);
 

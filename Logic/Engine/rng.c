@@ -48,10 +48,12 @@ mg_status mg_init_default(mg_ctx *ctx, mg_tensor *weight, mg_tensor *bias, int f
   return s;
 }
 
-double mg_host_uniform(uint64_t *state) {
-  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+uint64_t mg_mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z ^= z >> 31;
-  return (double)(z >> 11) / 9007199254740992.0; /* 53 bits */
+  return z ^ (z >> 31);
+}
+
+double mg_host_uniform(uint64_t *state) {
+  return (double)(mg_mix64(*state += 0x9e3779b97f4a7c15ull) >> 11) / 9007199254740992.0; /* 53 bits */
 }
