@@ -335,7 +335,7 @@ static double train_step(mg_classifier *c, mg_adam *adam, trainer *t, const mg_c
   }
   mg_zero_grad(ctx, c->params);
   mg_backward(ctx, loss);
-  mg_adam_step(adam, mg_lr_schedule(step, warmup, o->steps, o->learning_rate, o->learning_rate * MIN_LR_RATIO), 1.0);
+  mg_adam_step(adam, mg_lr_schedule(step - 1, warmup, o->steps, o->learning_rate, o->learning_rate * MIN_LR_RATIO), 1.0);
   return mg_ok(ctx) ? value : NAN;
 }
 

@@ -171,11 +171,14 @@ static mg_ddpm *ddpm_new(mg_ctx *ctx, const mg_ddpm_config *config, const mg_ddp
                        sizeof why) != MG_OK)
     mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%s", why);
   if (mg_ok(ctx)) set_options(m, o);
+  uint64_t ctx_seed = mg_rng_seed_value(ctx), ctx_offset = mg_rng_offset(ctx);
   if (mg_ok(ctx)) {
     mg_rng_seed(ctx, o->seed);
     m->unet = mg_unet_new(ctx, &config->unet);
   }
-  m->rng_offset = mg_rng_offset(ctx);
+  m->rng_offset = mg_rng_offset(ctx); /* training continues this stream */
+  mg_rng_seed(ctx, ctx_seed);         /* the context's own is left as it was */
+  mg_rng_set_offset(ctx, ctx_offset);
   m->host_stream = o->seed * 0x2545f4914f6cdd1dull + 1;
   if (!mg_ok(ctx)) {
     mg_ddpm_free(m);
@@ -218,6 +221,15 @@ mg_status mg_ddpm_set_train_options(mg_ddpm *m, const mg_ddpm_train_options *opt
   mg_clear_error(m->ctx);
   if (!options) return mg_fail(m->ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_set_train_options: options is NULL");
   if (check_train_options(m->ctx, options) != MG_OK) return mg_rewrap_error(m->ctx, "mg_ddpm_set_train_options: ", "");
+  const mg_ddpm_train_options *o = options, *now = &m->opt;
+  if (o->steps < m->step)
+    return mg_fail(m->ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_set_train_options: %lld steps, but %lld are already done",
+                   (long long)o->steps, (long long)m->step);
+  /* the optimizer and the streams were made from these: changing them would not take effect consistently */
+  if (o->batch != now->batch || o->seed != now->seed || o->weight_decay != now->weight_decay ||
+      o->learning_rate != now->learning_rate)
+    return mg_fail(m->ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_set_train_options: batch, seed, learning rate and weight "
+                   "decay are fixed when the model is made; start a new run to change them");
   return set_options(m, options);
 }
 
@@ -331,21 +343,24 @@ static mg_status check_data(mg_ddpm *m, const mg_dataset *d) {
                    "these are not the images the model was trained on so far (%d images now, %lld before, or "
                    "different content): resuming needs the same data to continue exactly; start a new run instead",
                    d->count, (long long)m->data_count);
-  if (!m->has_data) {
-    m->has_data = true;
-    m->data_count = d->count;
-    m->data_fingerprint = fp;
-    m->norm_offset = d->norm_offset;
-    m->norm_scale = d->norm_scale;
-    free_class_names(m);
-    if (u->num_classes > 0) {
-      m->class_names = calloc((size_t)u->num_classes, sizeof *m->class_names);
-      if (!m->class_names) return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
-      for (int i = 0; i < u->num_classes && d->class_names; i++)
-        if (d->class_names[i] && !(m->class_names[i] = strdup(d->class_names[i])))
-          return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
-    }
+  if (m->has_data) return MG_OK;
+  /* the first data: the model remembers it (names copied first, so a failure leaves the model unbound) */
+  char **names = u->num_classes > 0 ? calloc((size_t)u->num_classes, sizeof *names) : NULL;
+  bool ok = u->num_classes == 0 || names;
+  for (int i = 0; ok && i < u->num_classes && d->class_names; i++)
+    ok = !d->class_names[i] || (names[i] = strdup(d->class_names[i]));
+  if (!ok) {
+    for (int i = 0; names && i < u->num_classes; i++) free(names[i]);
+    free(names);
+    return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
   }
+  free_class_names(m);
+  m->class_names = names;
+  m->has_data = true;
+  m->data_count = d->count;
+  m->data_fingerprint = fp;
+  m->norm_offset = d->norm_offset;
+  m->norm_scale = d->norm_scale;
   return MG_OK;
 }
 
@@ -432,7 +447,8 @@ static double train_step(mg_ddpm *m, const mg_dataset *d, batch_buffers *bb) {
   const mg_ddpm_train_options *o = &m->opt;
   double lr = mg_lr_schedule(m->step, o->warmup_steps, o->steps, o->learning_rate, o->learning_rate * o->min_lr_ratio);
   mg_adam_step(m->adam, lr, clip);
-  mg_ema_update(m->ema, mg_ema_decay(m->step + 1, o->ema_decay, EMA_INV_GAMMA, EMA_POWER));
+  /* both count updates from 0, as diffusers: the first update has lr 0 (warm-up) and EMA decay 0 (a copy) */
+  mg_ema_update(m->ema, mg_ema_decay(m->step, o->ema_decay, EMA_INV_GAMMA, EMA_POWER));
   return mg_ok(ctx) ? value : NAN;
 }
 
@@ -487,7 +503,7 @@ mg_status mg_ddpm_train(mg_ddpm *m, const mg_dataset *data, mg_progress_fn progr
     if (m->checkpoint_path && (last || cancel || (every > 0 && m->step % every == 0)) &&
         (status = save_checkpoint(m)) != MG_OK)
       break;
-    if (cancel) {
+    if (cancel && !last) {
       status = mg_fail(ctx, MG_ERR_CANCELLED, "mg_ddpm_train: cancelled after step %lld of %lld%s",
                        (long long)m->step, (long long)total, m->checkpoint_path ? " (checkpoint saved)" : "");
       break;
@@ -824,7 +840,8 @@ static mg_status guided_predict(void *user, const float *x, int n, int t, float 
   const int64_t per = (int64_t)u->in_channels * u->image_size * u->image_size;
   const int null_class = u->num_classes;
   /* halves: cond (labels), uncond (null class); guidance 1 needs only cond, 0 only uncond */
-  bool conditional = u->num_classes > 0 && g->labels;
+  bool conditional = false; /* some image of the batch asks for a class */
+  for (int i = 0; u->num_classes > 0 && g->labels && i < n; i++) conditional |= g->labels[i] >= 0;
   bool cond = conditional && g->guidance != 0, uncond = u->num_classes > 0 && (!conditional || g->guidance != 1);
   int halves = (cond ? 1 : 0) + (uncond ? 1 : 0), rows = n * (halves ? halves : 1);
   mg_step_begin(ctx);

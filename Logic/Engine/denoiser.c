@@ -318,9 +318,9 @@ static double train_step(mg_denoiser *d, const float *images, int count) {
   double clip = mg_clip_factor(ctx, d->net.params, CLIP_NORM, NULL);
   int64_t step = d->step + 1;
   const mg_denoiser_options *o = &d->opt;
-  mg_adam_step(d->adam, mg_lr_schedule(step, o->warmup_steps, o->steps, o->learning_rate,
+  mg_adam_step(d->adam, mg_lr_schedule(step - 1, o->warmup_steps, o->steps, o->learning_rate,
                                        o->learning_rate * MIN_LR_RATIO), clip);
-  mg_ema_update(d->ema, mg_ema_decay(step, o->ema_decay, EMA_INV_GAMMA, EMA_POWER));
+  mg_ema_update(d->ema, mg_ema_decay(step - 1, o->ema_decay, EMA_INV_GAMMA, EMA_POWER)); /* 0 first: a copy */
   return mg_ok(ctx) ? value : NAN;
 }
 

@@ -323,8 +323,9 @@ mg_status mg_ddpm_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_ddpm_weights w
 void mg_ddpm_free(mg_ddpm *m);
 
 /* The training options a model carries (from mg_ddpm_create, or from its checkpoint), and replacing them: to
- * continue a finished run for more steps, or to change where checkpoints go. A resumed run equals an uninterrupted
- * one when nothing but checkpoint_path and checkpoint_every changed. checkpoint_path is copied. */
+ * continue a finished run for more steps, or to change where checkpoints go. batch, seed, learning_rate and
+ * weight_decay cannot change, nor steps drop below the steps done. A resumed run equals an uninterrupted one when
+ * nothing but checkpoint_path and checkpoint_every changed. checkpoint_path is copied. */
 mg_ddpm_train_options mg_ddpm_train_options_of(const mg_ddpm *m);
 mg_status mg_ddpm_set_train_options(mg_ddpm *m, const mg_ddpm_train_options *options);
 
@@ -353,7 +354,8 @@ typedef struct mg_ddpm_sample_options {
   double eta;          /* DDIM's noise (0: deterministic, 1: DDPM-like; default 0) */
   double guidance;     /* classifier-free guidance scale: 0 unconditional, 1 plain conditional (default),
                         * > 1 stronger; ignored by unconditional models */
-  int clip_x0;         /* non-zero: clamp the predicted clean image to [-1, 1] at each step (default 1) */
+  int clip_x0;         /* non-zero: clamp the predicted clean image to [-1, 1] at each step (default 1); the
+                        * final images are always clamped to the data's range */
   int batch;           /* images per UNet evaluation (default 16) */
   uint64_t seed;       /* image i's noise depends only on (seed, i): the same seed and batch give bit-identical
                         * images on any thread count; another batch changes them by float rounding only (default 1) */
