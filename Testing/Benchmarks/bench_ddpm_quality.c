@@ -94,7 +94,7 @@ int main(int argc, char **argv) {
          steps);
   fflush(stdout);
   if (mg_classifier_train(ctx, &train, &co, NULL, NULL, &cls) != MG_OK) return fail(mg_context_error(ctx));
-  int32_t *pred = malloc((size_t)(n_val > 100000 ? n_val : 100000) * sizeof(int32_t));
+  int32_t *pred = malloc((size_t)n_val * sizeof(int32_t));
   if (!pred) return fail("out of memory");
   if (mg_classifier_predict(cls, val_img, n_val, pred, NULL) != MG_OK) return fail(mg_context_error(ctx));
   int right = 0;
@@ -109,9 +109,11 @@ int main(int argc, char **argv) {
   int n = vol.dim[2];
   int32_t *want = malloc((size_t)n * sizeof(int32_t));
   float *img = malloc((size_t)n * per * sizeof(float));
-  if (!want || !img) return fail("out of memory");
+  free(pred);
+  pred = malloc((size_t)n * sizeof(int32_t));
+  if (!want || !img || !pred) return fail("out of memory");
   char csv[4200];
-  size_t base = strlen(samples_path) - (strstr(samples_path, ".nii.gz") ? 7 : 4);
+  size_t len = strlen(samples_path), base = len - (len > 7 && !strcmp(samples_path + len - 7, ".nii.gz") ? 7 : 4);
   snprintf(csv, sizeof csv, "%.*s.csv", (int)base, samples_path);
   if (read_classes(csv, &folder, want, n) != n) return fail("cannot read the samples' class list (STACK.csv)");
   for (int i = 0; i < n; i++)

@@ -28,7 +28,7 @@ run=$work/run
 if [ -f "$run/checkpoint.safetensors" ]; then
   # an earlier, interrupted run continues exactly where it stopped
   step=$("$medgen" info "$run/checkpoint.safetensors" | sed -n 's/^ *step: *//p' | head -1)
-  [ "$step" = "$STEPS" ] || "$medgen" train --resume "$run" $threads
+  [ "$step" = "$STEPS" ] || "$medgen" train --resume "$run" --steps "$STEPS" $threads
 else
   # shellcheck disable=SC2086
   "$medgen" train --model ddpm --data "$work/MedNIST" --size "$SIZE" --out "$run" --steps "$STEPS" \

@@ -48,6 +48,7 @@ grep -q "^training: 6 of 6 steps" "$dir/info.log" && grep -q "classes: bars, dis
   fail "medgen info should summarize the model (steps, classes)"
 [ -s "$run/train-log-from-4.csv" ] || fail "the resumed run's log is missing"
 check "resume cannot change the model" 2 "$medgen" train --resume "$run" --base-channels 16
+check "resume cannot change the learning rate" 2 "$medgen" train --resume "$run" --steps 8 --lr 0.5
 check "GAN not in this version" 2 "$medgen" train --model gan --data "$dir/data" --out "$dir/gan"
 check "missing data folder" 1 "$medgen" train --model ddpm --data "$dir/nope" --out "$dir/r2"
 grep -q "$dir/nope" "$dir/check.log" || fail "a missing data folder must be named"
@@ -55,6 +56,7 @@ grep -q "$dir/nope" "$dir/check.log" || fail "a missing data folder must be name
 
 # Ctrl-C during training: exit 1, a checkpoint, and the resume command
 cancel="$dir/cancel"
+: >"$dir/cancel.log"
 # shellcheck disable=SC2086
 "$medgen" train --model ddpm --data "$dir/data" --out "$cancel" --steps 100000 --batch 2 --threads 2 $tiny \
   >"$dir/cancel.log" 2>"$dir/cancel.err" &

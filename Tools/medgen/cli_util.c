@@ -31,7 +31,7 @@ bool cli_parse_double(const char *s, double lo, double hi, double *out) {
 bool cli_parse_u64(const char *s, uint64_t *out) {
   char *end;
   errno = 0;
-  if (!*s || *s == '-') return false;
+  if (*s < '0' || *s > '9') return false; /* strtoull would skip spaces and wrap a minus */
   unsigned long long v = strtoull(s, &end, 10);
   if (errno || *end) return false;
   *out = v;

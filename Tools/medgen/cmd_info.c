@@ -198,10 +198,8 @@ int medgen_cmd_info(int argc, char **argv) {
   int n = mg_checkpoint_tensor_count(c), n_meta = mg_checkpoint_metadata_count(c);
   printf("%s: safetensors checkpoint\n", path);
   const char *type = mg_checkpoint_metadata(c, "model.type");
-  if (type && !strcmp(type, "ddpm") && !print_ddpm_summary(c)) {
-    mg_checkpoint_free(c);
-    return 1;
-  }
+  /* a diffusion checkpoint the engine cannot use is still listed, and the exit code says so */
+  bool unusable = type && !strcmp(type, "ddpm") && !print_ddpm_summary(c);
 
   printf("metadata: %d %s\n", n_meta, n_meta == 1 ? "entry" : "entries");
   int shown_meta = all || n_meta <= META_LIMIT ? n_meta : META_LIMIT;
@@ -271,5 +269,5 @@ int medgen_cmd_info(int argc, char **argv) {
   }
   if (shown < n) printf("  ... and %d more (--all lists every tensor)\n", n - shown);
   mg_checkpoint_free(c);
-  return 0;
+  return unusable ? 1 : 0;
 }

@@ -229,7 +229,26 @@ int medgen_cmd_sample(int argc, char **argv) {
     fprintf(stderr, "medgen sample: out of memory for %d images of %dx%d\n", a.n, S, S);
     goto done;
   }
+  /* limits of the output formats, checked before minutes of sampling */
+  enum { NIFTI_MAX_SLICES = 32767, PNG_MAX_SIDE = 16384, GRID_GAP = 2 };
   bool conditional = mg_ddpm_num_classes(m) > 0;
+  if (kind == OUT_NIFTI && a.n > NIFTI_MAX_SLICES) {
+    fprintf(stderr, "medgen sample: a NIfTI stack holds at most %d images; use --out DIR/ for %d\n", NIFTI_MAX_SLICES,
+            a.n);
+    goto done;
+  }
+  int columns = conditional && !a.class_name && mg_ddpm_num_classes(m) <= 16 ? mg_ddpm_num_classes(m)
+                                                                           : (int)ceil(sqrt((double)a.n));
+  const int max_tiles = (PNG_MAX_SIDE + GRID_GAP) / (S + GRID_GAP);
+  if (columns > a.n) columns = a.n;
+  if ((a.n + columns - 1) / columns > max_tiles) columns = (a.n + max_tiles - 1) / max_tiles; /* wider, not taller */
+  if (a.grid && columns > max_tiles) {
+    fprintf(stderr, "medgen sample: --grid: %d images of %dx%d do not fit in one PNG (at most %d); draw fewer or drop "
+                    "--grid\n", a.n, S, S, max_tiles * max_tiles);
+    goto done;
+  }
+  if (a.opt.sampler != MG_SAMPLER_DDIM && a.opt.eta != 0)
+    fprintf(stderr, "medgen sample: note: --eta applies to ddim only; ignored\n");
   if (!conditional && a.class_name && strcmp(a.class_name, "none")) {
     fprintf(stderr, "medgen sample: %s is an unconditional model: it has no classes (drop --class)\n", a.checkpoint);
     goto done;
@@ -252,9 +271,13 @@ int medgen_cmd_sample(int argc, char **argv) {
   mg_ddpm_normalization(m, &offset, &scale);
   const double lo = offset - scale, hi = offset + scale;
 
-  /* outputs: all or none */
+  /* outputs: all or none; the grid first, so that its failure has nothing to undo */
   char written[2][4200] = {"", ""};
-  st = MG_OK;
+  st = a.grid ? mg_png_write_grid(a.grid, images, a.n, S, columns, lo, hi, true, err, sizeof err) : MG_OK;
+  if (st != MG_OK) {
+    fprintf(stderr, "medgen sample: %s\n", err);
+    goto done;
+  }
   if (kind == OUT_NIFTI) {
     int dim[3] = {S, S, a.n};
     float pixdim[3] = {1, 1, 1};
@@ -292,15 +315,11 @@ int medgen_cmd_sample(int argc, char **argv) {
       remove(path);
     }
   }
-  if (st == MG_OK && a.grid) {
-    int columns = conditional && !a.class_name && mg_ddpm_num_classes(m) <= 16 ? mg_ddpm_num_classes(m)
-                                                                               : (int)ceil(sqrt((double)a.n));
-    st = mg_png_write_grid(a.grid, images, a.n, S, columns, lo, hi, true, err, sizeof err);
-  }
   if (st != MG_OK) {
     fprintf(stderr, "medgen sample: %s\n", err);
     for (int i = 0; i < 2; i++)
       if (written[i][0]) remove(written[i]);
+    if (a.grid) remove(a.grid);
     goto done;
   }
   char took[32];

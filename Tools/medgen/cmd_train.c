@@ -22,7 +22,7 @@ typedef struct train_args {
   mg_ddpm_config cfg;           /* the preset with the overrides below applied */
   mg_ddpm_train_options opt;
   /* which options the user gave (resume accepts only some) */
-  bool given_steps, given_every, given_arch;
+  bool given_steps, given_every, given_other;
   const char *channel_mult, *attention; /* comma lists, applied after the preset */
 } train_args;
 
@@ -42,7 +42,7 @@ static void print_help(FILE *out) {
           "  --model ddpm           the model family (GANs arrive in a later version)\n"
           "  --data FOLDER          training images (required; with --resume, defaults to the run's own)\n"
           "  --out RUN              run folder, created if needed (required unless --resume)\n"
-          "  --size N               image size in pixels, 32 to 256 (default: the first image's size)\n"
+          "  --size N               image size in pixels, 8 to 256 (default: the first image's size)\n"
           "  --max-per-class N      use at most N images of each class (sorted names; default: all)\n"
           "  --unconditional        ignore the class folders\n"
           "  --resume RUN           continue the run in RUN from its checkpoint\n"
@@ -128,17 +128,19 @@ static bool apply(train_args *a, const char *name, const char *v) {
 #define IS(s) (!strcmp(name, s))
 #define LONG(lo, hi, dst) (cli_parse_long(v, lo, hi, &n) ? ((dst) = n, true) : false)
 #define REAL(lo, hi, dst) (cli_parse_double(v, lo, hi, &x) ? ((dst) = x, true) : false)
-  if (IS("--model")) return (a->model = v), true;
   if (IS("--data")) return (a->data = v), true;
-  if (IS("--out")) return (a->out = v), true;
   if (IS("--resume")) return (a->out = v), (a->resume = true);
+  if (IS("--threads")) return LONG(1, 1024, a->threads);
+  if (IS("--steps")) return (a->given_steps = true), LONG(1, 1000000000L, o->steps);
+  if (IS("--checkpoint-every")) return (a->given_every = true), LONG(0, 1000000000L, o->checkpoint_every);
+  a->given_other = true; /* everything below is fixed once a run exists */
+  if (IS("--model")) return (a->model = v), true;
+  if (IS("--out")) return (a->out = v), true;
   if (IS("--preset")) return true; /* read before the others */
   if (IS("--unconditional")) return (a->unconditional = true);
   if (IS("--flip")) return (o->flip_horizontal = 1), true;
   if (IS("--size")) return LONG(8, 256, a->size);
   if (IS("--max-per-class")) return LONG(1, 100000000, a->max_per_class);
-  if (IS("--threads")) return LONG(1, 1024, a->threads);
-  if (IS("--steps")) return (a->given_steps = true), LONG(1, 1000000000L, o->steps);
   if (IS("--batch")) return LONG(1, 1024, o->batch);
   if (IS("--lr")) return REAL(1e-12, 1, o->learning_rate);
   if (IS("--warmup")) return LONG(0, 1000000000L, o->warmup_steps);
@@ -147,9 +149,7 @@ static bool apply(train_args *a, const char *name, const char *v) {
   if (IS("--ema-decay")) return REAL(0, 0.999999, o->ema_decay);
   if (IS("--clip")) return REAL(0, 1e9, o->clip_norm);
   if (IS("--class-dropout")) return REAL(0, 0.99, o->class_dropout);
-  if (IS("--checkpoint-every")) return (a->given_every = true), LONG(0, 1000000000L, o->checkpoint_every);
   if (IS("--seed")) return cli_parse_u64(v, &o->seed);
-  a->given_arch = true;
   if (IS("--schedule")) return (n = mg_noise_schedule_from_name(v)) >= 0 && (a->cfg.schedule = n, true);
   if (IS("--prediction")) return (n = mg_prediction_from_name(v)) >= 0 && (a->cfg.prediction = n, true);
   if (IS("--timesteps")) return LONG(10, 10000, a->cfg.timesteps);
@@ -224,7 +224,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
     return 2;
   }
   if (a->resume) {
-    if (a->given_arch || a->unconditional || a->size || a->max_per_class) {
+    if (a->given_other) {
       fprintf(stderr, "medgen train: --resume continues a run as it was: only --data, --steps, --checkpoint-every "
                       "and --threads may be given with it\n");
       return 2;
@@ -333,6 +333,14 @@ int medgen_cmd_train(int argc, char **argv) {
     }
   }
 
+  if (!a.resume && a.size) { /* a bad model fails before minutes of reading */
+    mg_unet_config u = a.cfg.unet;
+    u.image_size = a.size;
+    if (mg_unet_config_check(&u, err, sizeof err) != MG_OK) {
+      fprintf(stderr, "medgen train: %s\n", err);
+      return finish(&s, 1);
+    }
+  }
   double t0 = cli_now_s();
   if (mg_image_folder_read(a.data, a.size, a.max_per_class, &s.folder, err, sizeof err) != MG_OK) {
     fprintf(stderr, "medgen train: %s\n", err);
