@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # demo.sh: installs dependencies, builds MedGen (Release, into build/) and runs `medgen demo`, which trains a small
-# denoising network on a real brain MRI for about two minutes and writes demo-output/demo.png.
+# diffusion model on a real brain MRI for about two minutes and writes demo-output/demo.png.
 # Extra arguments go to `medgen demo` (see: build/Tools/medgen/medgen demo --help).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -7,7 +7,9 @@
  * are saved in checkpoints, so a resumed run repeats exactly the draws the uninterrupted run would have made.
  *
  * Sampling runs with the EMA weights (or the raw ones) loaded as the network's parameters; classifier-free
- * guidance mixes a conditional and a "no class" prediction: out = uncond + w (cond - uncond). */
+ * guidance mixes a conditional and a "no class" prediction: out = uncond + w (cond - uncond). Denoising noises
+ * given images and turns one prediction into the estimate of the clean image: what the network has learned,
+ * without a sampling loop. */
 #include "mg_diffusion.h"
 #include "mg_unet.h"
 
@@ -297,6 +299,15 @@ void mg_ddpm_normalization(const mg_ddpm *m, double *offset, double *scale) {
 
 /* ---- data ---- */
 
+/* Model-scale images: every value finite and in [-1, 1]; the message names the first bad one. */
+static mg_status check_pixels(mg_ctx *ctx, const float *images, int count, int64_t per) {
+  for (int64_t i = 0; i < count * per; i++)
+    if (!(images[i] >= -1.0f && images[i] <= 1.0f))
+      return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "image %lld has value %g at index %lld; values must be in [-1, 1]",
+                     (long long)(i / per), images[i], (long long)(i % per));
+  return MG_OK;
+}
+
 /* FNV-1a over the images' bytes and the labels: a resumed run must see the same data to continue exactly. */
 static uint64_t data_fingerprint(const mg_dataset *d) {
   uint64_t h = 0xcbf29ce484222325ull;
@@ -332,11 +343,8 @@ static mg_status check_data(mg_ddpm *m, const mg_dataset *d) {
         return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "image %d has label %d, outside [0, %d)", i, d->labels[i],
                        d->num_classes);
   }
-  int64_t per = (int64_t)d->channels * d->size * d->size;
-  for (int64_t i = 0; i < d->count * per; i++)
-    if (!(d->images[i] >= -1.0f && d->images[i] <= 1.0f))
-      return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "image %lld has value %g; training values must be in [-1, 1]",
-                     (long long)(i / per), d->images[i]);
+  if (check_pixels(ctx, d->images, d->count, (int64_t)d->channels * d->size * d->size) != MG_OK)
+    return mg_ctx_status(ctx);
   uint64_t fp = data_fingerprint(d);
   if (m->has_data && (fp != m->data_fingerprint || d->count != m->data_count))
     return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT,
@@ -821,16 +829,33 @@ mg_status mg_ddpm_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_ddpm_weights w
 
 /* ---- sampling ---- */
 
-/* The model callback of mg_diffusion_sample for one batch: the UNet's prediction, guided. With guidance, the
- * conditional and "no class" halves run as one batch of 2n (bigger GEMMs, one pass over the weights). */
+/* The model callback of mg_diffusion_sample (and mg_ddpm_denoise's one prediction) for one batch: the UNet's
+ * prediction, guided. With guidance, the conditional and "no class" halves run as one batch of 2n (bigger GEMMs,
+ * one pass over the weights). */
 typedef struct guided_model {
   mg_ddpm *m;
   const int32_t *labels; /* n labels of this batch (null class for -1), or NULL */
+  const int *timesteps;  /* n timesteps of this batch (mg_ddpm_denoise), or NULL: all at the sampler's t */
   double guidance;
   int32_t *label_buf;    /* 2 * batch */
   float *t_buf;          /* 2 * batch */
   float *out_buf;        /* 2 * batch * per */
 } guided_model;
+
+static mg_status guided_alloc(mg_ddpm *m, guided_model *g, int batch, double guidance, const char *fn) {
+  const mg_unet_config *u = &m->cfg.unet;
+  const size_t per = (size_t)u->in_channels * u->image_size * u->image_size;
+  *g = (guided_model){m, NULL, NULL, guidance, malloc(2 * (size_t)batch * sizeof(int32_t)),
+                      malloc(2 * (size_t)batch * sizeof(float)), malloc(2 * (size_t)batch * per * sizeof(float))};
+  if (g->label_buf && g->t_buf && g->out_buf) return MG_OK;
+  return mg_fail(m->ctx, MG_ERR_OUT_OF_MEMORY, "%s: out of memory for a batch of %d images", fn, batch);
+}
+
+static void guided_free(guided_model *g) {
+  free(g->label_buf);
+  free(g->t_buf);
+  free(g->out_buf);
+}
 
 static mg_status guided_predict(void *user, const float *x, int n, int t, float *out) {
   guided_model *g = user;
@@ -852,7 +877,7 @@ static mg_status guided_predict(void *user, const float *x, int n, int t, float 
   for (int h = 0; h < (halves ? halves : 1); h++) {
     memcpy(g->out_buf + h * n * per, x, (size_t)n * per * sizeof *x);
     for (int i = 0; i < n; i++) {
-      g->t_buf[h * n + i] = (float)t;
+      g->t_buf[h * n + i] = (float)(g->timesteps ? g->timesteps[i] : t);
       bool use_label = cond && h == 0 && g->labels[i] >= 0;
       g->label_buf[h * n + i] = use_label ? g->labels[i] : null_class;
     }
@@ -886,21 +911,29 @@ static int forward_progress(void *user, const mg_progress *p) {
   return b->fn(b->user, &q);
 }
 
+/* n images: at least one; labels (may be NULL) -1 ("no class") or a class of a conditional model. */
+static mg_status check_images_and_labels(mg_ddpm *m, int n, const int32_t *labels) {
+#define BAD(...) return mg_fail(m->ctx, MG_ERR_INVALID_ARGUMENT, __VA_ARGS__)
+  if (n < 1) BAD("%d images: need at least one", n);
+  if (labels && m->cfg.unet.num_classes == 0) BAD("the model is unconditional: it takes no class");
+  for (int i = 0; labels && i < n; i++)
+    if (labels[i] < -1 || labels[i] >= m->cfg.unet.num_classes)
+      BAD("class %d of image %d: the model has classes 0 to %d (-1: no class)", labels[i], i,
+          m->cfg.unet.num_classes - 1);
+  return MG_OK;
+#undef BAD
+}
+
 static mg_status check_sample_options(mg_ddpm *m, const mg_ddpm_sample_options *o, int n, const int32_t *labels) {
   mg_ctx *ctx = m->ctx;
 #define BAD(...) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, __VA_ARGS__)
-  if (n < 1) BAD("%d images: need at least one", n);
+  if (check_images_and_labels(m, n, labels) != MG_OK) return mg_ctx_status(ctx);
   if ((unsigned)o->sampler > MG_SAMPLER_DPMPP_2M) BAD("unknown sampler %d", (int)o->sampler);
   if (o->sampler != MG_SAMPLER_DDPM && (o->steps < 1 || o->steps > m->sched.T))
     BAD("%d steps: the %s sampler takes 1 to %d", o->steps, mg_sampler_name(o->sampler), m->sched.T);
   if (!(o->eta >= 0 && o->eta <= 10)) BAD("eta %g: must be in [0, 10]", o->eta);
   if (!(o->guidance >= 0 && o->guidance <= 100)) BAD("guidance %g: must be in [0, 100]", o->guidance);
   if (o->batch < 1 || o->batch > MAX_BATCH) BAD("batch %d: must be from 1 to %d", o->batch, MAX_BATCH);
-  if (labels && m->cfg.unet.num_classes == 0) BAD("the model is unconditional: it takes no class");
-  for (int i = 0; labels && i < n; i++)
-    if (labels[i] < -1 || labels[i] >= m->cfg.unet.num_classes)
-      BAD("class %d of image %d: the model has classes 0 to %d (-1: no class)", labels[i], i,
-          m->cfg.unet.num_classes - 1);
   return MG_OK;
 #undef BAD
 }
@@ -916,11 +949,10 @@ mg_status mg_ddpm_sample(mg_ddpm *m, const mg_ddpm_sample_options *options, int 
   const mg_unet_config *u = &m->cfg.unet;
   const int64_t per = (int64_t)u->in_channels * u->image_size * u->image_size;
   const int B = o.batch < n ? o.batch : n;
-  guided_model g = {m, NULL, o.guidance, malloc(2 * (size_t)B * sizeof(int32_t)), malloc(2 * (size_t)B * sizeof(float)),
-                    malloc(2 * (size_t)B * per * sizeof(float))};
-  if (!g.label_buf || !g.t_buf || !g.out_buf) {
-    free(g.label_buf), free(g.t_buf), free(g.out_buf);
-    return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "mg_ddpm_sample: out of memory for a batch of %d images", B);
+  guided_model g;
+  if (guided_alloc(m, &g, B, o.guidance, "mg_ddpm_sample") != MG_OK) {
+    guided_free(&g);
+    return mg_ctx_status(ctx);
   }
   int steps_per_batch = o.sampler == MG_SAMPLER_DDPM ? m->sched.T : o.steps;
   batch_progress bp = {progress, user, 0, (int64_t)((n + B - 1) / B) * steps_per_batch, mg_seconds()};
@@ -939,7 +971,7 @@ mg_status mg_ddpm_sample(mg_ddpm *m, const mg_ddpm_sample_options *options, int 
   mg_rng_seed(ctx, ctx_seed);
   mg_rng_set_offset(ctx, ctx_offset);
   mg_set_grad_enabled(ctx, grad);
-  free(g.label_buf), free(g.t_buf), free(g.out_buf);
+  guided_free(&g);
   if (s != MG_OK) return mg_ok(ctx) ? mg_fail(ctx, s, "mg_ddpm_sample failed") : mg_rewrap_error(ctx, "mg_ddpm_sample: ", "");
   /* back to the data's units; the model's range is [-1, 1] */
   for (int64_t i = 0; i < (int64_t)n * per; i++) {
@@ -947,4 +979,62 @@ mg_status mg_ddpm_sample(mg_ddpm *m, const mg_ddpm_sample_options *options, int 
     out[i] = (float)(v * m->norm_scale + m->norm_offset);
   }
   return MG_OK;
+}
+
+mg_status mg_ddpm_denoise(mg_ddpm *m, const float *images, int count, const int *timesteps, const int32_t *labels,
+                          uint64_t seed, float *noisy, float *denoised) {
+  enum { DENOISE_BATCH = 16 };
+  if (!m) return MG_ERR_INVALID_ARGUMENT;
+  mg_ctx *ctx = m->ctx;
+  mg_clear_error(ctx);
+  const char *fn = "mg_ddpm_denoise";
+  if (!images || !timesteps || !denoised)
+    return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn,
+                   !images ? "images" : !timesteps ? "timesteps" : "denoised");
+  const mg_unet_config *u = &m->cfg.unet;
+  const int64_t per = (int64_t)u->in_channels * u->image_size * u->image_size;
+  if (check_images_and_labels(m, count, labels) != MG_OK || check_pixels(ctx, images, count, per) != MG_OK)
+    return mg_rewrap_error(ctx, "mg_ddpm_denoise: ", "");
+  for (int i = 0; i < count; i++)
+    if (timesteps[i] < 0 || timesteps[i] >= m->sched.T)
+      return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%s: timesteps[%d] = %d: must be from 0 to %d", fn, i,
+                     timesteps[i], m->sched.T - 1);
+  const int B = count < DENOISE_BATCH ? count : DENOISE_BATCH;
+  guided_model g;
+  float *xt = malloc((size_t)B * per * sizeof *xt), *pred = malloc((size_t)B * per * sizeof *pred);
+  if (guided_alloc(m, &g, B, 1, fn) != MG_OK || !xt || !pred) {
+    guided_free(&g), free(xt), free(pred);
+    return mg_ok(ctx) ? mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "%s: out of memory", fn) : mg_ctx_status(ctx);
+  }
+  bool grad = mg_set_grad_enabled(ctx, false);
+  uint64_t ctx_seed = mg_rng_seed_value(ctx), ctx_offset = mg_rng_offset(ctx); /* training's stream, kept */
+  mg_status s = MG_OK;
+  for (int i0 = 0; i0 < count && s == MG_OK; i0 += B) {
+    int nb = count - i0 < B ? count - i0 : B;
+    g.labels = labels ? labels + i0 : NULL;
+    g.timesteps = timesteps + i0;
+    /* the starting noise of a sampler (draw 0) for image i: it depends only on (seed, i) */
+    s = mg_diffusion_noise(ctx, seed, i0, nb, (int)per, 0, xt);
+    for (int i = 0; s == MG_OK && i < nb; i++) {
+      double a = sqrt(m->sched.alpha_bar[timesteps[i0 + i]]), b = sqrt(1 - m->sched.alpha_bar[timesteps[i0 + i]]);
+      float *x = xt + i * per;
+      const float *x0 = images + (i0 + i) * per;
+      for (int64_t j = 0; j < per; j++) x[j] = (float)(a * x0[j] + b * x[j]);
+    }
+    if (s == MG_OK) s = guided_predict(&g, xt, nb, 0, pred);
+    for (int i = 0; s == MG_OK && i < nb; i++) {
+      double a = sqrt(m->sched.alpha_bar[timesteps[i0 + i]]), b = sqrt(1 - m->sched.alpha_bar[timesteps[i0 + i]]);
+      for (int64_t j = i * per; j < (i + 1) * per; j++) {
+        /* x_t = a x0 + b eps and v = a eps - b x0 give x0 = (x_t - b eps) / a = a x_t - b v */
+        double x0 = m->cfg.prediction == MG_PREDICT_V ? a * xt[j] - b * pred[j] : (xt[j] - b * pred[j]) / a;
+        denoised[i0 * per + j] = (float)(x0 < -1 ? -1 : x0 > 1 ? 1 : x0);
+        if (noisy) noisy[i0 * per + j] = (float)(xt[j] / a);
+      }
+    }
+  }
+  mg_rng_seed(ctx, ctx_seed);
+  mg_rng_set_offset(ctx, ctx_offset);
+  mg_set_grad_enabled(ctx, grad);
+  guided_free(&g), free(xt), free(pred);
+  return s == MG_OK ? MG_OK : mg_rewrap_error(ctx, "mg_ddpm_denoise: ", "");
 }

@@ -5,7 +5,7 @@
  * (mg_context_error, or the caller's err buffer for calls that have no context yet). Nothing here exits,
  * aborts or prints.
  *
- * Thread safety: a context, and everything created from it (a denoiser included), belongs to one thread at a
+ * Thread safety: a context, and everything created from it (a model included), belongs to one thread at a
  * time. Different contexts may run concurrently in different threads. Checkpoint files are independent of
  * contexts; a loaded mg_checkpoint is read-only and may be shared between threads once loaded.
  *
@@ -142,77 +142,6 @@ mg_status mg_checkpoint_writer_add_metadata(mg_checkpoint_writer *w, const char 
 const char *mg_checkpoint_writer_error(const mg_checkpoint_writer *w);
 mg_status mg_checkpoint_writer_save(mg_checkpoint_writer *w, const char *path, char *err, size_t err_size);
 
-/* ---- Denoiser: the building block of a diffusion model. ----
- * A small UNet that, told a noise level t, predicts the Gaussian noise added to a clean image. Training draws an
- * image, a level t uniform in [0, 1) and noise eps, forms x_t = sqrt(abar(t)) x0 + sqrt(1 - abar(t)) eps (the
- * cosine schedule of improved DDPM: t = 0 is clean, t = 1 is almost pure noise) and minimizes the mean squared
- * error of the predicted eps, with AdamW, a linear warm-up then cosine learning rate, gradient-norm clipping at 1
- * and an exponential moving average (EMA) of the weights. Images are single-channel, square, with pixels in
- * [-1, 1], row-major, top row first; a batch of n images is n * size * size floats.
- *
- * A denoiser belongs to the context it was trained in: use it only with that context, and free it before the
- * context. Its weights live in the context's memory, which only mg_context_free releases, so a program that
- * trains many models should give each its own context. Results are bit-identical for any thread count. */
-typedef struct mg_denoiser mg_denoiser;
-
-typedef struct mg_denoiser_options {
-  int channels;         /* feature channels at full resolution (twice that at 1/2 and 1/4): a multiple of 8 from
-                         * 8 to 256 (default 16) */
-  int batch;            /* images per training step, drawn with replacement: 1 to 1024 (default 16) */
-  int steps;            /* training steps, at least 1 (default 300) */
-  double learning_rate; /* peak AdamW learning rate, in (0, 1] (default 4e-3); the cosine ends at 5% of it */
-  int warmup_steps;     /* linear warm-up steps, 0 to steps; -1 (default): a tenth of steps, at most 50 */
-  double ema_decay;     /* the EMA's largest decay, in [0, 1) (default 0.999); smaller early on (warm-up) */
-  int flip_horizontal;  /* non-zero: mirror half the training images left-right (default 0: off). For images
-                         * whose left and right are interchangeable, e.g. axial brain slices */
-  uint64_t seed;        /* weights' initialization, batch picks, noise levels and noise (default 1) */
-} mg_denoiser_options;
-
-/* The defaults above. */
-mg_denoiser_options mg_denoiser_default_options(void);
-
-/* Trains a denoiser on count images of size x size pixels (size a multiple of 4 from 8 to 512; every pixel
- * finite and in [-1, 1]). options may be NULL for the defaults. The same inputs, options and seed give
- * bit-identical weights on any thread count.
- *
- * progress (may be NULL) is called once after each step with stage "train", step = steps done (1 .. total),
- * total = options->steps, the step's loss and the seconds since the call began. A non-zero return cancels: the
- * call returns MG_ERR_CANCELLED at once, before another step.
- *
- * On success *out is the trained denoiser (free with mg_denoiser_free). On any failure *out is NULL and
- * mg_context_error(ctx) says why: MG_ERR_INVALID_ARGUMENT for a NULL pointer, count < 1, an unsupported size, a
- * non-finite or out-of-range pixel (naming the image and the pixel) or an option out of range (naming it);
- * MG_ERR_NUMERIC when the loss or the gradients stop being finite (naming the step); MG_ERR_CANCELLED;
- * MG_ERR_OUT_OF_MEMORY. With ctx NULL it returns MG_ERR_INVALID_ARGUMENT and has nowhere to say so. */
-mg_status mg_denoiser_train(mg_ctx *ctx, const float *images, int count, int size, const mg_denoiser_options *options,
-                            mg_progress_fn progress, void *user, mg_denoiser **out);
-void mg_denoiser_free(mg_denoiser *d);
-/* The image size it was trained on, and its number of trained values (0 for NULL). */
-int mg_denoiser_image_size(const mg_denoiser *d);
-int64_t mg_denoiser_parameter_count(const mg_denoiser *d);
-
-/* Adds noise to count clean images (mg_denoiser_image_size(d) square, pixels finite and in [-1, 1]), image i at
- * noise level levels[i] in [0, 1], and asks the network (with its EMA weights) for the clean images back.
- * denoised receives the estimates, clamped to [-1, 1]; noisy (may be NULL) receives the noisy inputs divided by
- * sqrt(abar), i.e. the clean image plus noise of standard deviation sqrt((1 - abar) / abar), on the clean
- * image's scale and not clamped. Both are count * size * size floats.
- *
- * The noise depends only on seed and the image's position i: the same call gives bit-identical results on any
- * thread count. ctx must be the denoiser's context. Failures: MG_ERR_INVALID_ARGUMENT (NULL pointers, another context, a level or pixel out
- * of range), MG_ERR_OUT_OF_MEMORY; the message is in mg_context_error(ctx). */
-mg_status mg_denoiser_denoise(mg_ctx *ctx, mg_denoiser *d, const float *images, int count, const float *levels,
-                              uint64_t seed, float *noisy, float *denoised);
-
-/* Writes the denoiser as a checkpoint, atomically (mg_checkpoint_writer_save): its weights ("model."), EMA
- * weights ("ema."), AdamW moments ("optim.") and metadata: "model.config" (the architecture as JSON),
- * "train.config" (the training options as JSON), "step", "seed", "rng.seed", "rng.offset" and "sampler.state"
- * (where training left its random streams), "medgen.version". metadata (may be NULL) adds the caller's own entries:
- * key, value, key, value, ..., NULL; a key already used fails the save. On failure nothing is written under path
- * (and no temporary file is left) and err says which file and why. Uses d's context, whose error it replaces. */
-mg_status mg_denoiser_save(mg_denoiser *d, const char *path, const char *const *metadata, char *err,
-                           size_t err_size);
-
-
 /* ---- Training data: 2D images in memory, scaled to [-1, 1], with optional class labels. ----
  * Readers (Logic/IO) fill this from files; the engine never reads image files itself. norm_offset and norm_scale
  * map back to the data's original intensity units (original = value * norm_scale + norm_offset); models store
@@ -304,7 +233,9 @@ typedef struct mg_ddpm_train_options {
 mg_ddpm_train_options mg_ddpm_default_train_options(void);
 
 /* A diffusion model in a context: weights, and when made for training, the optimizer, EMA and data streams.
- * Like a denoiser it belongs to its context (one thread at a time; free it before the context). */
+ * It belongs to its context (one thread at a time; free it before the context); its weights live in the
+ * context's memory, which only mg_context_free releases, so a program that makes many models should give each its
+ * own context. */
 typedef struct mg_ddpm mg_ddpm;
 
 /* A new model for training, its weights initialized from options->seed. Checks config and options (messages
@@ -366,6 +297,19 @@ mg_ddpm_sample_options mg_ddpm_default_sample_options(void);
  * "sample", step and total count reverse steps over all batches; non-zero cancels. */
 mg_status mg_ddpm_sample(mg_ddpm *m, const mg_ddpm_sample_options *options, int n, const int32_t *labels, float *out,
                          mg_progress_fn progress, void *user);
+/* What the network has learned, in one prediction instead of a sampling loop: noises count images (channels *
+ * size * size values each, in the model's [-1, 1] scale: finite and in range), image i at timesteps[i] (0 to T-1)
+ * with noise that depends only on (seed, i) (a sampler's starting noise for image i), and has the network
+ * predict with the weights m holds (a model loaded with MG_WEIGHTS_EMA: the EMA weights; one made by
+ * mg_ddpm_create: its current trained weights). denoised receives the estimate of the clean images, clamped to
+ * [-1, 1]; noisy (may be NULL) the noisy inputs divided by sqrt(abar): the clean image plus noise of standard
+ * deviation sqrt((1 - abar) / abar), on the clean image's scale and not clamped. labels: count classes as in
+ * mg_ddpm_sample (-1: no class), or NULL for "no class". Runs in batches of 16; the same call gives
+ * bit-identical results on any thread count, and leaves the context's random stream as it was. Failures:
+ * MG_ERR_INVALID_ARGUMENT (a NULL pointer, count < 1, a value, timestep or class out of range: the message names
+ * it), MG_ERR_OUT_OF_MEMORY; the message is in mg_context_error. */
+mg_status mg_ddpm_denoise(mg_ddpm *m, const float *images, int count, const int *timesteps, const int32_t *labels,
+                          uint64_t seed, float *noisy, float *denoised);
 
 /* What a model is. */
 const mg_ddpm_config *mg_ddpm_get_config(const mg_ddpm *m);

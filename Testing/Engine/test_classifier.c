@@ -273,8 +273,8 @@ static void test_save_load(mg_classifier *c, const float *test, const char *dir)
   mg_context_free(ctx);
 
   snprintf(other, sizeof other, "%s/not-a-classifier.safetensors", dir);
-  rewrite(ck, "{\"model\":\"denoiser\",\"image_size\":32,\"channels\":8}", other);
-  expect_load_refused(other, "a denoiser's config", "not a classifier");
+  rewrite(ck, "{\"model\":\"gan\",\"image_size\":32,\"channels\":8}", other);
+  expect_load_refused(other, "another model's config", "not a classifier");
   rewrite(ck, NULL, other);
   expect_load_refused(other, "no model.config", "not a classifier");
   rewrite(ck, "{\"model\":\"classifier\",\"image_size\":32,\"channels\":1,\"width\":8,\"blocks\":4,\"num_classes\":4}",

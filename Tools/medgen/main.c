@@ -19,7 +19,7 @@ static void print_usage(FILE *out) {
           "  train           train a diffusion model on your own images (a folder, one subfolder per class)\n"
           "  sample          generate synthetic images from a trained model\n"
           "  info FILE       show what a MedGen checkpoint (.safetensors) holds\n"
-          "  demo            train a small denoising network on real brain MRI slices and write a picture\n"
+          "  demo            train a small diffusion model on real brain MRI slices and show its denoising\n"
           "  bench NAME      measure speed: kernels (against OpenBLAS), ddpm (against PyTorch)\n"
           "\n"
           "Coming in later versions:\n"

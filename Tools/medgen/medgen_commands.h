@@ -6,7 +6,8 @@
 
 /* `medgen info FILE`: what a checkpoint (or image) holds. cmd_info.c */
 int medgen_cmd_info(int argc, char **argv);
-/* `medgen demo [options]`: trains a small denoiser on real brain MRI slices and writes a picture. cmd_demo.c */
+/* `medgen demo [options]`: trains a small diffusion model on real brain MRI slices and shows its denoising in a
+ * picture. cmd_demo.c */
 int medgen_cmd_demo(int argc, char **argv);
 
 /* `medgen train [options]`: trains a diffusion model on a folder of images. cmd_train.c */
