@@ -27,17 +27,6 @@
 
 enum { N = 20, TRAIN_N = 8, S = 16, PER = S * S, STEPS = 6 };
 
-static mg_ctx *make_ctx(int threads) {
-  mg_context_options o = {MG_DEVICE_CPU, threads};
-  mg_ctx *ctx = NULL;
-  char err[256];
-  if (mg_context_create(&o, &ctx, err, sizeof err) != MG_OK) {
-    printf("FAIL: cannot create a context: %s\n", err);
-    exit(1);
-  }
-  return ctx;
-}
-
 /* N images of S x S: each a Gaussian blob of random centre, width and brightness on a dark background, in [-1,1].
  * Host random numbers (splitmix64), independent of the engine. */
 static void make_blobs(float *img) {
@@ -233,7 +222,7 @@ static void test_denoise_formulas(const float *images) {
   const int ts[8] = {0, 50, 100, 200, 400, 600, 800, 999};
   float noisy[8 * PER], denoised[8 * PER];
   for (int p = 0; p < 2; p++) {
-    mg_ctx *ctx = make_ctx(2);
+    mg_ctx *ctx = tu_ctx(2);
     mg_ddpm_config c = tiny_config();
     c.prediction = p ? MG_PREDICT_V : MG_PREDICT_EPSILON;
     mg_ddpm_train_options o = small_options();
@@ -263,7 +252,7 @@ static void test_denoise_formulas(const float *images) {
 
 /* Trains the small model in a new context with `threads` threads; *ctx receives the context. */
 static mg_ddpm *trained_model(int threads, const float *images, mg_ctx **ctx) {
-  *ctx = make_ctx(threads);
+  *ctx = tu_ctx(threads);
   mg_ddpm_config c = tiny_config();
   mg_ddpm_train_options o = small_options();
   mg_ddpm *m = new_model(*ctx, &c, &o);
@@ -457,7 +446,7 @@ int main(int argc, char **argv) {
   }
   float *images = malloc(sizeof(float) * N * PER);
   make_blobs(images);
-  mg_ctx *ctx = make_ctx(2);
+  mg_ctx *ctx = tu_ctx(2);
   mg_ddpm *m = test_train(ctx, images);
   test_cancel(ctx, images);
   test_bad_inputs(ctx, images);

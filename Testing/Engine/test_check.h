@@ -7,6 +7,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A context with the given CPU threads (0: all) through the public API; a test that cannot get one fails at once.
+ * In test_context.c, which the sanitizer build of the checkpoint code leaves out. */
+struct mg_ctx *tu_ctx(int threads);
+
 /* Records one check; prints the message to stderr when it fails. Returns cond. */
 bool tu_check(bool cond, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -23,17 +23,6 @@
 enum { S = 32, K = 3, N_TRAIN = 300, N_TEST = 150, STEPS = 100 };
 static const char *const NAMES[K] = {"disk", "square", "stripes"};
 
-static mg_ctx *make_ctx(int threads) {
-  mg_context_options o = {MG_DEVICE_CPU, threads};
-  mg_ctx *ctx = NULL;
-  char err[256];
-  if (mg_context_create(&o, &ctx, err, sizeof err) != MG_OK) {
-    printf("FAIL: cannot create a context: %s\n", err);
-    exit(1);
-  }
-  return ctx;
-}
-
 /* n images, image i of class i % K, in [-1, 1]. Shapes cover about the same area (disk radius r, square side
  * 1.77 r, stripe patch side 1.77 r) so that size alone does not tell the class. */
 static void make_shapes(float *img, int32_t *labels, int n) {
@@ -156,7 +145,7 @@ static void test_learns(mg_classifier *c, const float *test, const int32_t *trut
 static void test_shuffled(const float *train_images, const float *test, const int32_t *truth) {
   int32_t shuffled[N_TRAIN];
   for (int i = 0; i < N_TRAIN; i++) shuffled[i] = (i / K) % K;
-  mg_ctx *ctx = make_ctx(2);
+  mg_ctx *ctx = tu_ctx(2);
   mg_dataset d = dataset(train_images, shuffled, N_TRAIN);
   mg_classifier_options o = test_options();
   mg_classifier *c = train(ctx, &d, &o, NULL);
@@ -183,7 +172,7 @@ static void test_cancel(mg_ctx *ctx, const mg_dataset *d) {
 static void test_threads(const mg_dataset *d, const float *test, mg_ctx *ctx, mg_classifier *trained) {
   float *p[2] = {NULL, NULL};
   for (int k = 0; k < 2; k++) {
-    mg_ctx *cx = make_ctx(k + 1);
+    mg_ctx *cx = tu_ctx(k + 1);
     mg_classifier_options o = test_options();
     o.steps = 10;
     mg_classifier *c = train(cx, d, &o, NULL);
@@ -209,7 +198,7 @@ static void expect_load_refused(const char *path, const char *what, const char *
   char err[1024];
   mg_checkpoint *ck = NULL;
   if (!tu_check(mg_checkpoint_load(path, &ck, err, sizeof err) == MG_OK, "%s: %s", what, err)) return;
-  mg_ctx *ctx = make_ctx(1);
+  mg_ctx *ctx = tu_ctx(1);
   mg_classifier *c = (mg_classifier *)ck;
   mg_status s = mg_classifier_load(ctx, ck, &c);
   const char *msg = mg_context_error(ctx);
@@ -256,7 +245,7 @@ static void test_save_load(mg_classifier *c, const float *test, const char *dir)
   tu_check(mg_checkpoint_find(ck, "model.block.3.bn2.running_var", &t) == MG_OK && t.numel == 32,
            "the batch-norm running statistics must be saved");
 
-  mg_ctx *ctx = make_ctx(1);
+  mg_ctx *ctx = tu_ctx(1);
   mg_classifier *loaded = NULL;
   s = mg_classifier_load(ctx, ck, &loaded);
   if (tu_check(s == MG_OK && loaded, "mg_classifier_load: %s", mg_context_error(ctx))) {
@@ -374,7 +363,7 @@ int main(int argc, char **argv) {
   make_shapes(test_images, test_labels, N_TEST);
   mg_dataset d = dataset(train_images, train_labels, N_TRAIN);
 
-  mg_ctx *ctx = make_ctx(2);
+  mg_ctx *ctx = tu_ctx(2);
   progress_log log = {0, 0, STEPS, true, true};
   mg_classifier_options o = test_options();
   mg_classifier *c = train(ctx, &d, &o, &log);

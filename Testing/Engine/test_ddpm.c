@@ -94,14 +94,6 @@ static void same_tensors(const char *a_path, const char *b_path, const char *wha
   mg_checkpoint_free(b);
 }
 
-static mg_ctx *new_ctx(int threads) {
-  mg_ctx *ctx = NULL;
-  mg_context_options o = {MG_DEVICE_CPU, threads};
-  char err[256];
-  if (mg_context_create(&o, &ctx, err, sizeof err) != MG_OK) tu_check(false, "context: %s", err);
-  return ctx;
-}
-
 static void test_resume(const char *dir) {
   char full[512], part[512];
   snprintf(full, sizeof full, "%s/full.safetensors", dir);
@@ -109,7 +101,7 @@ static void test_resume(const char *dir) {
   mg_dataset data = tiny_data();
   mg_ddpm_config cfg = tiny_config();
 
-  mg_ctx *ctx = new_ctx(2);
+  mg_ctx *ctx = tu_ctx(2);
   mg_ddpm *m = NULL;
   mg_ddpm_train_options o = tiny_options(full);
   tu_check(mg_ddpm_create(ctx, &cfg, &o, &m) == MG_OK, "create: %s", mg_context_error(ctx));
@@ -118,7 +110,7 @@ static void test_resume(const char *dir) {
   mg_ddpm_free(m);
   mg_context_free(ctx);
 
-  ctx = new_ctx(2);
+  ctx = tu_ctx(2);
   o = tiny_options(part);
   tu_check(mg_ddpm_create(ctx, &cfg, &o, &m) == MG_OK, "create: %s", mg_context_error(ctx));
   mg_status s = mg_ddpm_train(m, &data, cancel_at_cut, NULL);
@@ -128,7 +120,7 @@ static void test_resume(const char *dir) {
   mg_context_free(ctx);
 
   /* resume in a fresh context with one thread */
-  ctx = new_ctx(1);
+  ctx = tu_ctx(1);
   char err[512];
   mg_checkpoint *ck = NULL;
   tu_check(mg_checkpoint_load(part, &ck, err, sizeof err) == MG_OK, "load: %s", err);
@@ -174,7 +166,7 @@ static void test_sampling(const char *dir) {
     so.guidance = 2;
     so.seed = 7;
     so.batch = N;
-    mg_ctx *c1 = new_ctx(1), *c2 = new_ctx(2);
+    mg_ctx *c1 = tu_ctx(1), *c2 = tu_ctx(2);
     mg_ddpm *m1 = NULL, *m2 = NULL;
     tu_check(mg_ddpm_load(c1, ck, MG_WEIGHTS_EMA, &m1) == MG_OK, "load EMA: %s", mg_context_error(c1));
     tu_check(mg_ddpm_load(c2, ck, MG_WEIGHTS_EMA, &m2) == MG_OK, "load EMA: %s", mg_context_error(c2));
@@ -200,7 +192,7 @@ static void test_sampling(const char *dir) {
     mg_context_free(c2);
   }
   /* the class reaches the output: same noise (seed, index), other class, other image */
-  mg_ctx *ctx = new_ctx(2);
+  mg_ctx *ctx = tu_ctx(2);
   mg_ddpm *m = NULL;
   tu_check(mg_ddpm_load(ctx, ck, MG_WEIGHTS_RAW, &m) == MG_OK, "load raw: %s", mg_context_error(ctx));
   mg_ddpm_sample_options so = mg_ddpm_default_sample_options();
@@ -260,7 +252,7 @@ static void test_divergence(const char *dir) {
   static char before[1 << 20], after[1 << 20];
   size_t n_before = f ? fread(before, 1, sizeof before, f) : 0;
   if (f) fclose(f);
-  mg_ctx *ctx = new_ctx(2);
+  mg_ctx *ctx = tu_ctx(2);
   mg_ddpm *m = NULL;
   ck = NULL;
   tu_check(mg_checkpoint_load(bad, &ck, err, sizeof err) == MG_OK, "load: %s", err);
@@ -300,7 +292,7 @@ static void test_wrong_checkpoint(const char *dir) {
   tu_check(mg_checkpoint_writer_save(w, path, err, sizeof err) == MG_OK, "save: %s", err);
   mg_checkpoint_writer_free(w);
   mg_checkpoint *ck = NULL;
-  mg_ctx *ctx = new_ctx(1);
+  mg_ctx *ctx = tu_ctx(1);
   mg_ddpm *m = NULL;
   tu_check(mg_checkpoint_load(path, &ck, err, sizeof err) == MG_OK, "load: %s", err);
   tu_check(mg_ddpm_load(ctx, ck, MG_WEIGHTS_EMA, &m) == MG_ERR_FORMAT && !m &&

@@ -6,17 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-mg_ctx *tu_ctx(int threads) {
-  mg_ctx *ctx = NULL;
-  char err[256];
-  mg_context_options opt = {MG_DEVICE_CPU, threads};
-  if (mg_context_create(&opt, &ctx, err, sizeof err) != MG_OK) {
-    fprintf(stderr, "FAIL: cannot create a context: %s\n", err);
-    exit(EXIT_FAILURE);
-  }
-  return ctx;
-}
-
 bool tu_ctx_ok(mg_ctx *ctx, const char *where) {
   return tu_check(mg_ok(ctx), "%s: %s", where, mg_context_error(ctx));
 }

@@ -9,8 +9,6 @@
 #include <stdio.h>
 
 
-/* A CPU context with the given threads; exits the test (not the engine) if that fails. */
-mg_ctx *tu_ctx(int threads);
 /* Fails the test with ctx's message if ctx has an error; returns whether ctx was ok. */
 bool tu_ctx_ok(mg_ctx *ctx, const char *where);
 
