@@ -167,13 +167,7 @@ static mg_status write_class_csv(const char *stack_path, const mg_ddpm *m, const
   return s;
 }
 
-/* Maps the data range [lo, hi] to 8 bits, for PNGs. */
-static void to_bytes(const float *v, int64_t count, double lo, double hi, uint8_t *out) {
-  for (int64_t i = 0; i < count; i++) {
-    double u = (v[i] - lo) / (hi - lo) * 255.0 + 0.5;
-    out[i] = (uint8_t)(u < 0 ? 0 : u > 255 ? 255 : u);
-  }
-}
+
 
 int medgen_cmd_sample(int argc, char **argv) {
   sample_args a;
@@ -197,7 +191,6 @@ int medgen_cmd_sample(int argc, char **argv) {
   mg_ddpm *m = NULL;
   float *images = NULL;
   int32_t *labels = NULL;
-  uint8_t *bytes = NULL;
   int code = 1;
   mg_context_options copt = {MG_DEVICE_CPU, a.threads};
   if (mg_checkpoint_load(a.checkpoint, &ckpt, err, sizeof err) != MG_OK) {
@@ -224,8 +217,7 @@ int medgen_cmd_sample(int argc, char **argv) {
   const int64_t per = (int64_t)u->in_channels * S * S;
   images = malloc((size_t)a.n * per * sizeof *images);
   labels = malloc((size_t)a.n * sizeof *labels);
-  bytes = malloc((size_t)per);
-  if (!images || !labels || !bytes) {
+  if (!images || !labels) {
     fprintf(stderr, "medgen sample: out of memory for %d images of %dx%d\n", a.n, S, S);
     goto done;
   }
@@ -295,8 +287,7 @@ int medgen_cmd_sample(int argc, char **argv) {
       if (st != MG_OK) written[1][0] = '\0';
     }
   } else if (kind == OUT_PNG) {
-    to_bytes(images, per, lo, hi, bytes);
-    st = mg_png_write(a.out, bytes, S, S, true, err, sizeof err);
+    st = mg_png_write_grid(a.out, images, 1, S, 1, lo, hi, true, err, sizeof err); /* a grid of one: one image */
     if (st == MG_OK) snprintf(written[0], sizeof written[0], "%s", a.out);
   } else {
     if (!cli_make_dir(a.out)) st = mg_file_error(err, sizeof err, MG_ERR_IO, a.out, "cannot create: %s", strerror(errno));
@@ -305,8 +296,7 @@ int medgen_cmd_sample(int argc, char **argv) {
     for (int i = 0; st == MG_OK && i < a.n; i++) {
       const char *cls = conditional && labels[i] >= 0 ? mg_ddpm_class_name(m, labels[i]) : NULL;
       snprintf(path, sizeof path, "%ssample-%04d%s%s.png", a.out, i, cls ? "-" : "", cls ? cls : "");
-      to_bytes(images + (size_t)i * per, S * S, lo, hi, bytes);
-      st = mg_png_write(path, bytes, S, S, true, err, sizeof err);
+      st = mg_png_write_grid(path, images + (size_t)i * per, 1, S, 1, lo, hi, true, err, sizeof err);
       done_pngs += st == MG_OK;
     }
     for (int i = 0; st != MG_OK && i < done_pngs; i++) { /* all or none */
@@ -330,7 +320,6 @@ int medgen_cmd_sample(int argc, char **argv) {
 done:
   free(images);
   free(labels);
-  free(bytes);
   mg_ddpm_free(m);
   mg_checkpoint_free(ckpt);
   mg_context_free(ctx);

@@ -383,9 +383,9 @@ int medgen_cmd_train(int argc, char **argv) {
   fflush(stdout);
 
   cli_text_append(&s.log, "step,loss,seconds\n");
-  int64_t first = mg_ddpm_step(s.model), todo = o.steps - first;
+  int64_t first = mg_ddpm_step(s.model), remaining = o.steps - first;
   cli_train_progress progress = {.batch = o.batch, .first_step = first,
-                                 .report_every = todo / 100 > 10 ? todo / 100 : 10, .log = &s.log};
+                                 .report_every = remaining / 100 > 10 ? remaining / 100 : 10, .log = &s.log};
   cli_catch_interrupt();
   mg_status st = mg_ddpm_train(s.model, &data, cli_on_train_progress, &progress);
   cli_release_interrupt();
