@@ -69,6 +69,20 @@ typedef struct mg_conv_desc {
   int stride, pad;
 } mg_conv_desc;
 
+/* Per-image parameters of augment_forward/backward: MG_AUGMENT_PARAMS reals per image, in this order. Shifts and
+ * rectangle corners are whole numbers stored as reals. */
+typedef enum mg_augment_param {
+  MG_AUGMENT_BRIGHTNESS, /* added to every value */
+  MG_AUGMENT_CONTRAST,   /* factor around the image's mean */
+  MG_AUGMENT_SHIFT_X,    /* y(row, col) = x(row - shift_y, col - shift_x) */
+  MG_AUGMENT_SHIFT_Y,
+  MG_AUGMENT_CUT_X0,     /* cutout rectangle, half-open */
+  MG_AUGMENT_CUT_Y0,
+  MG_AUGMENT_CUT_X1,
+  MG_AUGMENT_CUT_Y1,
+  MG_AUGMENT_PARAMS
+} mg_augment_param;
+
 typedef struct mg_kernels {
   const char *name; /* "cpu", "cuda" */
 
@@ -171,6 +185,26 @@ typedef struct mg_kernels {
   void (*embedding_forward)(int n, int dim, const int32_t *labels, const mg_real *table, mg_real *y);
   void (*embedding_backward)(int n, int dim, int rows, const int32_t *labels, const mg_real *dy, mg_real *dtable);
 
+  /* ---- GAN pieces ---- */
+  /* Spectral normalization of w viewed as [rows, cols] (rows = its first dim), as torch.nn.utils.spectral_norm:
+   * first `iterations` power iterations update u [rows] and v [cols] in place (v = normalize(w^T u), then
+   * u = normalize(w v), normalize(a) = a / max(|a|, eps)); then sigma[0] = u . (w v) and y = w / sigma[0]. */
+  void (*spectral_norm_forward)(int rows, int cols, int iterations, mg_real eps, const mg_real *w, mg_real *u,
+                                mg_real *v, mg_real *sigma, mg_real *y);
+  /* u, v and sigma are constants: dw += dy / sigma - (sum(dy * w) / sigma^2) u v^T */
+  void (*spectral_norm_backward)(int rows, int cols, const mg_real *w, const mg_real *u, const mg_real *v,
+                                 const mg_real *sigma, const mg_real *dy, mg_real *dw);
+  /* Differentiable augmentation of x [n,c,h,w] with per-image parameters params [n, MG_AUGMENT_PARAMS]
+   * (mg_augment_param): y = cutout(translate(contrast(brightness(x)))). brightness adds b; contrast maps
+   * v -> (v - m) k + m with m the image's mean (over c, h, w) after brightness; translate moves the image by
+   * (dx, dy) whole pixels, filling with 0; cutout sets the rectangle [x0, x1) x [y0, y1) to 0 (empty when
+   * x1 <= x0 or y1 <= y0). The identity is b 0, k 1, shifts 0, an empty rectangle. */
+  void (*augment_forward)(int n, int c, int h, int w, const mg_real *params, const mg_real *x, mg_real *y);
+  void (*augment_backward)(int n, int c, int h, int w, const mg_real *params, const mg_real *dy, mg_real *dx);
+  /* y[r] = sum of row r of x [rows, cols]; backward: dx[r, :] += dy[r] */
+  void (*row_sum_forward)(int rows, int cols, const mg_real *x, mg_real *y);
+  void (*row_sum_backward)(int rows, int cols, const mg_real *dy, mg_real *dx);
+
   /* ---- reductions and losses: out is a device scalar; dout is the upstream gradient (device scalar) ---- */
   void (*sum_forward)(int64_t n, const mg_real *x, mg_real *out);
   void (*sum_backward)(int64_t n, const mg_real *dout, mg_real *dx); /* dx += dout */
@@ -214,7 +248,8 @@ typedef struct mg_kernels {
   X(softmax_forward) X(softmax_backward) X(attention_workspace) X(attention_forward) X(attention_backward) \
   X(upsample_nearest2x_forward) X(upsample_nearest2x_backward) X(avg_pool2x_forward) X(avg_pool2x_backward) \
   X(concat_forward) X(concat_backward) X(timestep_embedding_forward) X(timestep_embedding_backward) \
-  X(embedding_forward) X(embedding_backward) X(sum_forward) X(sum_backward) X(mse_forward) X(mse_backward) \
+  X(embedding_forward) X(embedding_backward) X(spectral_norm_forward) X(spectral_norm_backward) \
+  X(augment_forward) X(augment_backward) X(row_sum_forward) X(row_sum_backward) X(sum_forward) X(sum_backward) X(mse_forward) X(mse_backward) \
   X(bce_logits_forward) X(bce_logits_backward) X(hinge_forward) X(hinge_backward) X(cross_entropy_forward) \
   X(cross_entropy_backward) X(sum_squares) X(adam_update) X(ema_update)
 

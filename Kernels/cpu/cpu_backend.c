@@ -19,6 +19,7 @@ static void build(void) {
   mg_cpu_register_embedding(&table);
   mg_cpu_register_loss(&table);
   mg_cpu_register_optim(&table);
+  mg_cpu_register_gan(&table);
 }
 
 const mg_kernels *mg_cpu_kernels(void) {

@@ -20,6 +20,7 @@ void mg_cpu_register_resample(mg_kernels *k);   /* resample.c: upsample, pool, c
 void mg_cpu_register_embedding(mg_kernels *k);  /* embedding.c: timestep and label embeddings */
 void mg_cpu_register_loss(mg_kernels *k);       /* loss.c: sum and the losses */
 void mg_cpu_register_optim(mg_kernels *k);      /* optim.c: sum of squares, Adam, EMA */
+void mg_cpu_register_gan(mg_kernels *k);        /* gan.c: spectral norm, augmentation, row sums */
 
 /* Deterministic reductions: sums over fixed-size chunks (independent of the thread count), then the chunk
  * partials summed in order. Accumulates in double. */

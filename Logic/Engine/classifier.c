@@ -497,6 +497,7 @@ mg_status mg_classifier_save(mg_classifier *c, const char *path, char *err, size
   snprintf(norm, sizeof norm, "{\"offset\":%.17g,\"scale\":%.17g}", c->norm_offset, c->norm_scale);
   mg_checkpoint_add_params(ctx, w, "model.", c->params);
   mg_checkpoint_writer_add_metadata(w, "medgen.version", MEDGEN_VERSION_STRING);
+  mg_checkpoint_writer_add_metadata(w, "model.type", "classifier");
   mg_checkpoint_writer_add_metadata(w, "model.config", model);
   mg_checkpoint_writer_add_metadata(w, "data.classes", classes);
   mg_checkpoint_writer_add_metadata(w, "data.normalization", norm);

@@ -11,9 +11,9 @@
  * given images and turns one prediction into the estimate of the clean image: what the network has learned,
  * without a sampling loop. */
 #include "mg_diffusion.h"
+#include "mg_model_run.h"
 #include "mg_unet.h"
 
-#include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,20 +36,9 @@ struct mg_ddpm {
   mg_unet *unet;
   mg_adam *adam;            /* NULL unless made for training */
   mg_ema *ema;              /* NULL unless made for training */
-  int64_t step;             /* training steps done */
-  uint64_t rng_offset;      /* the context's stream (seeded with opt.seed) where training left it */
-  uint64_t host_stream;     /* mg_host_uniform state: batch picks, timesteps, class dropout, flips */
-  /* what the model was trained on: set by the first mg_ddpm_train, kept in checkpoints */
-  bool has_data;
-  int64_t data_count;
-  uint64_t data_fingerprint;
-  char **class_names;       /* cfg.unet.num_classes entries (NULL entries for unnamed classes) */
-  double norm_offset, norm_scale;
-  char **notes;             /* "run." key, value, key, value, ...: n_notes pairs */
-  int n_notes;
+  mg_run run;               /* step, streams (the host one: batch picks, timesteps, class dropout, flips), data,
+                             * notes */
 };
-
-enum { MAX_NOTES = 32 };
 
 /* ---- configuration and options ---- */
 
@@ -128,20 +117,11 @@ static mg_status check_train_options(mg_ctx *ctx, const mg_ddpm_train_options *o
 
 /* ---- creation and teardown ---- */
 
-static void free_class_names(mg_ddpm *m) {
-  if (m->class_names)
-    for (int i = 0; i < m->cfg.unet.num_classes; i++) free(m->class_names[i]);
-  free(m->class_names);
-  m->class_names = NULL;
-}
-
 void mg_ddpm_free(mg_ddpm *m) {
   if (!m) return;
   mg_unet_free(m->unet);
   mg_schedule_free(&m->sched);
-  free_class_names(m);
-  for (int i = 0; i < 2 * m->n_notes; i++) free(m->notes[i]);
-  free(m->notes);
+  mg_run_free(&m->run);
   free(m->checkpoint_path);
   free(m);
 }
@@ -167,21 +147,19 @@ static mg_ddpm *ddpm_new(mg_ctx *ctx, const mg_ddpm_config *config, const mg_ddp
   }
   m->ctx = ctx;
   m->cfg = *config;
-  m->norm_scale = 1;
+  mg_run_init(&m->run, ctx, o->seed, config->unet.in_channels, config->unet.image_size, config->unet.num_classes);
   char why[512];
   if (mg_schedule_init(&m->sched, config->schedule, config->timesteps, config->beta_start, config->beta_end, why,
                        sizeof why) != MG_OK)
     mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%s", why);
   if (mg_ok(ctx)) set_options(m, o);
-  uint64_t ctx_seed = mg_rng_seed_value(ctx), ctx_offset = mg_rng_offset(ctx);
+  mg_rng_state kept = mg_rng_get(ctx);
   if (mg_ok(ctx)) {
     mg_rng_seed(ctx, o->seed);
     m->unet = mg_unet_new(ctx, &config->unet);
   }
-  m->rng_offset = mg_rng_offset(ctx); /* training continues this stream */
-  mg_rng_seed(ctx, ctx_seed);         /* the context's own is left as it was */
-  mg_rng_set_offset(ctx, ctx_offset);
-  m->host_stream = o->seed * 0x2545f4914f6cdd1dull + 1;
+  m->run.rng_offset = mg_rng_offset(ctx); /* training continues this stream */
+  mg_rng_set(ctx, kept);                  /* the context's own is left as it was */
   if (!mg_ok(ctx)) {
     mg_ddpm_free(m);
     return NULL;
@@ -224,9 +202,9 @@ mg_status mg_ddpm_set_train_options(mg_ddpm *m, const mg_ddpm_train_options *opt
   if (!options) return mg_fail(m->ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_set_train_options: options is NULL");
   if (check_train_options(m->ctx, options) != MG_OK) return mg_rewrap_error(m->ctx, "mg_ddpm_set_train_options: ", "");
   const mg_ddpm_train_options *o = options, *now = &m->opt;
-  if (o->steps < m->step)
+  if (o->steps < m->run.step)
     return mg_fail(m->ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_set_train_options: %lld steps, but %lld are already done",
-                   (long long)o->steps, (long long)m->step);
+                   (long long)o->steps, (long long)m->run.step);
   /* the optimizer and the streams were made from these: changing them would not take effect consistently */
   if (o->batch != now->batch || o->seed != now->seed || o->weight_decay != now->weight_decay ||
       o->learning_rate != now->learning_rate)
@@ -238,138 +216,23 @@ mg_status mg_ddpm_set_train_options(mg_ddpm *m, const mg_ddpm_train_options *opt
 mg_status mg_ddpm_set_note(mg_ddpm *m, const char *key, const char *value) {
   if (!m) return MG_ERR_INVALID_ARGUMENT;
   mg_clear_error(m->ctx);
-  if (!key || !value || strncmp(key, "run.", 4) || !key[4])
-    return mg_fail(m->ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_set_note: a note needs a key starting with \"run.\" "
-                   "and a value");
-  char *v = strdup(value);
-  if (!v) return mg_fail(m->ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
-  for (int i = 0; i < m->n_notes; i++)
-    if (!strcmp(m->notes[2 * i], key)) {
-      free(m->notes[2 * i + 1]);
-      m->notes[2 * i + 1] = v;
-      return MG_OK;
-    }
-  if (m->n_notes == MAX_NOTES) {
-    free(v);
-    return mg_fail(m->ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_set_note: at most %d notes", MAX_NOTES);
-  }
-  if (!m->notes && !(m->notes = calloc(2 * MAX_NOTES, sizeof *m->notes))) {
-    free(v);
-    return mg_fail(m->ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
-  }
-  char *k = strdup(key);
-  if (!k) {
-    free(v);
-    return mg_fail(m->ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
-  }
-  m->notes[2 * m->n_notes] = k;
-  m->notes[2 * m->n_notes + 1] = v;
-  m->n_notes++;
-  return MG_OK;
+  return mg_run_set_note(&m->run, "mg_ddpm_set_note", key, value);
 }
 
-const char *mg_ddpm_note(const mg_ddpm *m, const char *key) {
-  for (int i = 0; m && key && i < m->n_notes; i++)
-    if (!strcmp(m->notes[2 * i], key)) return m->notes[2 * i + 1];
-  return NULL;
-}
+const char *mg_ddpm_note(const mg_ddpm *m, const char *key) { return m ? mg_run_note(&m->run, key) : NULL; }
 
 /* ---- accessors ---- */
 
 const mg_ddpm_config *mg_ddpm_get_config(const mg_ddpm *m) { return m ? &m->cfg : NULL; }
 int64_t mg_ddpm_parameter_count(const mg_ddpm *m) { return m ? mg_params_numel(mg_unet_params(m->unet)) : 0; }
-int64_t mg_ddpm_step(const mg_ddpm *m) { return m ? m->step : 0; }
+int64_t mg_ddpm_step(const mg_ddpm *m) { return m ? m->run.step : 0; }
 int mg_ddpm_num_classes(const mg_ddpm *m) { return m ? m->cfg.unet.num_classes : 0; }
-
-const char *mg_ddpm_class_name(const mg_ddpm *m, int index) {
-  if (!m || !m->class_names || index < 0 || index >= m->cfg.unet.num_classes) return NULL;
-  return m->class_names[index];
-}
-
-int mg_ddpm_class_index(const mg_ddpm *m, const char *name) {
-  for (int i = 0; name && i < mg_ddpm_num_classes(m); i++)
-    if (m->class_names && m->class_names[i] && !strcmp(m->class_names[i], name)) return i;
-  return -1;
-}
+const char *mg_ddpm_class_name(const mg_ddpm *m, int index) { return m ? mg_run_class_name(&m->run, index) : NULL; }
+int mg_ddpm_class_index(const mg_ddpm *m, const char *name) { return m ? mg_run_class_index(&m->run, name) : -1; }
 
 void mg_ddpm_normalization(const mg_ddpm *m, double *offset, double *scale) {
-  if (offset) *offset = m ? m->norm_offset : 0;
-  if (scale) *scale = m ? m->norm_scale : 1;
-}
-
-/* ---- data ---- */
-
-/* Model-scale images: every value finite and in [-1, 1]; the message names the first bad one. */
-static mg_status check_pixels(mg_ctx *ctx, const float *images, int count, int64_t per) {
-  for (int64_t i = 0; i < count * per; i++)
-    if (!(images[i] >= -1.0f && images[i] <= 1.0f))
-      return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "image %lld has value %g at index %lld; values must be in [-1, 1]",
-                     (long long)(i / per), images[i], (long long)(i % per));
-  return MG_OK;
-}
-
-/* FNV-1a over the images' bytes and the labels: a resumed run must see the same data to continue exactly. */
-static uint64_t data_fingerprint(const mg_dataset *d) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  const unsigned char *b = (const unsigned char *)d->images;
-  size_t bytes = (size_t)d->count * d->channels * d->size * d->size * sizeof(float);
-  for (size_t i = 0; i < bytes; i++) h = (h ^ b[i]) * 0x100000001b3ull;
-  if (d->labels) {
-    b = (const unsigned char *)d->labels;
-    for (size_t i = 0; i < (size_t)d->count * sizeof(int32_t); i++) h = (h ^ b[i]) * 0x100000001b3ull;
-  }
-  return h;
-}
-
-static mg_status check_data(mg_ddpm *m, const mg_dataset *d) {
-  mg_ctx *ctx = m->ctx;
-  const mg_unet_config *u = &m->cfg.unet;
-  if (!d || !d->images) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "no training images");
-  if (d->count < 1) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%d training images: need at least one", d->count);
-  if (d->channels != u->in_channels || d->size != u->image_size)
-    return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT,
-                   "the images are %d-channel %dx%d but the model takes %d-channel %dx%d images", d->channels,
-                   d->size, d->size, u->in_channels, u->image_size, u->image_size);
-  if (!(d->norm_scale > 0 && isfinite(d->norm_scale) && isfinite(d->norm_offset)))
-    return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "intensity normalization (offset %g, scale %g): scale must be > 0",
-                   d->norm_offset, d->norm_scale);
-  if (u->num_classes > 0) {
-    if (!d->labels || d->num_classes != u->num_classes)
-      return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT,
-                     "the model is conditioned on %d classes but the data has %d: give one class folder per class",
-                     u->num_classes, d->labels ? d->num_classes : 0);
-    for (int i = 0; i < d->count; i++)
-      if (d->labels[i] < 0 || d->labels[i] >= d->num_classes)
-        return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "image %d has label %d, outside [0, %d)", i, d->labels[i],
-                       d->num_classes);
-  }
-  if (check_pixels(ctx, d->images, d->count, (int64_t)d->channels * d->size * d->size) != MG_OK)
-    return mg_ctx_status(ctx);
-  uint64_t fp = data_fingerprint(d);
-  if (m->has_data && (fp != m->data_fingerprint || d->count != m->data_count))
-    return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT,
-                   "these are not the images the model was trained on so far (%d images now, %lld before, or "
-                   "different content): resuming needs the same data to continue exactly; start a new run instead",
-                   d->count, (long long)m->data_count);
-  if (m->has_data) return MG_OK;
-  /* the first data: the model remembers it (names copied first, so a failure leaves the model unbound) */
-  char **names = u->num_classes > 0 ? calloc((size_t)u->num_classes, sizeof *names) : NULL;
-  bool ok = u->num_classes == 0 || names;
-  for (int i = 0; ok && i < u->num_classes && d->class_names; i++)
-    ok = !d->class_names[i] || (names[i] = strdup(d->class_names[i]));
-  if (!ok) {
-    for (int i = 0; names && i < u->num_classes; i++) free(names[i]);
-    free(names);
-    return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
-  }
-  free_class_names(m);
-  m->class_names = names;
-  m->has_data = true;
-  m->data_count = d->count;
-  m->data_fingerprint = fp;
-  m->norm_offset = d->norm_offset;
-  m->norm_scale = d->norm_scale;
-  return MG_OK;
+  if (offset) *offset = m ? m->run.norm_offset : 0;
+  if (scale) *scale = m ? m->run.norm_scale : 1;
 }
 
 /* ---- training ---- */
@@ -404,10 +267,10 @@ static void draw_batch(mg_ddpm *m, const mg_dataset *d, batch_buffers *bb) {
   const int B = m->opt.batch, S = d->size, C = d->channels, T = m->sched.T;
   const int null_class = m->cfg.unet.num_classes;
   for (int i = 0; i < B; i++) {
-    int k = (int)(mg_host_uniform(&m->host_stream) * d->count);
-    int t = (int)(mg_host_uniform(&m->host_stream) * T);
-    bool drop = mg_host_uniform(&m->host_stream) < m->opt.class_dropout;
-    bool flip = mg_host_uniform(&m->host_stream) < 0.5 && m->opt.flip_horizontal;
+    int k = (int)(mg_host_uniform(&m->run.host_stream) * d->count);
+    int t = (int)(mg_host_uniform(&m->run.host_stream) * T);
+    bool drop = mg_host_uniform(&m->run.host_stream) < m->opt.class_dropout;
+    bool flip = mg_host_uniform(&m->run.host_stream) < 0.5 && m->opt.flip_horizontal;
     const float *src = d->images + (size_t)k * C * S * S;
     float *dst = bb->x0 + (size_t)i * C * S * S;
     for (int c = 0; c < C; c++)
@@ -421,8 +284,18 @@ static void draw_batch(mg_ddpm *m, const mg_dataset *d, batch_buffers *bb) {
   }
 }
 
-/* One step; returns the loss (NaN on failure, recorded in ctx). */
-static double train_step(mg_ddpm *m, const mg_dataset *d, batch_buffers *bb) {
+/* What one mg_ddpm_train call steps with. */
+typedef struct train_job {
+  mg_ddpm *m;
+  const mg_dataset *data;
+  batch_buffers bb;
+} train_job;
+
+/* One step (mg_run_loop's); returns the loss (NaN on failure, recorded in ctx). */
+static double train_step(void *job) {
+  mg_ddpm *m = ((train_job *)job)->m;
+  const mg_dataset *d = ((train_job *)job)->data;
+  batch_buffers *bb = &((train_job *)job)->bb;
   mg_ctx *ctx = m->ctx;
   const int B = m->opt.batch, C = d->channels, S = d->size;
   mg_step_begin(ctx);
@@ -453,21 +326,15 @@ static double train_step(mg_ddpm *m, const mg_dataset *d, batch_buffers *bb) {
   mg_backward(ctx, loss);
   double clip = mg_clip_factor(ctx, p, m->opt.clip_norm, NULL);
   const mg_ddpm_train_options *o = &m->opt;
-  double lr = mg_lr_schedule(m->step, o->warmup_steps, o->steps, o->learning_rate, o->learning_rate * o->min_lr_ratio);
+  double lr = mg_lr_schedule(m->run.step, o->warmup_steps, o->steps, o->learning_rate, o->learning_rate * o->min_lr_ratio);
   mg_adam_step(m->adam, lr, clip);
   /* both count updates from 0, as diffusers: the first update has lr 0 (warm-up) and EMA decay 0 (a copy) */
-  mg_ema_update(m->ema, mg_ema_decay(m->step, o->ema_decay, EMA_INV_GAMMA, EMA_POWER));
+  mg_ema_update(m->ema, mg_ema_decay(m->run.step, o->ema_decay, EMA_INV_GAMMA, EMA_POWER));
   return mg_ok(ctx) ? value : NAN;
 }
 
-static mg_status save_checkpoint(mg_ddpm *m) {
-  char err[1024];
-  mg_status s = mg_ddpm_save(m, m->checkpoint_path, err, sizeof err);
-  if (s != MG_OK) {
-    mg_clear_error(m->ctx);
-    mg_fail(m->ctx, s, "%s", err);
-  }
-  return s;
+static mg_status save_job(void *job, const char *path, char *err, size_t err_size) {
+  return mg_ddpm_save(((train_job *)job)->m, path, err, err_size);
 }
 
 mg_status mg_ddpm_train(mg_ddpm *m, const mg_dataset *data, mg_progress_fn progress, void *user) {
@@ -476,58 +343,21 @@ mg_status mg_ddpm_train(mg_ddpm *m, const mg_dataset *data, mg_progress_fn progr
   mg_clear_error(ctx);
   if (!m->adam) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_train: this model was loaded for sampling "
                                "only; load its checkpoint with MG_WEIGHTS_TRAINING to train further");
-  if (check_data(m, data) != MG_OK) return mg_rewrap_error(ctx, "mg_ddpm_train: ", "");
-  batch_buffers bb = {0};
-  if (batch_alloc(ctx, &bb, m->opt.batch, (int64_t)data->channels * data->size * data->size) != MG_OK) {
-    batch_free(&bb);
-    return mg_rewrap_error(ctx, "mg_ddpm_train: ", "");
+  if (mg_run_bind_data(&m->run, data) != MG_OK) return mg_rewrap_error(ctx, "mg_ddpm_train: ", "");
+  train_job job = {m, data, {0}};
+  mg_status status = batch_alloc(ctx, &job.bb, m->opt.batch, (int64_t)data->channels * data->size * data->size);
+  if (status == MG_OK) {
+    mg_run_loop loop = {"mg_ddpm_train", m->opt.steps, m->opt.checkpoint_every, m->checkpoint_path, train_step,
+                        save_job, &job};
+    status = mg_run_train(&m->run, &loop, progress, user);
+  } else {
+    status = mg_rewrap_error(ctx, "mg_ddpm_train: ", "");
   }
-  mg_rng_seed(ctx, m->opt.seed);
-  mg_rng_set_offset(ctx, m->rng_offset);
-  const int64_t total = m->opt.steps, every = m->opt.checkpoint_every;
-  double t_start = mg_seconds();
-  mg_status status = MG_OK;
-  while (m->step < total) {
-    double loss = train_step(m, data, &bb);
-    if (!mg_ok(ctx)) {
-      bool diverged = mg_ctx_status(ctx) == MG_ERR_NUMERIC;
-      char why[1024];
-      snprintf(why, sizeof why, "%s", mg_context_error(ctx));
-      status = mg_ctx_status(ctx);
-      mg_clear_error(ctx);
-      mg_fail(ctx, status, "mg_ddpm_train: %s at step %lld of %lld (%s)%s",
-              diverged ? "training diverged" : "failed", (long long)m->step + 1, (long long)total, why,
-              diverged ? "; the last checkpoint is kept; try a lower learning rate or another seed" : "");
-      break;
-    }
-    m->step++;
-    m->rng_offset = mg_rng_offset(ctx);
-    bool last = m->step == total;
-    int cancel = 0;
-    if (progress) {
-      mg_progress p = {"train", m->step, total, loss, mg_seconds() - t_start};
-      cancel = progress(user, &p);
-    }
-    if (m->checkpoint_path && (last || cancel || (every > 0 && m->step % every == 0)) &&
-        (status = save_checkpoint(m)) != MG_OK)
-      break;
-    if (cancel && !last) {
-      status = mg_fail(ctx, MG_ERR_CANCELLED, "mg_ddpm_train: cancelled after step %lld of %lld%s",
-                       (long long)m->step, (long long)total, m->checkpoint_path ? " (checkpoint saved)" : "");
-      break;
-    }
-  }
-  batch_free(&bb);
+  batch_free(&job.bb);
   return status;
 }
 
 /* ---- checkpoints ---- */
-
-static char *print_json(cJSON *obj) {
-  char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
-  cJSON_Delete(obj);
-  return text;
-}
 
 static char *diffusion_json(const mg_ddpm_config *c) {
   cJSON *o = cJSON_CreateObject();
@@ -536,12 +366,10 @@ static char *diffusion_json(const mg_ddpm_config *c) {
   cJSON_AddNumberToObject(o, "beta_start", c->beta_start);
   cJSON_AddNumberToObject(o, "beta_end", c->beta_end);
   cJSON_AddStringToObject(o, "prediction", mg_prediction_name(c->prediction));
-  return print_json(o);
+  return mg_json_print(o);
 }
 
 static char *train_json(const mg_ddpm_train_options *t) {
-  char seed[32];
-  snprintf(seed, sizeof seed, "%llu", (unsigned long long)t->seed); /* as text: JSON numbers are doubles */
   cJSON *o = cJSON_CreateObject();
   cJSON_AddNumberToObject(o, "batch", t->batch);
   cJSON_AddNumberToObject(o, "steps", (double)t->steps);
@@ -553,25 +381,9 @@ static char *train_json(const mg_ddpm_train_options *t) {
   cJSON_AddNumberToObject(o, "clip_norm", t->clip_norm);
   cJSON_AddNumberToObject(o, "class_dropout", t->class_dropout);
   cJSON_AddBoolToObject(o, "flip_horizontal", t->flip_horizontal != 0);
-  cJSON_AddStringToObject(o, "seed", seed);
+  mg_json_add_u64_text(o, "seed", t->seed);
   cJSON_AddNumberToObject(o, "checkpoint_every", (double)t->checkpoint_every);
-  return print_json(o);
-}
-
-static char *classes_json(const mg_ddpm *m) {
-  cJSON *a = cJSON_CreateArray();
-  for (int i = 0; i < m->cfg.unet.num_classes; i++) {
-    const char *name = mg_ddpm_class_name(m, i);
-    cJSON_AddItemToArray(a, name ? cJSON_CreateString(name) : cJSON_CreateNull());
-  }
-  return print_json(a);
-}
-
-static char *normalization_json(const mg_ddpm *m) {
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddNumberToObject(o, "offset", m->norm_offset);
-  cJSON_AddNumberToObject(o, "scale", m->norm_scale);
-  return print_json(o);
+  return mg_json_print(o);
 }
 
 mg_status mg_ddpm_save(mg_ddpm *m, const char *path, char *err, size_t err_size) {
@@ -586,33 +398,18 @@ mg_status mg_ddpm_save(mg_ddpm *m, const char *path, char *err, size_t err_size)
                          "this model was loaded for sampling only and has no training state to save");
   char model[2048];
   int model_len = mg_unet_config_to_json(&m->cfg.unet, model, sizeof model);
-  char *texts[4] = {diffusion_json(&m->cfg), train_json(&m->opt), classes_json(m), normalization_json(m)};
-  char step[32], stream[32], count[32], fingerprint[32];
-  snprintf(step, sizeof step, "%lld", (long long)m->step);
-  snprintf(stream, sizeof stream, "%llu", (unsigned long long)m->host_stream);
-  snprintf(count, sizeof count, "%lld", (long long)m->data_count);
-  snprintf(fingerprint, sizeof fingerprint, "%llu", (unsigned long long)m->data_fingerprint);
+  char *texts[2] = {diffusion_json(&m->cfg), train_json(&m->opt)};
   mg_checkpoint_writer *w = mg_checkpoint_writer_new();
   mg_status s = MG_ERR_OUT_OF_MEMORY;
-  bool texts_ok = model_len > 0 && (size_t)model_len < sizeof model && texts[0] && texts[1] && texts[2] && texts[3];
-  if (w && texts_ok) {
+  if (w && model_len > 0 && (size_t)model_len < sizeof model && texts[0] && texts[1]) {
     mg_params *p = mg_unet_params(m->unet);
     mg_checkpoint_add_params(ctx, w, "model.", p);
     mg_checkpoint_add_ema(ctx, w, "ema.", p, m->ema);
     mg_checkpoint_add_adam(ctx, w, "optim.", p, m->adam);
-    /* the stream as training left it: the context's may have moved on since (sampling, other models) */
-    uint64_t ctx_seed = mg_rng_seed_value(ctx), ctx_offset = mg_rng_offset(ctx);
-    mg_rng_seed(ctx, m->opt.seed);
-    mg_rng_set_offset(ctx, m->rng_offset);
-    mg_checkpoint_add_rng(ctx, w);
-    mg_rng_seed(ctx, ctx_seed);
-    mg_rng_set_offset(ctx, ctx_offset);
     const char *pairs[] = {"medgen.version", MEDGEN_VERSION_STRING, "model.type", "ddpm", "model.config", model,
-                           "diffusion.config", texts[0], "train.config", texts[1], "step", step,
-                           "sampler.state", stream, "data.count", count, "data.fingerprint", fingerprint,
-                           "data.classes", texts[2], "data.normalization", texts[3]};
+                           "diffusion.config", texts[0], "train.config", texts[1]};
     for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i += 2) mg_checkpoint_writer_add_metadata(w, pairs[i], pairs[i + 1]);
-    for (int i = 0; i < m->n_notes; i++) mg_checkpoint_writer_add_metadata(w, m->notes[2 * i], m->notes[2 * i + 1]);
+    mg_run_add_metadata(&m->run, w);
     if (!mg_ok(ctx)) {
       s = mg_file_error(err, err_size, mg_ctx_status(ctx), path, "%s", mg_context_error(ctx));
     } else {
@@ -622,83 +419,26 @@ mg_status mg_ddpm_save(mg_ddpm *m, const char *path, char *err, size_t err_size)
     mg_file_error(err, err_size, s, path, "out of memory");
   }
   mg_checkpoint_writer_free(w);
-  for (int i = 0; i < 4; i++) free(texts[i]);
+  for (int i = 0; i < 2; i++) free(texts[i]);
   return s;
 }
 
-/* JSON helpers for load: each records a message naming the file and the key in ctx and returns false. */
-typedef struct json_reader {
-  mg_ctx *ctx;
-  const char *path, *key; /* the metadata entry being read */
-} json_reader;
-
-static cJSON *json_parse(json_reader *r, const mg_checkpoint *ckpt, const char *key, int type) {
-  r->key = key;
-  const char *text = mg_checkpoint_metadata(ckpt, key);
-  cJSON *j = text ? cJSON_Parse(text) : NULL;
-  if (!j || !(j->type & type)) {
-    mg_fail(r->ctx, MG_ERR_FORMAT, "%s: metadata '%s' is %s", r->path, key,
-            text ? "not the JSON expected" : "missing");
-    cJSON_Delete(j);
-    return NULL;
-  }
-  return j;
-}
-
-static bool json_number(json_reader *r, const cJSON *o, const char *field, double lo, double hi, double *out) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, field);
-  if (cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi) {
-    *out = v->valuedouble;
-    return true;
-  }
-  mg_fail(r->ctx, MG_ERR_FORMAT, "%s: metadata '%s': field '%s' is missing or outside [%g, %g]", r->path, r->key, field,
-          lo, hi);
-  return false;
-}
-
-static bool json_int64(json_reader *r, const cJSON *o, const char *field, double lo, double hi, int64_t *out) {
-  double v;
-  if (!json_number(r, o, field, lo, hi, &v)) return false;
-  if (v != floor(v)) {
-    mg_fail(r->ctx, MG_ERR_FORMAT, "%s: metadata '%s': field '%s' is not an integer", r->path, r->key, field);
-    return false;
-  }
-  *out = (int64_t)v;
-  return true;
-}
-
-static bool json_name(json_reader *r, const cJSON *o, const char *field, int (*from_name)(const char *), int *out) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, field);
-  int value = cJSON_IsString(v) ? from_name(v->valuestring) : -1;
-  if (value < 0) {
-    mg_fail(r->ctx, MG_ERR_FORMAT, "%s: metadata '%s': field '%s' is missing or unknown", r->path, r->key, field);
-    return false;
-  }
-  *out = value;
-  return true;
-}
-
-static bool read_config(json_reader *r, const mg_checkpoint *ckpt, mg_ddpm_config *c) {
+static bool read_config(mg_json_reader *r, const mg_checkpoint *ckpt, mg_ddpm_config *c) {
   memset(c, 0, sizeof *c);
-  const char *type = mg_checkpoint_metadata(ckpt, "model.type");
-  if (!type || strcmp(type, "ddpm")) {
-    mg_fail(r->ctx, MG_ERR_FORMAT, "%s: not a diffusion-model checkpoint (model.type is %s%s%s)", r->path,
-            type ? "'" : "", type ? type : "missing", type ? "'" : "");
-    return false;
-  }
+  if (!mg_json_model_type(r, ckpt, "ddpm", "diffusion-model")) return false;
   char why[512];
   const char *unet = mg_checkpoint_metadata(ckpt, "model.config");
   if (!unet || mg_unet_config_from_json(unet, &c->unet, why, sizeof why) != MG_OK) {
     mg_fail(r->ctx, MG_ERR_FORMAT, "%s: metadata 'model.config': %s", r->path, unet ? why : "missing");
     return false;
   }
-  cJSON *d = json_parse(r, ckpt, "diffusion.config", cJSON_Object);
+  cJSON *d = mg_json_parse(r, ckpt, "diffusion.config", cJSON_Object);
   double T = 0;
   int schedule = 0, prediction = 0;
-  bool ok = d && json_name(r, d, "schedule", mg_noise_schedule_from_name, &schedule) &&
-            json_number(r, d, "timesteps", 10, 10000, &T) && json_number(r, d, "beta_start", 0, 1, &c->beta_start) &&
-            json_number(r, d, "beta_end", 0, 1, &c->beta_end) &&
-            json_name(r, d, "prediction", mg_prediction_from_name, &prediction);
+  bool ok = d && mg_json_name(r, d, "schedule", mg_noise_schedule_from_name, &schedule) &&
+            mg_json_number(r, d, "timesteps", 10, 10000, &T) && mg_json_number(r, d, "beta_start", 0, 1, &c->beta_start) &&
+            mg_json_number(r, d, "beta_end", 0, 1, &c->beta_end) &&
+            mg_json_name(r, d, "prediction", mg_prediction_from_name, &prediction);
   cJSON_Delete(d);
   c->timesteps = (int)T;
   c->schedule = (mg_noise_schedule)schedule;
@@ -706,93 +446,42 @@ static bool read_config(json_reader *r, const mg_checkpoint *ckpt, mg_ddpm_confi
   return ok;
 }
 
-static bool read_train_options(json_reader *r, const mg_checkpoint *ckpt, mg_ddpm_train_options *o) {
+static bool read_train_options(mg_json_reader *r, const mg_checkpoint *ckpt, mg_ddpm_train_options *o) {
   *o = mg_ddpm_default_train_options();
-  cJSON *j = json_parse(r, ckpt, "train.config", cJSON_Object);
+  cJSON *j = mg_json_parse(r, ckpt, "train.config", cJSON_Object);
   if (!j) return false;
   int64_t batch = 0;
-  const cJSON *flip = cJSON_GetObjectItemCaseSensitive(j, "flip_horizontal");
-  const cJSON *seed = cJSON_GetObjectItemCaseSensitive(j, "seed");
-  char *end = NULL;
-  bool ok = json_int64(r, j, "batch", 1, MAX_BATCH, &batch) && json_int64(r, j, "steps", 1, 9e15, &o->steps) &&
-            json_number(r, j, "learning_rate", 0, 1, &o->learning_rate) &&
-            json_int64(r, j, "warmup_steps", 0, 9e15, &o->warmup_steps) &&
-            json_number(r, j, "min_lr_ratio", 0, 1, &o->min_lr_ratio) &&
-            json_number(r, j, "weight_decay", 0, 1, &o->weight_decay) &&
-            json_number(r, j, "ema_decay", 0, 1, &o->ema_decay) &&
-            json_number(r, j, "clip_norm", 0, 1e30, &o->clip_norm) &&
-            json_number(r, j, "class_dropout", 0, 1, &o->class_dropout) &&
-            json_int64(r, j, "checkpoint_every", 0, 9e15, &o->checkpoint_every);
-  if (ok && (!cJSON_IsBool(flip) || !cJSON_IsString(seed) || !seed->valuestring[0] ||
-             (o->seed = strtoull(seed->valuestring, &end, 10), *end))) {
-    mg_fail(r->ctx, MG_ERR_FORMAT, "%s: metadata 'train.config': 'flip_horizontal' or 'seed' is missing or malformed",
-            r->path);
-    ok = false;
-  }
+  bool ok = mg_json_int64(r, j, "batch", 1, MAX_BATCH, &batch) && mg_json_int64(r, j, "steps", 1, 9e15, &o->steps) &&
+            mg_json_number(r, j, "learning_rate", 0, 1, &o->learning_rate) &&
+            mg_json_int64(r, j, "warmup_steps", 0, 9e15, &o->warmup_steps) &&
+            mg_json_number(r, j, "min_lr_ratio", 0, 1, &o->min_lr_ratio) &&
+            mg_json_number(r, j, "weight_decay", 0, 1, &o->weight_decay) &&
+            mg_json_number(r, j, "ema_decay", 0, 1, &o->ema_decay) &&
+            mg_json_number(r, j, "clip_norm", 0, 1e30, &o->clip_norm) &&
+            mg_json_number(r, j, "class_dropout", 0, 1, &o->class_dropout) &&
+            mg_json_int64(r, j, "checkpoint_every", 0, 9e15, &o->checkpoint_every) &&
+            mg_json_bool(r, j, "flip_horizontal", &o->flip_horizontal) && mg_json_u64_text(r, j, "seed", &o->seed);
   o->batch = (int)batch;
-  o->flip_horizontal = cJSON_IsTrue(flip);
   cJSON_Delete(j);
   return ok;
 }
 
-/* Class names and normalization (always), and the data fingerprint (what resuming checks). */
-static bool read_data_info(json_reader *r, const mg_checkpoint *ckpt, mg_ddpm *m) {
-  int classes = m->cfg.unet.num_classes;
-  cJSON *names = json_parse(r, ckpt, "data.classes", cJSON_Array);
-  if (!names) return false;
-  bool ok = cJSON_GetArraySize(names) == classes;
-  if (!ok)
-    mg_fail(r->ctx, MG_ERR_FORMAT, "%s: metadata 'data.classes' names %d classes but the model has %d", r->path,
-            cJSON_GetArraySize(names), classes);
-  if (ok && classes > 0 && !(m->class_names = calloc((size_t)classes, sizeof *m->class_names))) {
-    mg_fail(r->ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
-    ok = false;
-  }
-  for (int i = 0; ok && i < classes; i++) {
-    const cJSON *n = cJSON_GetArrayItem(names, i);
-    if (cJSON_IsString(n) && !(m->class_names[i] = strdup(n->valuestring))) {
-      mg_fail(r->ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
-      ok = false;
-    }
-  }
-  cJSON_Delete(names);
-  cJSON *norm = ok ? json_parse(r, ckpt, "data.normalization", cJSON_Object) : NULL;
-  ok = ok && norm && json_number(r, norm, "offset", -1e300, 1e300, &m->norm_offset) &&
-       json_number(r, norm, "scale", 1e-300, 1e300, &m->norm_scale);
-  cJSON_Delete(norm);
-  uint64_t count = 0;
-  ok = ok && mg_checkpoint_metadata_u64(r->ctx, ckpt, "data.count", &count) == MG_OK &&
-       mg_checkpoint_metadata_u64(r->ctx, ckpt, "data.fingerprint", &m->data_fingerprint) == MG_OK;
-  m->data_count = (int64_t)count;
-  m->has_data = ok && count > 0;
-  return ok;
-}
-
-static bool read_training_state(json_reader *r, const mg_checkpoint *ckpt, mg_ddpm *m) {
-  mg_ctx *ctx = r->ctx;
+static bool read_training_state(const mg_checkpoint *ckpt, mg_ddpm *m) {
+  mg_ctx *ctx = m->ctx;
   mg_params *p = mg_unet_params(m->unet);
-  if (add_training_state(m) != MG_OK || mg_checkpoint_restore_params(ctx, ckpt, "model.", p) != MG_OK ||
-      mg_checkpoint_restore_ema(ctx, ckpt, "ema.", p, m->ema) != MG_OK ||
-      mg_checkpoint_restore_adam(ctx, ckpt, "optim.", p, m->adam) != MG_OK ||
-      mg_checkpoint_restore_rng(ctx, ckpt) != MG_OK ||
-      mg_checkpoint_metadata_u64(ctx, ckpt, "sampler.state", &m->host_stream) != MG_OK)
-    return false;
-  if (mg_rng_seed_value(ctx) != m->opt.seed) {
-    mg_fail(ctx, MG_ERR_FORMAT, "%s: the training state does not fit its options (rng.seed)", r->path);
-    return false;
-  }
-  m->rng_offset = mg_rng_offset(ctx);
-  return true;
+  return add_training_state(m) == MG_OK && mg_checkpoint_restore_params(ctx, ckpt, "model.", p) == MG_OK &&
+         mg_checkpoint_restore_ema(ctx, ckpt, "ema.", p, m->ema) == MG_OK &&
+         mg_checkpoint_restore_adam(ctx, ckpt, "optim.", p, m->adam) == MG_OK;
 }
 
-mg_status mg_ddpm_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_ddpm_weights weights, mg_ddpm **out) {
+mg_status mg_ddpm_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_weights weights, mg_ddpm **out) {
   if (out) *out = NULL;
   if (!ctx) return MG_ERR_INVALID_ARGUMENT;
   mg_clear_error(ctx);
   if (!ckpt || !out) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_load: checkpoint and out are required");
   if ((unsigned)weights > MG_WEIGHTS_TRAINING)
     return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_load: unknown weights choice %d", (int)weights);
-  json_reader r = {ctx, mg_checkpoint_path(ckpt), NULL};
+  mg_json_reader r = mg_json_reader_of(ctx, ckpt);
   mg_ddpm_config cfg;
   mg_ddpm_train_options opt;
   if (!read_config(&r, ckpt, &cfg) || !read_train_options(&r, ckpt, &opt)) return mg_ctx_status(ctx);
@@ -802,20 +491,8 @@ mg_status mg_ddpm_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_ddpm_weights w
     snprintf(head, sizeof head, "%s: ", r.path);
     return mg_rewrap_error(ctx, head, "");
   }
-  uint64_t step = 0;
-  bool ok = read_data_info(&r, ckpt, m) && mg_checkpoint_metadata_u64(ctx, ckpt, "step", &step) == MG_OK;
-  if (ok && step > (uint64_t)m->opt.steps) {
-    mg_fail(ctx, MG_ERR_FORMAT, "%s: metadata 'step' (%llu) is past the run's %lld steps", r.path,
-            (unsigned long long)step, (long long)m->opt.steps);
-    ok = false;
-  }
-  m->step = (int64_t)step;
-  for (int i = 0; ok && i < mg_checkpoint_metadata_count(ckpt); i++) {
-    const char *key, *value;
-    mg_checkpoint_metadata_at(ckpt, i, &key, &value);
-    if (!strncmp(key, "run.", 4)) ok = mg_ddpm_set_note(m, key, value) == MG_OK;
-  }
-  if (ok && weights == MG_WEIGHTS_TRAINING) ok = read_training_state(&r, ckpt, m);
+  bool ok = mg_run_read(&r, ckpt, &m->run, m->opt.steps, weights == MG_WEIGHTS_TRAINING);
+  if (ok && weights == MG_WEIGHTS_TRAINING) ok = read_training_state(ckpt, m);
   if (ok && weights != MG_WEIGHTS_TRAINING)
     ok = mg_checkpoint_restore_params(ctx, ckpt, weights == MG_WEIGHTS_EMA ? "ema." : "model.",
                                       mg_unet_params(m->unet)) == MG_OK;
@@ -957,7 +634,7 @@ mg_status mg_ddpm_sample(mg_ddpm *m, const mg_ddpm_sample_options *options, int 
   int steps_per_batch = o.sampler == MG_SAMPLER_DDPM ? m->sched.T : o.steps;
   batch_progress bp = {progress, user, 0, (int64_t)((n + B - 1) / B) * steps_per_batch, mg_seconds()};
   bool grad = mg_set_grad_enabled(ctx, false);
-  uint64_t ctx_seed = mg_rng_seed_value(ctx), ctx_offset = mg_rng_offset(ctx); /* training's stream, kept */
+  mg_rng_state kept = mg_rng_get(ctx); /* training's stream */
   mg_status s = MG_OK;
   for (int i0 = 0; i0 < n && s == MG_OK; i0 += B) {
     int nb = n - i0 < B ? n - i0 : B;
@@ -968,15 +645,14 @@ mg_status mg_ddpm_sample(mg_ddpm *m, const mg_ddpm_sample_options *options, int 
                             progress ? forward_progress : NULL, &bp);
     bp.done += steps_per_batch;
   }
-  mg_rng_seed(ctx, ctx_seed);
-  mg_rng_set_offset(ctx, ctx_offset);
+  mg_rng_set(ctx, kept);
   mg_set_grad_enabled(ctx, grad);
   guided_free(&g);
   if (s != MG_OK) return mg_ok(ctx) ? mg_fail(ctx, s, "mg_ddpm_sample failed") : mg_rewrap_error(ctx, "mg_ddpm_sample: ", "");
   /* back to the data's units; the model's range is [-1, 1] */
   for (int64_t i = 0; i < (int64_t)n * per; i++) {
     double v = out[i] < -1.0f ? -1.0 : out[i] > 1.0f ? 1.0 : out[i];
-    out[i] = (float)(v * m->norm_scale + m->norm_offset);
+    out[i] = (float)(v * m->run.norm_scale + m->run.norm_offset);
   }
   return MG_OK;
 }
@@ -993,7 +669,7 @@ mg_status mg_ddpm_denoise(mg_ddpm *m, const float *images, int count, const int 
                    !images ? "images" : !timesteps ? "timesteps" : "denoised");
   const mg_unet_config *u = &m->cfg.unet;
   const int64_t per = (int64_t)u->in_channels * u->image_size * u->image_size;
-  if (check_images_and_labels(m, count, labels) != MG_OK || check_pixels(ctx, images, count, per) != MG_OK)
+  if (check_images_and_labels(m, count, labels) != MG_OK || mg_run_check_pixels(ctx, images, count, per) != MG_OK)
     return mg_rewrap_error(ctx, "mg_ddpm_denoise: ", "");
   for (int i = 0; i < count; i++)
     if (timesteps[i] < 0 || timesteps[i] >= m->sched.T)
@@ -1007,7 +683,7 @@ mg_status mg_ddpm_denoise(mg_ddpm *m, const float *images, int count, const int 
     return mg_ok(ctx) ? mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "%s: out of memory", fn) : mg_ctx_status(ctx);
   }
   bool grad = mg_set_grad_enabled(ctx, false);
-  uint64_t ctx_seed = mg_rng_seed_value(ctx), ctx_offset = mg_rng_offset(ctx); /* training's stream, kept */
+  mg_rng_state kept = mg_rng_get(ctx); /* training's stream */
   mg_status s = MG_OK;
   for (int i0 = 0; i0 < count && s == MG_OK; i0 += B) {
     int nb = count - i0 < B ? count - i0 : B;
@@ -1032,8 +708,7 @@ mg_status mg_ddpm_denoise(mg_ddpm *m, const float *images, int count, const int 
       }
     }
   }
-  mg_rng_seed(ctx, ctx_seed);
-  mg_rng_set_offset(ctx, ctx_offset);
+  mg_rng_set(ctx, kept);
   mg_set_grad_enabled(ctx, grad);
   guided_free(&g), free(xt), free(pred);
   return s == MG_OK ? MG_OK : mg_rewrap_error(ctx, "mg_ddpm_denoise: ", "");

@@ -242,15 +242,15 @@ typedef struct mg_ddpm mg_ddpm;
  * name the bad field). The training options are kept: mg_ddpm_train uses them and checkpoints record them. */
 mg_status mg_ddpm_create(mg_ctx *ctx, const mg_ddpm_config *config, const mg_ddpm_train_options *options,
                          mg_ddpm **out);
-/* Which weights mg_ddpm_load takes from a checkpoint. */
-typedef enum mg_ddpm_weights {
+/* Which weights mg_ddpm_load and mg_gan_load take from a checkpoint. */
+typedef enum mg_weights {
   MG_WEIGHTS_EMA = 0,  /* the EMA weights, for sampling (the usual choice) */
   MG_WEIGHTS_RAW = 1,  /* the trained weights, for sampling */
   MG_WEIGHTS_TRAINING = 2 /* everything needed to resume training exactly */
-} mg_ddpm_weights;
+} mg_weights;
 /* Builds a model from a checkpoint written by mg_ddpm_save (or periodic training checkpoints). Any problem
  * (another model type, a missing or misshapen tensor, bad metadata) fails with a message naming the file. */
-mg_status mg_ddpm_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_ddpm_weights weights, mg_ddpm **out);
+mg_status mg_ddpm_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_weights weights, mg_ddpm **out);
 void mg_ddpm_free(mg_ddpm *m);
 
 /* The training options a model carries (from mg_ddpm_create, or from its checkpoint), and replacing them: to
@@ -319,6 +319,125 @@ int mg_ddpm_num_classes(const mg_ddpm *m);
 const char *mg_ddpm_class_name(const mg_ddpm *m, int index); /* NULL when out of range or unnamed */
 int mg_ddpm_class_index(const mg_ddpm *m, const char *name); /* -1 when unknown */
 void mg_ddpm_normalization(const mg_ddpm *m, double *offset, double *scale);
+
+/* ---- GANs: a generator (latent vector -> image in one forward pass) trained against a discriminator. ----
+ * Generator: a transposed conv from 1x1 to 4x4, then transposed convs (4x4, stride 2) with batch norm and ReLU,
+ * doubling the size up to image_size, tanh output. Discriminator: the mirror, strided convs with spectral norm and
+ * LeakyReLU, down to one score. Class-conditional models use conditional batch norm in the generator and a
+ * projection head in the discriminator (Miyato and Koyama). Layer widths: width at full resolution, doubling per
+ * halving up to 8 * width. */
+typedef struct mg_gan_config {
+  int image_size;  /* 32 to 256, a power of two */
+  int channels;    /* image channels, 1 to 4 */
+  int latent_dim;  /* 1 to 1024 */
+  int width;       /* 4 to 512 */
+  int num_classes; /* 0: unconditional; else class-conditional, 1 to MG_MAX_CLASSES */
+} mg_gan_config;
+/* Fills out with a named preset, 1 channel, unconditional: "dcgan-64" (64x64, latent 128, width 64: 3.8 M
+ * generator and 2.8 M discriminator parameters). Callers then set image_size, channels and num_classes.
+ * MG_ERR_INVALID_ARGUMENT (message in err, listing the presets) for an unknown name. */
+mg_status mg_gan_preset(const char *name, mg_gan_config *out, char *err, size_t err_size);
+/* Checks a configuration; the message names the first bad field and its allowed range. */
+mg_status mg_gan_config_check(const mg_gan_config *config, char *err, size_t err_size);
+
+typedef enum mg_gan_loss { MG_GAN_HINGE = 0, MG_GAN_BCE = 1 } mg_gan_loss;
+/* "hinge", "bce" (non-saturating), and back (-1 for an unknown name). */
+const char *mg_gan_loss_name(mg_gan_loss loss);
+int mg_gan_loss_from_name(const char *name);
+
+typedef struct mg_gan_train_options {
+  int batch;               /* real images per step, 1 to 1024 (default 32) */
+  int64_t steps;           /* total steps, each one discriminator and one generator update (default 10000) */
+  double lr_g, lr_d;       /* Adam rates of the generator and the discriminator (default 2e-4 both) */
+  double beta1, beta2;     /* Adam's betas, shared (default 0.5 and 0.999) */
+  mg_gan_loss loss;        /* default hinge */
+  double ema_decay;        /* largest decay of the generator's EMA, with a warm-up as the DDPM's (default 0.999) */
+  double augment_p;        /* probability of each augmentation (translation, cutout, brightness, contrast) per image
+                            * seen by the discriminator, real and generated alike; with ada its starting value
+                            * (default 0) */
+  int ada;                 /* non-zero: adapt augment_p every 4 steps toward r_t = E[sign(D(real))] = ada_target
+                            * (StyleGAN2-ADA; default 1) */
+  double ada_target;       /* default 0.6 */
+  double ada_kimg;         /* thousands of images over which p may move by 1 (default 100; StyleGAN2-ADA uses 500
+                            * for runs of millions of images) */
+  int flip_horizontal;     /* non-zero: mirror half the real images left-right (default 0: anatomy has a side) */
+  uint64_t seed;           /* initialization, batches, latents and augmentations (default 1) */
+  int64_t checkpoint_every;/* steps between checkpoints to checkpoint_path (default 1000; 0: only at the end) */
+  const char *checkpoint_path; /* written atomically; NULL: no periodic checkpoints */
+} mg_gan_train_options;
+mg_gan_train_options mg_gan_default_train_options(void);
+
+/* A GAN in a context, with the same life cycle and rules as mg_ddpm: it belongs to its context (one thread at a
+ * time; free it before the context). */
+typedef struct mg_gan mg_gan;
+
+/* A new model for training, its weights initialized from options->seed; checks config and options (messages
+ * name the bad field). */
+mg_status mg_gan_create(mg_ctx *ctx, const mg_gan_config *config, const mg_gan_train_options *options,
+                        mg_gan **out);
+/* Builds a model from a checkpoint written by mg_gan_save or by training. MG_WEIGHTS_EMA (the usual choice for
+ * sampling) and MG_WEIGHTS_RAW load the generator only; MG_WEIGHTS_TRAINING loads everything needed to resume
+ * exactly. Any problem (another model type, a missing or misshapen tensor, bad metadata) fails with a message
+ * naming the file. */
+mg_status mg_gan_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_weights weights, mg_gan **out);
+void mg_gan_free(mg_gan *m);
+
+/* As mg_ddpm_train_options_of / mg_ddpm_set_train_options: batch, seed, the learning rates, betas and loss are fixed
+ * when the model is made; steps may not drop below the steps done. */
+mg_gan_train_options mg_gan_train_options_of(const mg_gan *m);
+mg_status mg_gan_set_train_options(mg_gan *m, const mg_gan_train_options *options);
+/* As mg_ddpm_set_note / mg_ddpm_note. */
+mg_status mg_gan_set_note(mg_gan *m, const char *key, const char *value);
+const char *mg_gan_note(const mg_gan *m, const char *key);
+
+/* Trains until options->steps steps are done in total, with the same data rules, checkpoints, cancellation,
+ * divergence handling (MG_ERR_NUMERIC naming the step, last checkpoint kept) and exact resume as mg_ddpm_train.
+ * progress: stage "train", once per step, loss = the discriminator's; mg_gan_training_state tells more. */
+mg_status mg_gan_train(mg_gan *m, const mg_dataset *data, mg_progress_fn progress, void *user);
+/* What the last training step measured (NaN where nothing was measured yet). */
+typedef struct mg_gan_training_state {
+  double d_loss, g_loss; /* the last step's losses */
+  double real_sign;      /* r_t: mean sign of the discriminator's scores on real images over the last 4 steps */
+  double augment_p;      /* the augmentation probability now */
+} mg_gan_training_state;
+mg_gan_training_state mg_gan_training_state_of(const mg_gan *m);
+/* Writes everything atomically: both networks, the generator's EMA (with batch-norm statistics measured for the
+ * EMA weights), both optimizers, the streams, ADA's state, config, data normalization, class names and notes. */
+mg_status mg_gan_save(mg_gan *m, const char *path, char *err, size_t err_size);
+
+/* Latent vectors for images first .. first+n-1 of a draw: image i's depends only on (seed, i). truncation > 0
+ * redraws every component beyond +-truncation (BigGAN's truncation trick: less variety, more typical images), up to
+ * 64 times, then clamps what is still beyond (which only a truncation far below 1 leaves); 0 leaves the standard
+ * normal draw as it is. z receives n * latent_dim values. */
+mg_status mg_gan_latents(const mg_gan *m, uint64_t seed, int first, int n, double truncation, float *z);
+/* Generates n images from the given latents into out (n * channels * size * size floats, the data's original
+ * units), in batches of batch (1 to 1024; results do not depend on it beyond float rounding). labels: n classes in
+ * [0, num_classes) for a conditional model (NULL: image i gets class i % num_classes); NULL for an unconditional
+ * one. */
+mg_status mg_gan_generate(mg_gan *m, int n, const float *z, const int32_t *labels, int batch, float *out);
+
+typedef struct mg_gan_sample_options {
+  double truncation; /* as mg_gan_latents (default 0: none) */
+  int batch;         /* default 16 */
+  uint64_t seed;     /* the same seed gives the same images on any thread count (default 1) */
+} mg_gan_sample_options;
+mg_gan_sample_options mg_gan_default_sample_options(void);
+/* mg_gan_latents (first = 0) then mg_gan_generate. progress: stage "sample", counting images; non-zero cancels. */
+mg_status mg_gan_sample(mg_gan *m, const mg_gan_sample_options *options, int n, const int32_t *labels, float *out,
+                        mg_progress_fn progress, void *user);
+
+/* What a model is. */
+const mg_gan_config *mg_gan_get_config(const mg_gan *m);
+int64_t mg_gan_generator_parameter_count(const mg_gan *m);
+int64_t mg_gan_discriminator_parameter_count(const mg_gan *m); /* 0 for a model loaded for sampling */
+int64_t mg_gan_step(const mg_gan *m);
+int mg_gan_num_classes(const mg_gan *m);
+const char *mg_gan_class_name(const mg_gan *m, int index);
+int mg_gan_class_index(const mg_gan *m, const char *name);
+void mg_gan_normalization(const mg_gan *m, double *offset, double *scale);
+
+/* The model type a checkpoint holds ("ddpm", "gan", "classifier"), or NULL when it does not say. */
+const char *mg_checkpoint_model_type(const mg_checkpoint *ckpt);
 
 /* ---- Image classifier: a small CNN (conv-BN-ReLU blocks, global average pool, linear) ----
  * Used to check that generated images look like their class (and by the evaluation tools). */

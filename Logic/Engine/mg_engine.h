@@ -52,6 +52,9 @@ typedef enum mg_op {
   MG_OP_SCALE,
   MG_OP_TIMESTEP_EMBEDDING,
   MG_OP_EMBEDDING,
+  MG_OP_SPECTRAL_NORM,
+  MG_OP_AUGMENT,
+  MG_OP_SUM_ROWS,
   MG_OP_SUM,
   MG_OP_MEAN,
   MG_OP_MSE,
@@ -157,6 +160,9 @@ bool mg_params_is_buffer(const mg_params *p, int i);
 int64_t mg_params_numel(const mg_params *p);        /* trainable elements only */
 mg_tensor *mg_params_find(const mg_params *p, const char *name);
 void mg_zero_grad(mg_ctx *ctx, mg_params *p);
+/* Whether the parameters (not the buffers) require gradients: a GAN's generator step freezes the discriminator,
+ * so the backward pass reaches the generator through it without computing its weight gradients. */
+void mg_params_set_trainable(mg_params *p, bool trainable);
 
 /* ---- random numbers and initialization (Philox4x32-10; the context owns seed and block counter) ---- */
 void mg_rng_seed(mg_ctx *ctx, uint64_t seed);
@@ -211,6 +217,14 @@ mg_tensor *mg_scale(mg_ctx *ctx, mg_tensor *x, double alpha);
 mg_tensor *mg_timestep_embedding(mg_ctx *ctx, mg_tensor *t, int dim, double max_period);
 /* labels [n] int32 -> [n, dim] rows of table [rows, dim] */
 mg_tensor *mg_embedding(mg_ctx *ctx, mg_tensor *labels, mg_tensor *table);
+/* w [rows, ...] viewed as [rows, cols] -> w / sigma, sigma its largest singular value estimated with u [rows] and
+ * v [cols] (buffers: no gradient), which power_iterations (0 or more) iterations refine in place first
+ * (torch.nn.utils.spectral_norm: training runs 1, evaluation 0). eps > 0 guards the normalizations. */
+mg_tensor *mg_spectral_norm(mg_ctx *ctx, mg_tensor *w, mg_tensor *u, mg_tensor *v, int power_iterations, double eps);
+/* x [n,c,h,w], params [n, MG_AUGMENT_PARAMS] (no gradient; see mg_augment_param in mg_kernels.h) -> augmented x */
+mg_tensor *mg_augment(mg_ctx *ctx, mg_tensor *x, mg_tensor *params);
+/* x [n, ...] -> [n, 1]: each sample's sum */
+mg_tensor *mg_sum_rows(mg_ctx *ctx, mg_tensor *x);
 mg_tensor *mg_sum(mg_ctx *ctx, mg_tensor *x);  /* scalar */
 mg_tensor *mg_mean(mg_ctx *ctx, mg_tensor *x); /* scalar */
 mg_tensor *mg_mse_loss(mg_ctx *ctx, mg_tensor *pred, mg_tensor *target);
@@ -260,7 +274,7 @@ double mg_lr_schedule(int64_t step, int64_t warmup, int64_t total, double base_l
  * "model." + parameter name for parameters and buffers, "ema." + name for EMA weights, "optim.m." and "optim.v." +
  * name for Adam's moments (its step count in metadata "optim.steps"), plus the caller's metadata (model config
  * JSON, step, data normalization) through mg_checkpoint_writer_add_metadata. A GAN uses one prefix per network
- * ("generator.", "g_optim.", ...). Values are stored as float32 whatever mg_real is.
+ * ("generator.", "optim_g.", ...). Values are stored as float32 whatever mg_real is.
  *
  * The add functions download tensors into w and record any failure in ctx: check mg_ok(ctx) before saving (a
  * failure inside the writer, such as a duplicate name, also makes its save refuse). p must be the parameter list

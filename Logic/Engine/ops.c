@@ -7,7 +7,8 @@
 static const char *const op_names[] = {
     "none", "reshape", "conv2d", "conv_transpose2d", "linear", "group_norm", "batch_norm", "unary", "dropout",
     "softmax", "attention", "upsample_nearest2x", "avg_pool2x", "concat", "binary", "scale", "timestep_embedding",
-    "embedding", "sum", "mean", "mse_loss", "bce_logits_loss", "hinge_loss", "cross_entropy_loss",
+    "embedding", "spectral_norm", "augment", "sum_rows", "sum", "mean", "mse_loss", "bce_logits_loss", "hinge_loss",
+    "cross_entropy_loss",
 };
 static_assert(sizeof op_names / sizeof op_names[0] == MG_OP_COUNT, "every op needs a name");
 

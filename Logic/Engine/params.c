@@ -82,6 +82,11 @@ mg_tensor *mg_params_find(const mg_params *p, const char *name) {
   return NULL;
 }
 
+void mg_params_set_trainable(mg_params *p, bool trainable) {
+  for (int i = 0; p && i < p->count; i++)
+    if (!p->entries[i].buffer) p->entries[i].tensor->requires_grad = trainable;
+}
+
 void mg_zero_grad(mg_ctx *ctx, mg_params *p) {
   for (int i = 0; i < p->count; i++) {
     mg_tensor *t = p->entries[i].tensor;

@@ -5,6 +5,7 @@
  *
  * Timing: wall clock between progress callbacks (one per step), medians after warm-up steps. Peak memory is this
  * process's maximum resident set (PyTorch runs in a child process and is not counted). */
+#include "bench_util.h"
 #include "medgen.h"
 #include "medgen_bench.h"
 
@@ -12,43 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
-enum { WARMUP = 2, MAX_TIMED = 64 };
-
-typedef struct step_timer {
-  double last;
-  int count, skip;
-  double times[MAX_TIMED];
-} step_timer;
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int on_step(void *user, const mg_progress *p) {
-  (void)p;
-  step_timer *t = user;
-  double now = now_s();
-  if (t->skip > 0) t->skip--;
-  else if (t->count < MAX_TIMED) t->times[t->count++] = now - t->last;
-  t->last = now;
-  return 0;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(step_timer *t) {
-  qsort(t->times, (size_t)t->count, sizeof *t->times, cmp_double);
-  return t->count ? (t->count % 2 ? t->times[t->count / 2] : 0.5 * (t->times[t->count / 2 - 1] + t->times[t->count / 2]))
-                  : NAN;
-}
+enum { WARMUP = 2 };
 
 static void print_help(FILE *out) {
   fprintf(out,
@@ -97,7 +63,7 @@ int medgen_bench_ddpm(int argc, char **argv) {
     }
     *target = (int)n;
   }
-  if (steps > MAX_TIMED) steps = MAX_TIMED;
+  if (steps > BENCH_MAX_TIMED) steps = BENCH_MAX_TIMED;
 
   char err[1024];
   mg_ddpm_config cfg;
@@ -140,8 +106,8 @@ int medgen_bench_ddpm(int argc, char **argv) {
   printf("medgen bench ddpm: %s (%.2f M parameters), %dx%d, batch %d, %d threads\n", preset,
          mg_ddpm_parameter_count(m) / 1e6, size, size, batch, threads);
   fflush(stdout);
-  step_timer train = {now_s(), 0, WARMUP, {0}};
-  if (mg_ddpm_train(m, &data, on_step, &train) != MG_OK) {
+  bench_timer train = bench_timer_start(WARMUP);
+  if (mg_ddpm_train(m, &data, bench_on_step, &train) != MG_OK) {
     fprintf(stderr, "medgen bench ddpm: %s\n", mg_context_error(ctx));
     goto done;
   }
@@ -149,32 +115,25 @@ int medgen_bench_ddpm(int argc, char **argv) {
   so.sampler = MG_SAMPLER_DDIM;
   so.steps = WARMUP + steps;
   so.batch = batch;
-  step_timer sample = {now_s(), 0, WARMUP, {0}};
-  if (mg_ddpm_sample(m, &so, batch, NULL, out, on_step, &sample) != MG_OK) {
+  bench_timer sample = bench_timer_start(WARMUP);
+  if (mg_ddpm_sample(m, &so, batch, NULL, out, bench_on_step, &sample) != MG_OK) {
     fprintf(stderr, "medgen bench ddpm: %s\n", mg_context_error(ctx));
     goto done;
   }
-  double train_s = median(&train), sample_s = median(&sample);
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  double peak_mb = ru.ru_maxrss / 1024.0;
+  double train_s = bench_median(&train), sample_s = bench_median(&sample), peak_mb = bench_peak_rss_mb();
   printf("medgen: train step %.3f s (%.1f images/s), sampling step %.3f s\n", train_s, batch / train_s, sample_s);
   char torch_fields[256] = "";
   if (vs_torch) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s %s/Testing/Python/unet_reference.py bench --preset %s --size %d --batch %d "
              "--threads %d --steps %d", MEDGEN_PYTHON, MEDGEN_SOURCE_DIR, preset, size, batch, threads, steps);
-    fflush(stdout);
-    FILE *p = popen(cmd, "r");
-    char line[1024] = "", last[1024] = "";
-    while (p && fgets(line, sizeof line, p)) snprintf(last, sizeof last, "%s", line);
-    int status = p ? pclose(p) : -1;
-    double tt = NAN, ts = NAN;
-    const char *a = strstr(last, "\"train_step_s\":"), *b = strstr(last, "\"sample_step_s\":");
-    if (status != 0 || !a || !b || sscanf(a + 15, "%lf", &tt) != 1 || sscanf(b + 16, "%lf", &ts) != 1) {
+    static const char *const keys[] = {"train_step_s", "sample_step_s"};
+    double torch[2];
+    if (!bench_run_reference(cmd, 2, keys, torch)) {
       fprintf(stderr, "medgen bench ddpm: the PyTorch run failed (%s); is python3-torch installed?\n", cmd);
       goto done;
     }
+    double tt = torch[0], ts = torch[1];
     printf("pytorch: train step %.3f s, sampling step %.3f s\n", tt, ts);
     printf("ratio (MedGen / PyTorch, below 1 is faster): train %.2f, sampling %.2f\n", train_s / tt, sample_s / ts);
     snprintf(torch_fields, sizeof torch_fields, " torch_train_step_s=%.4f torch_sample_step_s=%.4f "

@@ -14,6 +14,10 @@ int medgen_bench_kernels(int argc, char **argv);
 /* A diffusion UNet's training and sampling step times through the public API; --vs-torch adds PyTorch's times for
  * the same architecture and the ratios. The last line: train_step_s=X sample_step_s=Y peak_rss_mb=Z [...]. */
 int medgen_bench_ddpm(int argc, char **argv);
+/* A GAN's training step (discriminator and generator) and the sampling of 16 images through the public API;
+ * --vs-torch adds PyTorch's times for the same networks and the ratios. The last line: train_step_s=X sample_s=Y
+ * peak_rss_mb=Z [...]. */
+int medgen_bench_gan(int argc, char **argv);
 
 #ifdef __cplusplus
 }

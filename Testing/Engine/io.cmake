@@ -27,3 +27,8 @@ set_tests_properties(test_nifti_nibabel PROPERTIES LABELS "engine;io" SKIP_RETUR
 add_test(NAME test_medgen_train COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_medgen_train.sh $<TARGET_FILE:medgen>
                                         ${CMAKE_CURRENT_BINARY_DIR}/medgen_train)
 set_tests_properties(test_medgen_train PROPERTIES LABELS "tool" TIMEOUT 300 ENVIRONMENT OMP_WAIT_POLICY=PASSIVE)
+
+# medgen train --model gan, sample (incl. --interpolate) and info end to end on a tiny generated image folder.
+add_test(NAME test_medgen_gan COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_medgen_gan.sh $<TARGET_FILE:medgen>
+                                      ${CMAKE_CURRENT_BINARY_DIR}/medgen_gan)
+set_tests_properties(test_medgen_gan PROPERTIES LABELS "tool" TIMEOUT 300 ENVIRONMENT OMP_WAIT_POLICY=PASSIVE)

@@ -49,7 +49,8 @@ grep -q "^training: 6 of 6 steps" "$dir/info.log" && grep -q "classes: bars, dis
 [ -s "$run/train-log-from-4.csv" ] || fail "the resumed run's log is missing"
 check "resume cannot change the model" 2 "$medgen" train --resume "$run" --base-channels 16
 check "resume cannot change the learning rate" 2 "$medgen" train --resume "$run" --steps 8 --lr 0.5
-check "GAN not in this version" 2 "$medgen" train --model gan --data "$dir/data" --out "$dir/gan"
+check "unknown model" 2 "$medgen" train --model vae --data "$dir/data" --out "$dir/vae"
+check "a GAN option for a diffusion model" 2 "$medgen" train --model ddpm --data "$dir/data" --out "$dir/r1" --lr-g 0.1
 check "missing data folder" 1 "$medgen" train --model ddpm --data "$dir/nope" --out "$dir/r2"
 grep -q "$dir/nope" "$dir/check.log" || fail "a missing data folder must be named"
 [ -e "$dir/r2" ] && fail "a failed run left its folder"
@@ -92,6 +93,8 @@ grep -q "disk" "$dir/check.log" || fail "an unknown class must list the model's 
 [ -e "$out/x.nii.gz" ] && fail "a failed sample left output"
 check "bad output name" 2 "$medgen" sample --checkpoint "$ck" --out "$out/x.txt"
 check "bad sampler" 2 "$medgen" sample --checkpoint "$ck" --sampler euler --out "$out/x.nii"
+check "a GAN option on a diffusion model" 2 "$medgen" sample --checkpoint "$ck" --truncation 0.5 --out "$out/x.nii"
+grep -q "truncation is an option of GANs" "$dir/check.log" || fail "a GAN option given to a diffusion model must be named"
 check "not a checkpoint" 1 "$medgen" sample --checkpoint "$dir/data/README.txt" --out "$out/x.nii"
 grep -q "README.txt" "$dir/check.log" || fail "a bad checkpoint must be named"
 [ -n "$(find "$out" "$run" -name "*.tmp*")" ] && fail "temporary files left behind"

@@ -197,6 +197,12 @@ static mg_tensor *timestep_embedding_case(parity_case *c) {
 static mg_tensor *embedding_case(parity_case *c) {
   return mg_embedding(c->ctx, labels(c, "labels"), input(c, "table"));
 }
+static mg_tensor *spectral_norm_case(parity_case *c) {
+  return mg_spectral_norm(c->ctx, input(c, "w"), input(c, "u"), input(c, "v"), (int)param(c, "iterations"),
+                          param(c, "eps"));
+}
+static mg_tensor *augment_case(parity_case *c) { return mg_augment(c->ctx, input(c, "x"), input(c, "params")); }
+static mg_tensor *sum_rows_case(parity_case *c) { return mg_sum_rows(c->ctx, input(c, "x")); }
 static mg_tensor *sum_case(parity_case *c) { return mg_sum(c->ctx, input(c, "x")); }
 static mg_tensor *mean_case(parity_case *c) { return mg_mean(c->ctx, input(c, "x")); }
 static mg_tensor *mse_case(parity_case *c) { return mg_mse_loss(c->ctx, input(c, "pred"), input(c, "target")); }
@@ -274,6 +280,9 @@ static const struct {
     {"scale", scale_case},
     {"timestep_embedding", timestep_embedding_case},
     {"embedding", embedding_case},
+    {"spectral_norm", spectral_norm_case},
+    {"augment", augment_case},
+    {"sum_rows", sum_rows_case},
     {"sum", sum_case},
     {"mean", mean_case},
     {"mse_loss", mse_case},

@@ -133,6 +133,73 @@ def timestep_embedding_ref(t, dim, max_period):
     return torch.cat([torch.cos(phase), torch.sin(phase)], dim=1).float()
 
 
+def augment_ref(x, params):
+    """The engine's augmentation written with torch ops, autograd giving its backward: per image, brightness b,
+    contrast k around the image's mean (after brightness), translation by whole pixels with zero fill (through a
+    zero-padded copy), cutout of the half-open rectangle [x0, x1) x [y0, y1) (clipped to the image)."""
+    n, c, h, w = x.shape
+    out = []
+    for i in range(n):
+        b, k, sx, sy, x0, y0, x1, y1 = params[i].tolist()
+        img = x[i] + b
+        mean = img.mean()
+        img = (img - mean) * k + mean
+        sx, sy = max(-w, min(w, int(sx))), max(-h, min(h, int(sy)))  # farther shifts leave nothing either
+        padded = F.pad(img, (w, w, h, h))  # out[r, q] = img[r - sy, q - sx] = padded[r - sy + h, q - sx + w]
+        shifted = padded[:, h - sy:2 * h - sy, w - sx:2 * w - sx]
+        mask = torch.ones(h, w)
+        clip = lambda value, size: max(0, min(size, int(value)))
+        mask[clip(y0, h):clip(y1, h), clip(x0, w):clip(x1, w)] = 0
+        out.append(shifted * mask)
+    return torch.stack(out)
+
+
+def augment_params(n, h, w):
+    """Per-image [brightness, contrast, shift_x, shift_y, x0, y0, x1, y1]: the identity, shifts of both signs (one
+    past the edge), cutouts inside, partly outside and empty, then random ones."""
+    fixed = [[0, 1, 0, 0, 0, 0, 0, 0], [0.3, 1.7, 2, -1, 1, 1, 3, 4], [-0.5, 0.4, -3, 2, -2, 3, 2, h + 4],
+             [0.2, 0.8, w + 3, 0, 0, 0, 0, 0], [0, 1.3, 0, -1, 4, 4, 2, 6]]
+    rows = []
+    for i in range(n):
+        if i < len(fixed):
+            rows.append(fixed[i])
+            continue
+        shifts = [randint(-w, w), randint(-h, h)]
+        corners = [randint(-2, w), randint(-2, h), randint(0, w + 2), randint(0, h + 2)]
+        rows.append([float(uniform(1, lo=-0.5, hi=0.5)), float(uniform(1, lo=0.5, hi=1.5))] + shifts + corners)
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+def spectral_norm_case(fx, tag, layer, example, iterations, training):
+    """torch.nn.utils.spectral_norm on a layer whose weight_orig, u and v are set to seeded values; one forward
+    (training: n_power_iterations iterations update u and v in place; eval: none), then the normalized weight, u and
+    v afterwards, and the gradient of sum(weight * G) with respect to weight_orig for a random G."""
+    name = f"spectral_norm_{tag}"
+    fx.cases[name] = "spectral_norm"
+    eps = 1e-12
+    layer = nn.utils.spectral_norm(layer, n_power_iterations=iterations, eps=eps)
+    rows = layer.weight_orig.shape[0]
+    cols = layer.weight_orig.numel() // rows
+    with torch.no_grad():
+        layer.weight_orig.copy_(randn(*layer.weight_orig.shape, scale=1 / math.sqrt(cols)))
+        layer.weight_u.copy_(F.normalize(randn(rows), dim=0, eps=eps))
+        layer.weight_v.copy_(F.normalize(randn(cols), dim=0, eps=eps))
+    fx.put(f"{name}.w", layer.weight_orig)
+    fx.put(f"{name}.u", layer.weight_u)
+    fx.put(f"{name}.v", layer.weight_v)
+    fx.put(f"{name}.iterations", [iterations if training else 0])
+    fx.put(f"{name}.eps", [eps])
+    layer.train(training)
+    layer(example)  # the forward pre-hook computes layer.weight
+    g = torch.randn_like(layer.weight)
+    (layer.weight * g).sum().backward()
+    fx.put(f"{name}.y", layer.weight)
+    fx.put(f"{name}.dy", g)
+    fx.put(f"{name}.grad.w", layer.weight_orig.grad)
+    fx.put(f"{name}.after.u", layer.weight_u)
+    fx.put(f"{name}.after.v", layer.weight_v)
+
+
 # ---- the UNet block, from nn.Module layers so the weights carry PyTorch's state_dict names ----
 class ResBlock(nn.Module):
     def __init__(self, cin, cout, temb_dim, groups):
@@ -350,6 +417,18 @@ def build(fx):
     # ---- the UNet residual block followed by a spatial attention block ----
     block_case(fx, "skip_conv", n=2, cin=8, cout=16, h=6, w=5, temb_dim=12, groups=4, heads=2)
     block_case(fx, "identity_skip", n=1, cin=16, cout=16, h=4, w=4, temb_dim=8, groups=8, heads=4)
+
+    # ---- GAN pieces: spectral norm of a conv and a linear weight (training, 1 and 3 power iterations; eval),
+    # augmentation, per-sample sums ----
+    for tag, iterations, training in (("1", 1, True), ("3", 3, True), ("eval", 1, False)):
+        spectral_norm_case(fx, f"conv_{tag}", nn.Conv2d(3, 4, 4), randn(1, 3, 6, 6), iterations, training)
+        spectral_norm_case(fx, f"linear_{tag}", nn.Linear(7, 5), randn(2, 7), iterations, training)
+    for tag, shape in (("a", (7, 2, 5, 6)), ("b", (9, 1, 8, 8))):
+        n, c, h, w = shape
+        fx.case("augment", tag, augment_ref, {"x": randn(*shape), "params": augment_params(n, h, w)},
+                no_grad=("params",))
+    for tag, shape in (("4d", (3, 2, 4, 5)), ("2d", (4, 6))):
+        fx.case("sum_rows", tag, lambda x: x.reshape(x.shape[0], -1).sum(1, keepdim=True), {"x": randn(*shape)})
 
 
 def main():

@@ -2,6 +2,7 @@
 #include "cli_util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -120,25 +121,99 @@ void cli_text_free(cli_text *t) {
   *t = (cli_text){0};
 }
 
+bool cli_model_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_weights weights, cli_model *out, char *err,
+                    size_t err_size) {
+  *out = (cli_model){0};
+  const char *type = mg_checkpoint_model_type(ckpt);
+  mg_status st = type && !strcmp(type, "gan") ? mg_gan_load(ctx, ckpt, weights, &out->gan)
+                                              : mg_ddpm_load(ctx, ckpt, weights, &out->ddpm);
+  if (st != MG_OK) snprintf(err, err_size, "%s", mg_context_error(ctx));
+  return st == MG_OK;
+}
+
+void cli_model_free(cli_model *m) {
+  mg_ddpm_free(m->ddpm);
+  mg_gan_free(m->gan);
+  *m = (cli_model){0};
+}
+
+const char *cli_model_kind(const cli_model *m) { return m->gan ? "GAN" : "diffusion model"; }
+
+int cli_model_image_size(const cli_model *m) {
+  return m->gan ? mg_gan_get_config(m->gan)->image_size : mg_ddpm_get_config(m->ddpm)->unet.image_size;
+}
+
+int cli_model_channels(const cli_model *m) {
+  return m->gan ? mg_gan_get_config(m->gan)->channels : mg_ddpm_get_config(m->ddpm)->unet.in_channels;
+}
+
+int64_t cli_model_step(const cli_model *m) { return m->gan ? mg_gan_step(m->gan) : mg_ddpm_step(m->ddpm); }
+
+int cli_model_num_classes(const cli_model *m) {
+  return m->gan ? mg_gan_num_classes(m->gan) : mg_ddpm_num_classes(m->ddpm);
+}
+
+const char *cli_model_class_name(const cli_model *m, int index) {
+  return m->gan ? mg_gan_class_name(m->gan, index) : mg_ddpm_class_name(m->ddpm, index);
+}
+
+int cli_model_class_index(const cli_model *m, const char *name) {
+  return m->gan ? mg_gan_class_index(m->gan, name) : mg_ddpm_class_index(m->ddpm, name);
+}
+
+void cli_model_normalization(const cli_model *m, double *offset, double *scale) {
+  if (m->gan) mg_gan_normalization(m->gan, offset, scale);
+  else mg_ddpm_normalization(m->ddpm, offset, scale);
+}
+
+const char *cli_model_note(const cli_model *m, const char *key) {
+  return m->gan ? mg_gan_note(m->gan, key) : mg_ddpm_note(m->ddpm, key);
+}
+
+mg_status cli_model_set_note(cli_model *m, const char *key, const char *value) {
+  return m->gan ? mg_gan_set_note(m->gan, key, value) : mg_ddpm_set_note(m->ddpm, key, value);
+}
+
+const char *cli_train_log_header(const cli_train_progress *p) {
+  return p->gan ? "step,d_loss,g_loss,r_t,augment_p,seconds\n" : "step,loss,seconds\n";
+}
+
 int cli_on_train_progress(void *user, const mg_progress *pr) {
   cli_train_progress *p = user;
-  if (p->log) cli_text_append(p->log, "%lld,%.6g,%.3f\n", (long long)pr->step, pr->loss, pr->elapsed_s);
+  mg_gan_training_state gs = {0};
+  if (p->gan) {
+    gs = mg_gan_training_state_of(p->gan);
+    p->g_loss_sum += gs.g_loss;
+  }
+  if (p->log && p->gan)
+    cli_text_append(p->log, "%lld,%.6g,%.6g,%.4f,%.4f,%.3f\n", (long long)pr->step, pr->loss, gs.g_loss,
+                    gs.real_sign, gs.augment_p, pr->elapsed_s);
+  else if (p->log)
+    cli_text_append(p->log, "%lld,%.6g,%.3f\n", (long long)pr->step, pr->loss, pr->elapsed_s);
   p->loss_sum += pr->loss;
   p->loss_count++;
   int64_t done_here = pr->step - p->first_step;
   if (pr->step % p->report_every == 0 || pr->step == pr->total || done_here == 1) {
     double dt = pr->elapsed_s - p->t_report;
     double rate = dt > 0 ? (double)(done_here - p->steps_at_report) * p->batch / dt : 0;
-    char elapsed[32], eta[32];
+    char elapsed[32], eta[32], losses[128];
     cli_format_duration(pr->elapsed_s, elapsed, sizeof elapsed);
     cli_format_duration((double)(pr->total - pr->step) * pr->elapsed_s / (double)done_here, eta, sizeof eta);
-    printf("step %*lld/%lld  %3d%%  loss %.4f  %7.1f images/s  elapsed %s  ETA %s\n",
+    char r_t[16] = "-"; /* none until the first measurement */
+    if (!isnan(gs.real_sign)) snprintf(r_t, sizeof r_t, "%.2f", gs.real_sign);
+    if (p->gan)
+      snprintf(losses, sizeof losses, "D %.4f  G %.4f  r_t %s  p %.3f", p->loss_sum / (double)p->loss_count,
+               p->g_loss_sum / (double)p->loss_count, r_t, gs.augment_p);
+    else
+      snprintf(losses, sizeof losses, "loss %.4f", p->loss_sum / (double)p->loss_count);
+    printf("step %*lld/%lld  %3d%%  %s  %7.1f images/s  elapsed %s  ETA %s\n",
            (int)snprintf(NULL, 0, "%lld", (long long)pr->total), (long long)pr->step, (long long)pr->total,
-           (int)(100 * pr->step / pr->total), p->loss_sum / (double)p->loss_count, rate, elapsed, eta);
+           (int)(100 * pr->step / pr->total), losses, rate, elapsed, eta);
     fflush(stdout);
     p->t_report = pr->elapsed_s;
     p->steps_at_report = done_here;
     p->loss_sum = 0;
+    p->g_loss_sum = 0;
     p->loss_count = 0;
   }
   return cli_interrupted();

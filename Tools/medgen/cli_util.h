@@ -40,17 +40,43 @@ void cli_text_append(cli_text *t, const char *fmt, ...)
     ;
 void cli_text_free(cli_text *t);
 
+/* A trained model of either kind, as the commands see it: exactly one of ddpm and gan is set. The functions below
+ * ask whichever it is. */
+typedef struct cli_model {
+  mg_ddpm *ddpm;
+  mg_gan *gan;
+} cli_model;
+/* Loads the model ckpt holds (its model type says which: "gan", else a diffusion model, whose loader names any
+ * other type); false with the message in err. */
+bool cli_model_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_weights weights, cli_model *out, char *err,
+                    size_t err_size);
+void cli_model_free(cli_model *m);
+const char *cli_model_kind(const cli_model *m); /* "diffusion model" or "GAN" */
+int cli_model_image_size(const cli_model *m);
+int cli_model_channels(const cli_model *m);
+int64_t cli_model_step(const cli_model *m);
+int cli_model_num_classes(const cli_model *m);
+const char *cli_model_class_name(const cli_model *m, int index);
+int cli_model_class_index(const cli_model *m, const char *name);
+void cli_model_normalization(const cli_model *m, double *offset, double *scale);
+const char *cli_model_note(const cli_model *m, const char *key);
+mg_status cli_model_set_note(cli_model *m, const char *key, const char *value);
+
 /* Training progress for people: a line every report_every steps (and the first and last): step, share done,
- * mean loss since the last line, images per second, elapsed time and ETA. */
+ * mean loss since the last line (a GAN's: discriminator and generator losses, then r_t and the augmentation
+ * probability now), images per second, elapsed time and ETA. */
 typedef struct cli_train_progress {
   int batch;
   int64_t first_step;  /* steps already done when this run started (resume) */
   int64_t report_every;
-  double t_report, loss_sum;
+  const mg_gan *gan;   /* set for a GAN's run */
+  double t_report, loss_sum, g_loss_sum;
   int64_t loss_count, steps_at_report;
-  cli_text *log;       /* optional "step,loss,seconds" CSV lines */
+  cli_text *log;       /* optional CSV lines, under the header cli_train_log_header gives */
 } cli_train_progress;
 /* An mg_progress_fn: user is a cli_train_progress; returns non-zero after Ctrl-C. */
 int cli_on_train_progress(void *user, const mg_progress *p);
+/* The log's first line: "step,loss,seconds", or for a GAN "step,d_loss,g_loss,r_t,augment_p,seconds". */
+const char *cli_train_log_header(const cli_train_progress *p);
 
 #endif

@@ -163,6 +163,58 @@ static bool print_ddpm_summary(const mg_checkpoint *c) {
   return true;
 }
 
+/* What a GAN checkpoint is, loaded for training so that both networks and the augmentation state are counted;
+ * false (reported) when the engine cannot use it. */
+static bool print_gan_summary(const mg_checkpoint *c) {
+  mg_ctx *ctx = NULL;
+  mg_gan *m = NULL;
+  char err[512];
+  mg_context_options o = {MG_DEVICE_CPU, 1};
+  if (mg_context_create(&o, &ctx, err, sizeof err) != MG_OK) {
+    fprintf(stderr, "medgen info: %s\n", err);
+    return false;
+  }
+  if (mg_gan_load(ctx, c, MG_WEIGHTS_TRAINING, &m) != MG_OK) {
+    fprintf(stderr, "medgen info: a GAN checkpoint the engine cannot use: %s\n", mg_context_error(ctx));
+    mg_context_free(ctx);
+    return false;
+  }
+  const mg_gan_config *cfg = mg_gan_get_config(m);
+  const mg_gan_train_options t = mg_gan_train_options_of(m);
+  const mg_gan_training_state ts = mg_gan_training_state_of(m);
+  double offset, scale;
+  mg_gan_normalization(m, &offset, &scale);
+  printf("model: GAN for %dx%d images with %d channel%s, latent %d, width %d; generator %s parameters, "
+         "discriminator %s\n", cfg->image_size, cfg->image_size, cfg->channels, cfg->channels == 1 ? "" : "s",
+         cfg->latent_dim, cfg->width, GROUPED(mg_gan_generator_parameter_count(m)),
+         GROUPED(mg_gan_discriminator_parameter_count(m)));
+  printf("training: %lld of %lld steps, batch %d, %s loss, learning rates G %g D %g, betas %g %g, EMA %g\n",
+         (long long)mg_gan_step(m), (long long)t.steps, t.batch, mg_gan_loss_name(t.loss), t.lr_g, t.lr_d, t.beta1,
+         t.beta2, t.ema_decay);
+  printf("augmentation: p %.4f", ts.augment_p);
+  if (t.ada) printf(" (adaptive: target r_t %g over %g kimg; r_t now %.3f)", t.ada_target, t.ada_kimg, ts.real_sign);
+  printf("%s\n", t.flip_horizontal ? "; left-right flips" : "");
+  printf("data: intensities %g to %g; ", offset - scale, offset + scale);
+  if (mg_gan_num_classes(m) == 0) printf("unconditional\n");
+  for (int i = 0; i < mg_gan_num_classes(m); i++)
+    printf("%s%s%s", i ? ", " : "classes: ", mg_gan_class_name(m, i) ? mg_gan_class_name(m, i) : "(unnamed)",
+           i + 1 == mg_gan_num_classes(m) ? "\n" : "");
+  int notes = 0; /* the run's notes: where its data came from */
+  for (int i = 0; i < mg_checkpoint_metadata_count(c); i++) {
+    const char *key, *value;
+    mg_checkpoint_metadata_at(c, i, &key, &value);
+    if (strncmp(key, "run.", 4)) continue;
+    printf("%s", notes++ ? ", " : "notes: ");
+    print_escaped(key + 4, VALUE_LIMIT);
+    printf(" = ");
+    print_escaped(value, VALUE_LIMIT);
+  }
+  if (notes) printf("\n");
+  mg_gan_free(m);
+  mg_context_free(ctx);
+  return true;
+}
+
 int medgen_cmd_info(int argc, char **argv) {
   bool all = false;
   const char *path = NULL;
@@ -197,9 +249,10 @@ int medgen_cmd_info(int argc, char **argv) {
   }
   int n = mg_checkpoint_tensor_count(c), n_meta = mg_checkpoint_metadata_count(c);
   printf("%s: safetensors checkpoint\n", path);
-  const char *type = mg_checkpoint_metadata(c, "model.type");
-  /* a diffusion checkpoint the engine cannot use is still listed, and the exit code says so */
-  bool unusable = type && !strcmp(type, "ddpm") && !print_ddpm_summary(c);
+  const char *type = mg_checkpoint_model_type(c);
+  /* a model checkpoint the engine cannot use is still listed, and the exit code says so */
+  bool unusable = type && ((!strcmp(type, "ddpm") && !print_ddpm_summary(c)) ||
+                           (!strcmp(type, "gan") && !print_gan_summary(c)));
 
   printf("metadata: %d %s\n", n_meta, n_meta == 1 ? "entry" : "entries");
   int shown_meta = all || n_meta <= META_LIMIT ? n_meta : META_LIMIT;

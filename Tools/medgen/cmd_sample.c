@@ -1,8 +1,11 @@
-/* cmd_sample.c: `medgen sample`: synthetic images from a trained diffusion model.
+/* cmd_sample.c: `medgen sample`: synthetic images from a trained diffusion model or GAN (the checkpoint says
+ * which).
  *
  * Writes the images in the training data's intensity units as a NIfTI stack (one slice per image; the class of
  * each slice is listed in a CSV beside it) or as a folder of PNGs, and optionally a PNG grid to look at. Every file
- * is marked synthetic in its metadata and written atomically; a failure or Ctrl-C leaves no partial output. */
+ * is marked synthetic in its metadata and written atomically; a failure or Ctrl-C leaves no partial output.
+ * A GAN can also walk its latent space: --interpolate A B draws the frames between seed A's first image and seed
+ * B's, along the great circle between their latent vectors. */
 #include "cli_util.h"
 #include "medgen.h"
 #include "medgen_commands.h"
@@ -10,26 +13,33 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct sample_args {
   const char *checkpoint, *out, *grid, *class_name;
-  int n, threads;
-  bool raw_weights;
-  mg_ddpm_sample_options opt;
+  int n, threads, batch, frames;
+  bool raw_weights, interpolate;
+  uint64_t seed, seed_b;
+  mg_ddpm_sample_options ddpm;
+  double truncation;
+  const char *ddpm_option, *gan_option; /* the first option given that only one model takes, for messages */
+  bool given_n, given_seed, given_frames;
 } sample_args;
 
 static void print_help(FILE *out) {
   mg_ddpm_sample_options d = mg_ddpm_default_sample_options();
   fprintf(out,
           "Usage: medgen sample --checkpoint CKPT --out FILE.nii.gz [--grid FILE.png] [options]\n"
+          "       medgen sample --checkpoint GAN_CKPT --interpolate SEED_A SEED_B --frames N --out FILE.nii.gz\n"
           "\n"
-          "Generates synthetic images with a diffusion model trained by `medgen train`. --out takes .nii or .nii.gz\n"
-          "(a stack of float32 slices in the training images' units, with FILE.csv beside it naming each slice's\n"
-          "class), .png (with --n 1), or a folder: --out DIR/ writes DIR/sample-0000-<class>.png, ... --grid\n"
-          "writes all images tiled into one PNG. All files are marked synthetic.\n"
+          "Generates synthetic images with a diffusion model or a GAN trained by `medgen train` (the checkpoint says\n"
+          "which). --out takes .nii or .nii.gz (a stack of float32 slices in the training images' units, with\n"
+          "FILE.csv beside it naming each slice's class), .png (one image), or a folder: --out DIR/ writes\n"
+          "DIR/sample-0000-<class>.png, ... --grid writes all images tiled into one PNG. All files are marked\n"
+          "synthetic.\n"
           "\n"
           "Options:\n"
           "  --checkpoint CKPT   a checkpoint written by medgen train (required)\n"
@@ -37,32 +47,63 @@ static void print_help(FILE *out) {
           "  --grid FILE.png     also write a picture of all images\n"
           "  --n N               number of images (default 16)\n"
           "  --class NAME        class to draw (a class folder's name or its index); default: every class in turn;\n"
-          "                      'none' draws without a class\n"
+          "                      'none' draws a diffusion model's images without a class\n"
+          "  --raw-weights       use the trained weights instead of their moving average (EMA)\n"
+          "  --batch N           images per network evaluation (default %d)\n"
+          "  --seed S            image i depends only on (seed, i) (default %llu)\n"
+          "  --threads N         CPU threads (default: all cores); results are identical for any count\n"
+          "Diffusion models:\n"
           "  --sampler NAME      ddim (default), dpm++2m (good in 10-20 steps) or ddpm (all T steps)\n"
           "  --steps N           reverse steps for ddim and dpm++2m (default %d)\n"
           "  --eta X             DDIM noise, 0 deterministic (default %g)\n"
           "  --guidance W        classifier-free guidance: 1 plain conditional (default), >1 stronger, 0 none\n"
           "  --no-clip           do not clamp the predicted clean image to the data range at each step\n"
-          "  --raw-weights       use the trained weights instead of their moving average (EMA)\n"
-          "  --batch N           images per network evaluation (default %d)\n"
-          "  --seed S            image i depends only on (seed, i) (default %llu)\n"
-          "  --threads N         CPU threads (default: all cores); results are identical for any count\n"
+          "GANs:\n"
+          "  --truncation T      redraw latent components beyond +-T: more typical images, less variety\n"
+          "                      (default: none)\n"
+          "  --interpolate A B   frames from seed A's first image to seed B's (spherical interpolation of their\n"
+          "                      latent vectors); a class-conditional model needs --class\n"
+          "  --frames N          frames of --interpolate, both ends included, 2 to 10000 (default 8)\n"
           "  -h, --help          show this help\n",
-          d.steps, d.eta, d.batch, (unsigned long long)d.seed);
+          d.batch, (unsigned long long)d.seed, d.steps, d.eta);
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "medgen sample: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, " (try: medgen sample --help)\n");
+  va_end(ap);
+  return 2;
 }
 
 static int parse_args(int argc, char **argv, sample_args *a) {
   memset(a, 0, sizeof *a);
-  a->opt = mg_ddpm_default_sample_options();
+  a->ddpm = mg_ddpm_default_sample_options();
+  mg_gan_sample_options g = mg_gan_default_sample_options();
   a->n = 16;
+  a->frames = 8;
+  a->batch = a->ddpm.batch;
+  a->seed = a->ddpm.seed;
+  a->truncation = g.truncation;
+  static const char *ddpm_only[] = {"--sampler", "--steps", "--eta", "--guidance", "--no-clip"};
+  static const char *gan_only[] = {"--truncation", "--interpolate", "--frames"};
   for (int i = 1; i < argc; i++) {
     const char *name = argv[i];
     if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
       print_help(stdout);
       return 1;
     }
+    for (size_t k = 0; k < sizeof ddpm_only / sizeof *ddpm_only; k++)
+      if (!strcmp(name, ddpm_only[k]) && !a->ddpm_option) a->ddpm_option = ddpm_only[k];
+    for (size_t k = 0; k < sizeof gan_only / sizeof *gan_only; k++)
+      if (!strcmp(name, gan_only[k]) && !a->gan_option) a->gan_option = gan_only[k];
     if (!strcmp(name, "--no-clip")) {
-      a->opt.clip_x0 = 0;
+      a->ddpm.clip_x0 = 0;
       continue;
     }
     if (!strcmp(name, "--raw-weights")) {
@@ -70,17 +111,13 @@ static int parse_args(int argc, char **argv, sample_args *a) {
       continue;
     }
     static const char *valued[] = {"--checkpoint", "--out", "--grid", "--n", "--class", "--sampler", "--steps",
-                                   "--eta", "--guidance", "--batch", "--seed", "--threads"};
+                                   "--eta", "--guidance", "--batch", "--seed", "--threads", "--truncation",
+                                   "--interpolate", "--frames"};
     bool known = false;
     for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) known |= !strcmp(name, valued[k]);
-    if (!known) {
-      fprintf(stderr, "medgen sample: unknown option '%s' (try: medgen sample --help)\n", name);
-      return 2;
-    }
-    if (i + 1 >= argc) {
-      fprintf(stderr, "medgen sample: %s needs a value (try: medgen sample --help)\n", name);
-      return 2;
-    }
+    if (!known) return usage_error("unknown option '%s'", name);
+    int values = !strcmp(name, "--interpolate") ? 2 : 1;
+    if (i + values >= argc) return usage_error("%s needs %s", name, values == 2 ? "two seeds" : "a value");
     const char *v = argv[++i];
     long n = 0;
     bool ok = true;
@@ -88,23 +125,31 @@ static int parse_args(int argc, char **argv, sample_args *a) {
     else if (!strcmp(name, "--out")) a->out = v;
     else if (!strcmp(name, "--grid")) a->grid = v;
     else if (!strcmp(name, "--class")) a->class_name = v;
-    else if (!strcmp(name, "--n")) ok = cli_parse_long(v, 1, 1000000, &n) && (a->n = (int)n);
-    else if (!strcmp(name, "--sampler")) ok = (n = mg_sampler_from_name(v)) >= 0 && (a->opt.sampler = n, true);
-    else if (!strcmp(name, "--steps")) ok = cli_parse_long(v, 1, 10000, &n) && (a->opt.steps = (int)n);
-    else if (!strcmp(name, "--eta")) ok = cli_parse_double(v, 0, 10, &a->opt.eta);
-    else if (!strcmp(name, "--guidance")) ok = cli_parse_double(v, 0, 100, &a->opt.guidance);
-    else if (!strcmp(name, "--batch")) ok = cli_parse_long(v, 1, 1024, &n) && (a->opt.batch = (int)n);
-    else if (!strcmp(name, "--seed")) ok = cli_parse_u64(v, &a->opt.seed);
-    else ok = cli_parse_long(v, 1, 1024, &n) && (a->threads = (int)n);
-    if (!ok) {
-      fprintf(stderr, "medgen sample: invalid value '%s' for %s (try: medgen sample --help)\n", v, name);
-      return 2;
-    }
+    else if (!strcmp(name, "--n")) ok = cli_parse_long(v, 1, 1000000, &n) && (a->n = (int)n, a->given_n = true);
+    else if (!strcmp(name, "--sampler")) ok = (n = mg_sampler_from_name(v)) >= 0 && (a->ddpm.sampler = n, true);
+    else if (!strcmp(name, "--steps")) ok = cli_parse_long(v, 1, 10000, &n) && (a->ddpm.steps = (int)n);
+    else if (!strcmp(name, "--eta")) ok = cli_parse_double(v, 0, 10, &a->ddpm.eta);
+    else if (!strcmp(name, "--guidance")) ok = cli_parse_double(v, 0, 100, &a->ddpm.guidance);
+    else if (!strcmp(name, "--batch")) ok = cli_parse_long(v, 1, 1024, &n) && (a->batch = (int)n);
+    else if (!strcmp(name, "--seed")) ok = cli_parse_u64(v, &a->seed) && (a->given_seed = true);
+    else if (!strcmp(name, "--truncation")) ok = cli_parse_double(v, 0, 100, &a->truncation);
+    else if (!strcmp(name, "--frames"))
+      ok = cli_parse_long(v, 2, 10000, &n) && (a->frames = (int)n, a->given_frames = true);
+    else if (!strcmp(name, "--interpolate")) {
+      ok = cli_parse_u64(v, &a->seed) && cli_parse_u64(argv[i + 1], &a->seed_b);
+      if (!ok) return usage_error("--interpolate %s %s: give two seeds (non-negative integers)", v, argv[i + 1]);
+      a->interpolate = true;
+      i++;
+    } else ok = cli_parse_long(v, 1, 1024, &n) && (a->threads = (int)n);
+    if (!ok) return usage_error("invalid value '%s' for %s", v, name);
   }
-  if (!a->checkpoint || !a->out) {
-    fprintf(stderr, "medgen sample: --checkpoint and --out are required (try: medgen sample --help)\n");
-    return 2;
-  }
+  if (!a->checkpoint || !a->out) return usage_error("--checkpoint and --out are required");
+  if (a->given_frames && !a->interpolate) return usage_error("--frames goes with --interpolate SEED_A SEED_B");
+  if (a->interpolate && (a->given_n || a->given_seed))
+    return usage_error("--interpolate takes its seeds and --frames instead of %s", a->given_n ? "--n" : "--seed");
+  if (a->interpolate) a->n = a->frames;
+  a->ddpm.batch = a->batch;
+  a->ddpm.seed = a->seed;
   return 0;
 }
 
@@ -115,19 +160,26 @@ static bool ends_with(const char *s, const char *suffix) {
 
 typedef enum out_kind { OUT_NIFTI, OUT_PNG, OUT_FOLDER } out_kind;
 
-/* Which class each image gets: the named one, none (-1 for all), or every class in turn. Returns false (reported)
- * for a name the model does not know. */
-static bool choose_labels(const mg_ddpm *m, const char *name, int n, int32_t *labels) {
-  int classes = mg_ddpm_num_classes(m);
+/* Which class each image gets: the named one, none (-1 for all; diffusion models only), or every class in turn.
+ * Returns false (reported) for a name the model does not know. */
+static bool choose_labels(const cli_model *m, const char *name, int n, int32_t *labels) {
+  int classes = cli_model_num_classes(m);
   int fixed = -2; /* -2: every class in turn */
-  if (name && !strcmp(name, "none")) fixed = -1;
-  else if (name) {
+  if (name && !strcmp(name, "none")) {
+    if (m->gan) {
+      fprintf(stderr, "medgen sample: a class-conditional GAN draws every image from a class: give --class NAME or "
+                      "leave it out (every class in turn)\n");
+      return false;
+    }
+    fixed = -1;
+  } else if (name) {
     long index;
-    fixed = mg_ddpm_class_index(m, name);
+    fixed = cli_model_class_index(m, name);
     if (fixed < 0 && cli_parse_long(name, 0, classes - 1, &index)) fixed = (int)index;
     if (fixed < 0) {
       fprintf(stderr, "medgen sample: the model has no class '%s'; its classes are:", name);
-      for (int c = 0; c < classes; c++) fprintf(stderr, " %s", mg_ddpm_class_name(m, c) ? mg_ddpm_class_name(m, c) : "?");
+      for (int c = 0; c < classes; c++)
+        fprintf(stderr, " %s", cli_model_class_name(m, c) ? cli_model_class_name(m, c) : "?");
       fprintf(stderr, "%s\n", classes ? "" : " none (it is unconditional)");
       return false;
     }
@@ -136,28 +188,33 @@ static bool choose_labels(const mg_ddpm *m, const char *name, int n, int32_t *la
   return true;
 }
 
+typedef struct sample_report {
+  const char *unit; /* what progress counts: "step" (diffusion) or "image" (GAN) */
+  double t_report;
+} sample_report;
+
 static int sample_progress(void *user, const mg_progress *p) {
-  double *t_report = user;
-  if (p->step == p->total || p->elapsed_s - *t_report >= 5) {
+  sample_report *r = user;
+  if (p->step == p->total || p->elapsed_s - r->t_report >= 5) {
     char eta[32];
     cli_format_duration((double)(p->total - p->step) * p->elapsed_s / (double)p->step, eta, sizeof eta);
-    printf("  step %lld/%lld  %3d%%  ETA %s\n", (long long)p->step, (long long)p->total,
+    printf("  %s %lld/%lld  %3d%%  ETA %s\n", r->unit, (long long)p->step, (long long)p->total,
            (int)(100 * p->step / p->total), eta);
     fflush(stdout);
-    *t_report = p->elapsed_s;
+    r->t_report = p->elapsed_s;
   }
   return cli_interrupted();
 }
 
 /* The class list beside a NIfTI stack: slice index and class name. */
-static mg_status write_class_csv(const char *stack_path, const mg_ddpm *m, const int32_t *labels, int n, char *path,
+static mg_status write_class_csv(const char *stack_path, const cli_model *m, const int32_t *labels, int n, char *path,
                                  size_t path_size, char *err, size_t err_size) {
   size_t base = strlen(stack_path) - (ends_with(stack_path, ".nii.gz") ? 7 : 4);
   snprintf(path, path_size, "%.*s.csv", (int)base, stack_path);
   cli_text t = {0};
   cli_text_append(&t, "slice,class\n");
   for (int i = 0; i < n; i++) {
-    const char *name = labels && labels[i] >= 0 ? mg_ddpm_class_name(m, labels[i]) : NULL;
+    const char *name = labels && labels[i] >= 0 ? cli_model_class_name(m, labels[i]) : NULL;
     if (labels && labels[i] >= 0 && !name) cli_text_append(&t, "%d,%d\n", i, labels[i]);
     else cli_text_append(&t, "%d,%s\n", i, name ? name : "none");
   }
@@ -167,7 +224,40 @@ static mg_status write_class_csv(const char *stack_path, const mg_ddpm *m, const
   return s;
 }
 
+/* Spherical interpolation from a to b (dim values each) in frames steps, both ends included; linear where the two
+ * are (nearly) parallel, where the great circle is undefined. */
+static void slerp_frames(const float *a, const float *b, int dim, int frames, float *z) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int k = 0; k < dim; k++) ab += (double)a[k] * b[k], aa += (double)a[k] * a[k], bb += (double)b[k] * b[k];
+  double c = aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 1;
+  double omega = acos(c > 1 ? 1 : c < -1 ? -1 : c), so = sin(omega);
+  for (int f = 0; f < frames; f++) {
+    double t = (double)f / (frames - 1);
+    double wa = so > 1e-6 ? sin((1 - t) * omega) / so : 1 - t, wb = so > 1e-6 ? sin(t * omega) / so : t;
+    for (int k = 0; k < dim; k++) z[(size_t)f * dim + k] = (float)(wa * a[k] + wb * b[k]);
+  }
+}
 
+/* The GAN's frames of --interpolate into images; z holds (frames + 2) latent vectors. */
+static mg_status interpolate(const sample_args *a, mg_gan *g, const int32_t *labels, float *z, float *images) {
+  int dim = mg_gan_get_config(g)->latent_dim;
+  float *ends = z + (size_t)a->frames * dim;
+  mg_status st = mg_gan_latents(g, a->seed, 0, 1, a->truncation, ends);
+  if (st == MG_OK) st = mg_gan_latents(g, a->seed_b, 0, 1, a->truncation, ends + dim);
+  if (st != MG_OK) return st;
+  slerp_frames(ends, ends + dim, dim, a->frames, z);
+  return mg_gan_generate(g, a->frames, z, labels, a->batch, images);
+}
+
+/* Options of the other model kind are refused, not ignored: the user asked for something this model cannot do. */
+static bool options_fit(const sample_args *a, const cli_model *m) {
+  const char *wrong = m->gan ? a->ddpm_option : a->gan_option;
+  if (!wrong) return true;
+  fprintf(stderr, "medgen sample: %s is an option of %s, and %s holds a %s (its options: %s; see medgen sample "
+                  "--help)\n", wrong, m->gan ? "diffusion models" : "GANs", a->checkpoint, cli_model_kind(m),
+          m->gan ? "--truncation, --interpolate, --frames" : "--sampler, --steps, --eta, --guidance, --no-clip");
+  return false;
+}
 
 int medgen_cmd_sample(int argc, char **argv) {
   sample_args a;
@@ -188,8 +278,8 @@ int medgen_cmd_sample(int argc, char **argv) {
   char err[6144];
   mg_checkpoint *ckpt = NULL;
   mg_ctx *ctx = NULL;
-  mg_ddpm *m = NULL;
-  float *images = NULL;
+  cli_model m = {0};
+  float *images = NULL, *z = NULL;
   int32_t *labels = NULL;
   int code = 1;
   mg_context_options copt = {MG_DEVICE_CPU, a.threads};
@@ -201,66 +291,101 @@ int medgen_cmd_sample(int argc, char **argv) {
     fprintf(stderr, "medgen sample: cannot start the engine: %s\n", err);
     goto done;
   }
-  if (mg_ddpm_load(ctx, ckpt, a.raw_weights ? MG_WEIGHTS_RAW : MG_WEIGHTS_EMA, &m) != MG_OK) {
-    fprintf(stderr, "medgen sample: %s\n", mg_context_error(ctx));
+  if (!cli_model_load(ctx, ckpt, a.raw_weights ? MG_WEIGHTS_RAW : MG_WEIGHTS_EMA, &m, err, sizeof err)) {
+    fprintf(stderr, "medgen sample: %s\n", err);
     goto done;
   }
   mg_checkpoint_free(ckpt);
   ckpt = NULL;
-  const mg_unet_config *u = &mg_ddpm_get_config(m)->unet;
-  if (u->in_channels != 1) {
-    fprintf(stderr, "medgen sample: the model makes %d-channel images; this version writes 1-channel images only\n",
-            u->in_channels);
+  if (!options_fit(&a, &m)) {
+    code = 2;
     goto done;
   }
-  const int S = u->image_size;
-  const int64_t per = (int64_t)u->in_channels * S * S;
+  if (cli_model_channels(&m) != 1) {
+    fprintf(stderr, "medgen sample: the model makes %d-channel images; this version writes 1-channel images only\n",
+            cli_model_channels(&m));
+    goto done;
+  }
+  const int S = cli_model_image_size(&m);
+  const int64_t per = (int64_t)S * S;
   images = malloc((size_t)a.n * per * sizeof *images);
   labels = malloc((size_t)a.n * sizeof *labels);
-  if (!images || !labels) {
+  if (a.interpolate) z = malloc(((size_t)a.n + 2) * mg_gan_get_config(m.gan)->latent_dim * sizeof *z);
+  if (!images || !labels || (a.interpolate && !z)) {
     fprintf(stderr, "medgen sample: out of memory for %d images of %dx%d\n", a.n, S, S);
     goto done;
   }
   /* limits of the output formats, checked before minutes of sampling */
   enum { NIFTI_MAX_SLICES = 32767, PNG_MAX_SIDE = 16384, GRID_GAP = 2 };
-  bool conditional = mg_ddpm_num_classes(m) > 0;
+  const int classes = cli_model_num_classes(&m);
+  const bool conditional = classes > 0;
   if (kind == OUT_NIFTI && a.n > NIFTI_MAX_SLICES) {
     fprintf(stderr, "medgen sample: a NIfTI stack holds at most %d images; use --out DIR/ for %d\n", NIFTI_MAX_SLICES,
             a.n);
     goto done;
   }
-  int columns = conditional && !a.class_name && mg_ddpm_num_classes(m) <= 16 ? mg_ddpm_num_classes(m)
-                                                                           : (int)ceil(sqrt((double)a.n));
+  /* one row per frame sequence, one column per class, else a square */
+  int columns = a.interpolate ? a.n
+                : conditional && !a.class_name && classes <= 16 ? classes : (int)ceil(sqrt((double)a.n));
   const int max_tiles = (PNG_MAX_SIDE + GRID_GAP) / (S + GRID_GAP);
   if (columns > a.n) columns = a.n;
+  if (columns > max_tiles) columns = max_tiles;
   if ((a.n + columns - 1) / columns > max_tiles) columns = (a.n + max_tiles - 1) / max_tiles; /* wider, not taller */
   if (a.grid && columns > max_tiles) {
     fprintf(stderr, "medgen sample: --grid: %d images of %dx%d do not fit in one PNG (at most %d); draw fewer or drop "
                     "--grid\n", a.n, S, S, max_tiles * max_tiles);
     goto done;
   }
-  if (a.opt.sampler != MG_SAMPLER_DDIM && a.opt.eta != 0)
-    fprintf(stderr, "medgen sample: note: --eta applies to ddim only; ignored\n");
   if (!conditional && a.class_name && strcmp(a.class_name, "none")) {
     fprintf(stderr, "medgen sample: %s is an unconditional model: it has no classes (drop --class)\n", a.checkpoint);
     goto done;
   }
-  if (conditional && !choose_labels(m, a.class_name, a.n, labels)) goto done;
-  printf("medgen sample: %d images of %dx%d with %s (%d steps%s), %s weights, seed %llu, %d threads\n", a.n, S, S,
-         mg_sampler_name(a.opt.sampler), a.opt.sampler == MG_SAMPLER_DDPM ? mg_ddpm_get_config(m)->timesteps : a.opt.steps,
-         conditional ? (a.opt.guidance != 1 ? ", guided" : ", conditional") : "", a.raw_weights ? "raw" : "EMA",
-         (unsigned long long)a.opt.seed, mg_context_threads(ctx));
+  if (conditional && a.interpolate && !a.class_name) {
+    fprintf(stderr, "medgen sample: %s is class-conditional: give the frames' class with --class NAME\n",
+            a.checkpoint);
+    code = 2;
+    goto done;
+  }
+  if (conditional && !choose_labels(&m, a.class_name, a.n, labels)) goto done;
+  const char *weights = a.raw_weights ? "raw" : "EMA";
+  char trunc[64] = "";
+  if (a.truncation > 0) snprintf(trunc, sizeof trunc, ", truncation %g", a.truncation);
+  if (m.ddpm) {
+    if (a.ddpm.sampler != MG_SAMPLER_DDIM && a.ddpm.eta != 0)
+      fprintf(stderr, "medgen sample: note: --eta applies to ddim only; ignored\n");
+    printf("medgen sample: %d images of %dx%d with %s (%d steps%s), %s weights, seed %llu, %d threads\n", a.n, S, S,
+           mg_sampler_name(a.ddpm.sampler),
+           a.ddpm.sampler == MG_SAMPLER_DDPM ? mg_ddpm_get_config(m.ddpm)->timesteps : a.ddpm.steps,
+           conditional ? (a.ddpm.guidance != 1 ? ", guided" : ", conditional") : "", weights,
+           (unsigned long long)a.seed, mg_context_threads(ctx));
+  } else if (a.interpolate) {
+    printf("medgen sample: %d frames of %dx%d from a GAN, seed %llu to seed %llu%s%s, %s weights%s, %d threads\n",
+           a.n, S, S, (unsigned long long)a.seed, (unsigned long long)a.seed_b, conditional ? ", class " : "",
+           conditional ? cli_model_class_name(&m, labels[0]) : "", weights, trunc, mg_context_threads(ctx));
+  } else {
+    printf("medgen sample: %d images of %dx%d from a GAN%s, %s weights%s, seed %llu, %d threads\n", a.n, S, S,
+           conditional ? " (conditional)" : "", weights, trunc, (unsigned long long)a.seed, mg_context_threads(ctx));
+  }
   fflush(stdout);
-  double t0 = cli_now_s(), t_report = 0;
+  double t0 = cli_now_s();
+  sample_report report = {m.gan ? "image" : "step", 0};
+  mg_status st;
   cli_catch_interrupt();
-  mg_status st = mg_ddpm_sample(m, &a.opt, a.n, conditional ? labels : NULL, images, sample_progress, &t_report);
+  if (m.ddpm) {
+    st = mg_ddpm_sample(m.ddpm, &a.ddpm, a.n, conditional ? labels : NULL, images, sample_progress, &report);
+  } else if (a.interpolate) {
+    st = interpolate(&a, m.gan, conditional ? labels : NULL, z, images);
+  } else {
+    mg_gan_sample_options go = {a.truncation, a.batch, a.seed};
+    st = mg_gan_sample(m.gan, &go, a.n, conditional ? labels : NULL, images, sample_progress, &report);
+  }
   cli_release_interrupt();
   if (st != MG_OK) {
     fprintf(stderr, "medgen sample: %s%s\n", mg_context_error(ctx), st == MG_ERR_CANCELLED ? "; nothing written" : "");
     goto done;
   }
   double offset, scale;
-  mg_ddpm_normalization(m, &offset, &scale);
+  cli_model_normalization(&m, &offset, &scale);
   const double lo = offset - scale, hi = offset + scale;
 
   /* outputs: all or none; the grid first, so that its failure has nothing to undo */
@@ -283,24 +408,26 @@ int medgen_cmd_sample(int argc, char **argv) {
     free(stack);
     if (st == MG_OK) {
       snprintf(written[0], sizeof written[0], "%s", a.out);
-      st = write_class_csv(a.out, m, conditional ? labels : NULL, a.n, written[1], sizeof written[1], err, sizeof err);
+      st = write_class_csv(a.out, &m, conditional ? labels : NULL, a.n, written[1], sizeof written[1], err,
+                           sizeof err);
       if (st != MG_OK) written[1][0] = '\0';
     }
   } else if (kind == OUT_PNG) {
     st = mg_png_write_grid(a.out, images, 1, S, 1, lo, hi, true, err, sizeof err); /* a grid of one: one image */
     if (st == MG_OK) snprintf(written[0], sizeof written[0], "%s", a.out);
   } else {
-    if (!cli_make_dir(a.out)) st = mg_file_error(err, sizeof err, MG_ERR_IO, a.out, "cannot create: %s", strerror(errno));
+    if (!cli_make_dir(a.out))
+      st = mg_file_error(err, sizeof err, MG_ERR_IO, a.out, "cannot create: %s", strerror(errno));
     int done_pngs = 0;
     char path[4200];
     for (int i = 0; st == MG_OK && i < a.n; i++) {
-      const char *cls = conditional && labels[i] >= 0 ? mg_ddpm_class_name(m, labels[i]) : NULL;
+      const char *cls = conditional && labels[i] >= 0 ? cli_model_class_name(&m, labels[i]) : NULL;
       snprintf(path, sizeof path, "%ssample-%04d%s%s.png", a.out, i, cls ? "-" : "", cls ? cls : "");
       st = mg_png_write_grid(path, images + (size_t)i * per, 1, S, 1, lo, hi, true, err, sizeof err);
       done_pngs += st == MG_OK;
     }
     for (int i = 0; st != MG_OK && i < done_pngs; i++) { /* all or none */
-      const char *cls = conditional && labels[i] >= 0 ? mg_ddpm_class_name(m, labels[i]) : NULL;
+      const char *cls = conditional && labels[i] >= 0 ? cli_model_class_name(&m, labels[i]) : NULL;
       snprintf(path, sizeof path, "%ssample-%04d%s%s.png", a.out, i, cls ? "-" : "", cls ? cls : "");
       remove(path);
     }
@@ -319,8 +446,9 @@ int medgen_cmd_sample(int argc, char **argv) {
   code = 0;
 done:
   free(images);
+  free(z);
   free(labels);
-  mg_ddpm_free(m);
+  cli_model_free(&m);
   mg_checkpoint_free(ckpt);
   mg_context_free(ctx);
   return code;

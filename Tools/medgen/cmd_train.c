@@ -1,9 +1,11 @@
-/* cmd_train.c: `medgen train`: trains a diffusion model (DDPM) on a folder of images, one subfolder per class.
+/* cmd_train.c: `medgen train`: trains a diffusion model (DDPM) or a GAN on a folder of images, one subfolder per
+ * class.
  *
  * Writes RUN/checkpoint.safetensors every --checkpoint-every steps and at the end (atomically: an interruption never
- * leaves a broken checkpoint), and RUN/train-log.csv (step, loss, seconds) at the end or on interruption. Ctrl-C
- * stops after the current step, saves the checkpoint, and tells how to resume: `medgen train --resume RUN`
- * continues exactly where it stopped (the same weights as a run that was never interrupted). */
+ * leaves a broken checkpoint), and RUN/train-log.csv at the end or on interruption. Ctrl-C stops after the current
+ * step, saves the checkpoint, and tells how to resume: `medgen train --resume RUN` continues exactly where it stopped
+ * (the same weights as a run that was never interrupted), whichever model the checkpoint holds. Both models share
+ * everything here but their options, creation and training call. */
 #include "cli_util.h"
 #include "medgen.h"
 #include "medgen_commands.h"
@@ -15,12 +17,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
+enum { FOR_BOTH = 0, FOR_DDPM = 1, FOR_GAN = 2 };
+
 typedef struct train_args {
   const char *model, *preset, *data, *out;
+  int model_kind;               /* FOR_DDPM or FOR_GAN; FOR_BOTH while unknown (resume) */
   bool resume, unconditional;
   int size, threads, max_per_class;
-  mg_ddpm_config cfg;           /* the preset with the overrides below applied */
-  mg_ddpm_train_options opt;
+  mg_ddpm_config ddpm;          /* the preset with the overrides below applied */
+  mg_ddpm_train_options ddpm_opt;
+  mg_gan_config gan;
+  mg_gan_train_options gan_opt;
   /* which options the user gave (resume accepts only some) */
   bool given_steps, given_every, given_other;
   const char *channel_mult, *attention; /* comma lists, applied after the preset */
@@ -28,39 +35,42 @@ typedef struct train_args {
 
 static void print_help(FILE *out) {
   mg_ddpm_train_options d = mg_ddpm_default_train_options();
+  mg_gan_train_options g = mg_gan_default_train_options();
   fprintf(out,
-          "Usage: medgen train --model ddpm --data FOLDER --out RUN [options]\n"
+          "Usage: medgen train --model ddpm|gan --data FOLDER --out RUN [options]\n"
           "       medgen train --resume RUN [--data FOLDER] [--steps N]\n"
           "\n"
-          "Trains a diffusion model on your images. FOLDER holds one subfolder per class (the folder names become\n"
-          "the class names, e.g. MedNIST/HeadCT/*.jpeg), or the images directly for an unconditional model. Images\n"
-          "may be PNG, JPEG or 2D NIfTI; all are converted to grayscale and resized to --size. The run folder RUN\n"
-          "receives checkpoint.safetensors (every --checkpoint-every steps and at the end) and train-log.csv.\n"
+          "Trains a diffusion model or a GAN on your images. FOLDER holds one subfolder per class (the folder names\n"
+          "become the class names, e.g. MedNIST/HeadCT/*.jpeg), or the images directly for an unconditional model.\n"
+          "Images may be PNG, JPEG or 2D NIfTI; all are converted to grayscale and resized to --size. The run folder\n"
+          "RUN receives checkpoint.safetensors (every --checkpoint-every steps and at the end) and train-log.csv.\n"
           "Ctrl-C stops after the current step and saves a checkpoint; --resume RUN continues exactly.\n"
           "\n"
           "Data and run:\n"
-          "  --model ddpm           the model family (GANs arrive in a later version)\n"
+          "  --model ddpm|gan       the model family: a diffusion model (slow to sample, the best images) or a GAN\n"
+          "                         (one network evaluation per image)\n"
           "  --data FOLDER          training images (required; with --resume, defaults to the run's own)\n"
           "  --out RUN              run folder, created if needed (required unless --resume)\n"
-          "  --size N               image size in pixels, 8 to 256 (default: the first image's size)\n"
+          "  --size N               image size in pixels: 8 to 256 for ddpm, 32 to 256 and a power of two for gan\n"
+          "                         (default: the first image's size)\n"
           "  --max-per-class N      use at most N images of each class (sorted names; default: all)\n"
           "  --unconditional        ignore the class folders\n"
-          "  --resume RUN           continue the run in RUN from its checkpoint\n"
-          "Training:\n"
-          "  --steps N              total training steps (default %lld)\n"
-          "  --batch N              images per step (default %d)\n"
-          "  --lr X                 peak AdamW learning rate (default %g)\n"
-          "  --warmup N             warm-up steps (default %lld), then cosine decay\n"
-          "  --min-lr-ratio X       the cosine ends at X times the peak (default %g)\n"
-          "  --weight-decay X       AdamW decoupled weight decay (default %g)\n"
-          "  --ema-decay X          largest EMA decay (default %g)\n"
-          "  --clip X               gradient-norm clipping, 0 = off (default %g)\n"
-          "  --class-dropout X      share of steps trained without the class, for guidance (default %g)\n"
+          "  --resume RUN           continue the run in RUN from its checkpoint (either model)\n"
+          "Training, both models:\n"
+          "  --steps N              total training steps (default: ddpm %lld, gan %lld)\n"
+          "  --batch N              images per step (default: ddpm %d, gan %d)\n"
+          "  --ema-decay X          largest EMA decay (default: ddpm %g, gan %g)\n"
           "  --flip                 mirror half the images left-right (off by default: anatomy has a side)\n"
           "  --checkpoint-every N   steps between checkpoints (default %lld)\n"
           "  --seed S               random seed (default %llu)\n"
           "  --threads N            CPU threads (default: all cores); results are identical for any count\n"
-          "Model (after the preset):\n"
+          "Diffusion model (--model ddpm):\n"
+          "  --lr X                 peak AdamW learning rate (default %g)\n"
+          "  --warmup N             warm-up steps (default %lld), then cosine decay\n"
+          "  --min-lr-ratio X       the cosine ends at X times the peak (default %g)\n"
+          "  --weight-decay X       AdamW decoupled weight decay (default %g)\n"
+          "  --clip X               gradient-norm clipping, 0 = off (default %g)\n"
+          "  --class-dropout X      share of steps trained without the class, for guidance (default %g)\n"
           "  --preset NAME          unet-s (default; 4.6 M parameters) or unet-monai (MONAI's MedNIST tutorial)\n"
           "  --schedule NAME        linear (default) or cosine\n"
           "  --prediction NAME      epsilon (default) or v\n"
@@ -74,9 +84,23 @@ static void print_help(FILE *out) {
           "  --groups N             GroupNorm groups\n"
           "  --temb-channels N      time-embedding width\n"
           "  --dropout X            dropout in residual blocks\n"
+          "GAN (--model gan):\n"
+          "  --preset NAME          dcgan-64 (default: latent 128, width 64)\n"
+          "  --latent N             latent vector length, 1 to 1024\n"
+          "  --width N              channels at full resolution, doubling per halving up to 8x, 4 to 512\n"
+          "  --lr-g X, --lr-d X     Adam rates of the generator and the discriminator (default %g, %g)\n"
+          "  --beta1 X, --beta2 X   Adam's betas (default %g, %g)\n"
+          "  --loss NAME            hinge (default) or bce (non-saturating)\n"
+          "  --augment-p X          probability of each augmentation before the discriminator (translation,\n"
+          "                         cutout, brightness, contrast); with ADA its starting value (default %g)\n"
+          "  --ada, --no-ada        adapt the probability to the discriminator's overfitting (default: on)\n"
+          "  --ada-target X         ADA's target for r_t = E[sign(D(real))] (default %g)\n"
+          "  --ada-kimg X           thousands of images over which p may move by 1 (default %g)\n"
           "  -h, --help             show this help\n",
-          (long long)d.steps, d.batch, d.learning_rate, (long long)d.warmup_steps, d.min_lr_ratio, d.weight_decay,
-          d.ema_decay, d.clip_norm, d.class_dropout, (long long)d.checkpoint_every, (unsigned long long)d.seed);
+          (long long)d.steps, (long long)g.steps, d.batch, g.batch, d.ema_decay, g.ema_decay,
+          (long long)d.checkpoint_every, (unsigned long long)d.seed, d.learning_rate, (long long)d.warmup_steps,
+          d.min_lr_ratio, d.weight_decay, d.clip_norm, d.class_dropout, g.lr_g, g.lr_d, g.beta1, g.beta2,
+          g.augment_p, g.ada_target, g.ada_kimg);
 }
 
 /* "1,2,2" -> values; returns the count, or -1 when malformed. */
@@ -102,57 +126,68 @@ enum { OPT_FLAG, OPT_VALUE };
 typedef struct option_spec {
   const char *name;
   int kind;
+  int model; /* FOR_BOTH, or the one model that takes it */
 } option_spec;
 
 static const option_spec OPTIONS[] = {
-    {"--model", OPT_VALUE}, {"--data", OPT_VALUE}, {"--out", OPT_VALUE}, {"--size", OPT_VALUE},
-    {"--max-per-class", OPT_VALUE}, {"--unconditional", OPT_FLAG}, {"--resume", OPT_VALUE},
-    {"--steps", OPT_VALUE}, {"--batch", OPT_VALUE}, {"--lr", OPT_VALUE}, {"--warmup", OPT_VALUE},
-    {"--min-lr-ratio", OPT_VALUE}, {"--weight-decay", OPT_VALUE}, {"--ema-decay", OPT_VALUE},
-    {"--clip", OPT_VALUE}, {"--class-dropout", OPT_VALUE}, {"--flip", OPT_FLAG},
-    {"--checkpoint-every", OPT_VALUE}, {"--seed", OPT_VALUE}, {"--threads", OPT_VALUE}, {"--preset", OPT_VALUE},
-    {"--schedule", OPT_VALUE}, {"--prediction", OPT_VALUE}, {"--timesteps", OPT_VALUE},
-    {"--base-channels", OPT_VALUE}, {"--channel-mult", OPT_VALUE}, {"--attention", OPT_VALUE},
-    {"--mid-attention", OPT_VALUE}, {"--res-blocks", OPT_VALUE}, {"--head-channels", OPT_VALUE},
-    {"--groups", OPT_VALUE}, {"--temb-channels", OPT_VALUE}, {"--dropout", OPT_VALUE},
+    {"--model", OPT_VALUE, FOR_BOTH}, {"--data", OPT_VALUE, FOR_BOTH}, {"--out", OPT_VALUE, FOR_BOTH},
+    {"--size", OPT_VALUE, FOR_BOTH}, {"--max-per-class", OPT_VALUE, FOR_BOTH}, {"--unconditional", OPT_FLAG, FOR_BOTH},
+    {"--resume", OPT_VALUE, FOR_BOTH}, {"--steps", OPT_VALUE, FOR_BOTH}, {"--batch", OPT_VALUE, FOR_BOTH},
+    {"--ema-decay", OPT_VALUE, FOR_BOTH}, {"--flip", OPT_FLAG, FOR_BOTH}, {"--checkpoint-every", OPT_VALUE, FOR_BOTH},
+    {"--seed", OPT_VALUE, FOR_BOTH}, {"--threads", OPT_VALUE, FOR_BOTH}, {"--preset", OPT_VALUE, FOR_BOTH},
+    {"--lr", OPT_VALUE, FOR_DDPM}, {"--warmup", OPT_VALUE, FOR_DDPM}, {"--min-lr-ratio", OPT_VALUE, FOR_DDPM},
+    {"--weight-decay", OPT_VALUE, FOR_DDPM}, {"--clip", OPT_VALUE, FOR_DDPM},
+    {"--class-dropout", OPT_VALUE, FOR_DDPM}, {"--schedule", OPT_VALUE, FOR_DDPM},
+    {"--prediction", OPT_VALUE, FOR_DDPM}, {"--timesteps", OPT_VALUE, FOR_DDPM},
+    {"--base-channels", OPT_VALUE, FOR_DDPM}, {"--channel-mult", OPT_VALUE, FOR_DDPM},
+    {"--attention", OPT_VALUE, FOR_DDPM}, {"--mid-attention", OPT_VALUE, FOR_DDPM},
+    {"--res-blocks", OPT_VALUE, FOR_DDPM}, {"--head-channels", OPT_VALUE, FOR_DDPM},
+    {"--groups", OPT_VALUE, FOR_DDPM}, {"--temb-channels", OPT_VALUE, FOR_DDPM}, {"--dropout", OPT_VALUE, FOR_DDPM},
+    {"--latent", OPT_VALUE, FOR_GAN}, {"--width", OPT_VALUE, FOR_GAN}, {"--lr-g", OPT_VALUE, FOR_GAN},
+    {"--lr-d", OPT_VALUE, FOR_GAN}, {"--beta1", OPT_VALUE, FOR_GAN}, {"--beta2", OPT_VALUE, FOR_GAN},
+    {"--loss", OPT_VALUE, FOR_GAN}, {"--augment-p", OPT_VALUE, FOR_GAN}, {"--ada", OPT_FLAG, FOR_GAN},
+    {"--no-ada", OPT_FLAG, FOR_GAN}, {"--ada-target", OPT_VALUE, FOR_GAN}, {"--ada-kimg", OPT_VALUE, FOR_GAN},
 };
 enum { N_OPTIONS = sizeof OPTIONS / sizeof *OPTIONS };
 
-/* Applies one option; false when the value is malformed or out of range. Model options are applied to a
- * preset chosen beforehand (the preset is read first). */
+/* Applies one option; false when the value is malformed or out of range. Options both models take go into both
+ * option sets (only the chosen model's is used); model options go into the preset chosen beforehand. */
 static bool apply(train_args *a, const char *name, const char *v) {
   long n = 0;
   double x = 0;
-  mg_unet_config *u = &a->cfg.unet;
-  mg_ddpm_train_options *o = &a->opt;
+  mg_unet_config *u = &a->ddpm.unet;
+  mg_ddpm_train_options *o = &a->ddpm_opt;
+  mg_gan_train_options *g = &a->gan_opt;
 #define IS(s) (!strcmp(name, s))
 #define LONG(lo, hi, dst) (cli_parse_long(v, lo, hi, &n) ? ((dst) = n, true) : false)
 #define REAL(lo, hi, dst) (cli_parse_double(v, lo, hi, &x) ? ((dst) = x, true) : false)
   if (IS("--data")) return (a->data = v), true;
   if (IS("--resume")) return (a->out = v), (a->resume = true);
   if (IS("--threads")) return LONG(1, 1024, a->threads);
-  if (IS("--steps")) return (a->given_steps = true), LONG(1, 1000000000L, o->steps);
-  if (IS("--checkpoint-every")) return (a->given_every = true), LONG(0, 1000000000L, o->checkpoint_every);
+  if (IS("--steps")) return (a->given_steps = true), LONG(1, 1000000000L, o->steps) && (g->steps = o->steps, true);
+  if (IS("--checkpoint-every"))
+    return (a->given_every = true), LONG(0, 1000000000L, o->checkpoint_every) &&
+                                        (g->checkpoint_every = o->checkpoint_every, true);
   a->given_other = true; /* everything below is fixed once a run exists */
-  if (IS("--model")) return (a->model = v), true;
+  if (IS("--model") || IS("--preset")) return true; /* read before the others */
   if (IS("--out")) return (a->out = v), true;
-  if (IS("--preset")) return true; /* read before the others */
   if (IS("--unconditional")) return (a->unconditional = true);
-  if (IS("--flip")) return (o->flip_horizontal = 1), true;
+  if (IS("--flip")) return (o->flip_horizontal = g->flip_horizontal = 1), true;
   if (IS("--size")) return LONG(8, 256, a->size);
   if (IS("--max-per-class")) return LONG(1, 100000000, a->max_per_class);
-  if (IS("--batch")) return LONG(1, 1024, o->batch);
+  if (IS("--batch")) return LONG(1, 1024, o->batch) && (g->batch = o->batch, true);
+  if (IS("--ema-decay")) return REAL(0, 0.999999, o->ema_decay) && (g->ema_decay = o->ema_decay, true);
+  if (IS("--seed")) return cli_parse_u64(v, &o->seed) && (g->seed = o->seed, true);
+  /* diffusion model */
   if (IS("--lr")) return REAL(1e-12, 1, o->learning_rate);
   if (IS("--warmup")) return LONG(0, 1000000000L, o->warmup_steps);
   if (IS("--min-lr-ratio")) return REAL(0, 1, o->min_lr_ratio);
   if (IS("--weight-decay")) return REAL(0, 0.999, o->weight_decay);
-  if (IS("--ema-decay")) return REAL(0, 0.999999, o->ema_decay);
   if (IS("--clip")) return REAL(0, 1e9, o->clip_norm);
   if (IS("--class-dropout")) return REAL(0, 0.99, o->class_dropout);
-  if (IS("--seed")) return cli_parse_u64(v, &o->seed);
-  if (IS("--schedule")) return (n = mg_noise_schedule_from_name(v)) >= 0 && (a->cfg.schedule = n, true);
-  if (IS("--prediction")) return (n = mg_prediction_from_name(v)) >= 0 && (a->cfg.prediction = n, true);
-  if (IS("--timesteps")) return LONG(10, 10000, a->cfg.timesteps);
+  if (IS("--schedule")) return (n = mg_noise_schedule_from_name(v)) >= 0 && (a->ddpm.schedule = n, true);
+  if (IS("--prediction")) return (n = mg_prediction_from_name(v)) >= 0 && (a->ddpm.prediction = n, true);
+  if (IS("--timesteps")) return LONG(10, 10000, a->ddpm.timesteps);
   if (IS("--base-channels")) return LONG(1, 4096, u->base_channels);
   if (IS("--channel-mult")) return (a->channel_mult = v), true;
   if (IS("--attention")) return (a->attention = v), true;
@@ -162,6 +197,19 @@ static bool apply(train_args *a, const char *name, const char *v) {
   if (IS("--groups")) return LONG(1, 4096, u->groups);
   if (IS("--temb-channels")) return LONG(1, 65536, u->temb_channels);
   if (IS("--dropout")) return REAL(0, 0.99, u->dropout);
+  /* GAN */
+  if (IS("--latent")) return LONG(1, 1024, a->gan.latent_dim);
+  if (IS("--width")) return LONG(4, 512, a->gan.width);
+  if (IS("--lr-g")) return REAL(1e-12, 1, g->lr_g);
+  if (IS("--lr-d")) return REAL(1e-12, 1, g->lr_d);
+  if (IS("--beta1")) return REAL(0, 0.9999, g->beta1);
+  if (IS("--beta2")) return REAL(0, 0.999999, g->beta2);
+  if (IS("--loss")) return (n = mg_gan_loss_from_name(v)) >= 0 && (g->loss = n, true);
+  if (IS("--augment-p")) return REAL(0, 1, g->augment_p);
+  if (IS("--ada")) return (g->ada = 1), true;
+  if (IS("--no-ada")) return (g->ada = 0), true;
+  if (IS("--ada-target")) return REAL(0, 1, g->ada_target);
+  if (IS("--ada-kimg")) return REAL(1e-3, 1e6, g->ada_kimg);
   return false;
 #undef IS
 #undef LONG
@@ -171,19 +219,30 @@ static bool apply(train_args *a, const char *name, const char *v) {
 /* Returns 0 to run, 1 for help, 2 on a usage error (reported). */
 static int parse_args(int argc, char **argv, train_args *a) {
   memset(a, 0, sizeof *a);
-  a->opt = mg_ddpm_default_train_options();
-  a->preset = "unet-s";
+  a->ddpm_opt = mg_ddpm_default_train_options();
+  a->gan_opt = mg_gan_default_train_options();
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       print_help(stdout);
       return 1;
     }
     if (!strcmp(argv[i], "--preset") && i + 1 < argc) a->preset = argv[i + 1];
+    if (!strcmp(argv[i], "--model") && i + 1 < argc) a->model = argv[i + 1];
   }
-  char err[512];
-  if (mg_ddpm_default_config(a->preset, &a->cfg, err, sizeof err) != MG_OK) {
-    fprintf(stderr, "medgen train: %s\n", err);
-    return 2;
+  if (a->model) {
+    a->model_kind = !strcmp(a->model, "ddpm") ? FOR_DDPM : !strcmp(a->model, "gan") ? FOR_GAN : -1;
+    if (a->model_kind < 0) {
+      fprintf(stderr, "medgen train: unknown --model '%s': use ddpm or gan (try: medgen train --help)\n", a->model);
+      return 2;
+    }
+    char err[512];
+    mg_status st = a->model_kind == FOR_GAN
+                       ? mg_gan_preset(a->preset ? a->preset : "dcgan-64", &a->gan, err, sizeof err)
+                       : mg_ddpm_default_config(a->preset ? a->preset : "unet-s", &a->ddpm, err, sizeof err);
+    if (st != MG_OK) {
+      fprintf(stderr, "medgen train: %s\n", err);
+      return 2;
+    }
   }
   for (int i = 1; i < argc; i++) {
     const option_spec *spec = NULL;
@@ -191,6 +250,11 @@ static int parse_args(int argc, char **argv, train_args *a) {
       if (!strcmp(argv[i], OPTIONS[k].name)) spec = &OPTIONS[k];
     if (!spec) {
       fprintf(stderr, "medgen train: unknown option '%s' (try: medgen train --help)\n", argv[i]);
+      return 2;
+    }
+    if (a->model_kind && spec->model && spec->model != a->model_kind) {
+      fprintf(stderr, "medgen train: %s is an option of --model %s, not of --model %s (try: medgen train --help)\n",
+              spec->name, spec->model == FOR_GAN ? "gan" : "ddpm", a->model);
       return 2;
     }
     const char *v = NULL;
@@ -207,7 +271,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
       return 2;
     }
   }
-  mg_unet_config *u = &a->cfg.unet;
+  mg_unet_config *u = &a->ddpm.unet;
   if (a->channel_mult) {
     int n = parse_list(a->channel_mult, u->channel_mult, MG_UNET_MAX_LEVELS, 1, 64);
     if (n < 1) {
@@ -231,11 +295,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
     }
     return 0;
   }
-  if (!a->model || strcmp(a->model, "ddpm")) {
-    fprintf(stderr, "medgen train: %s (try: medgen train --help)\n",
-            !a->model ? "--model is required: ddpm"
-                      : !strcmp(a->model, "gan") ? "--model gan is not available in this version; use --model ddpm"
-                                                 : "unknown --model: use ddpm");
+  if (!a->model) {
+    fprintf(stderr, "medgen train: --model is required: ddpm or gan (try: medgen train --help)\n");
     return 2;
   }
   if (!a->data || !a->out) {
@@ -248,13 +309,13 @@ static int parse_args(int argc, char **argv, train_args *a) {
 typedef struct train_state {
   mg_ctx *ctx;
   mg_image_folder folder;
-  mg_ddpm *model;
+  cli_model model;
   mg_checkpoint *ckpt;
   cli_text log;
 } train_state;
 
 static int finish(train_state *s, int code) {
-  mg_ddpm_free(s->model);
+  cli_model_free(&s->model);
   mg_checkpoint_free(s->ckpt);
   mg_image_folder_free(&s->folder);
   cli_text_free(&s->log);
@@ -262,8 +323,18 @@ static int finish(train_state *s, int code) {
   return code;
 }
 
-static void print_model(const mg_ddpm *m, const char *how) {
-  const mg_ddpm_config *c = mg_ddpm_get_config(m);
+static void print_model(const cli_model *m, const char *how) {
+  if (m->gan) {
+    const mg_gan_config *c = mg_gan_get_config(m->gan);
+    mg_gan_train_options o = mg_gan_train_options_of(m->gan);
+    printf("medgen train: %s a GAN: generator of %.2f M and discriminator of %.2f M parameters, %dx%d, latent %d, "
+           "width %d; %s loss, augmentation p %g%s; %d classes\n",
+           how, mg_gan_generator_parameter_count(m->gan) / 1e6, mg_gan_discriminator_parameter_count(m->gan) / 1e6,
+           c->image_size, c->image_size, c->latent_dim, c->width, mg_gan_loss_name(o.loss),
+           mg_gan_training_state_of(m->gan).augment_p, o.ada ? " (adaptive)" : "", c->num_classes);
+    return;
+  }
+  const mg_ddpm_config *c = mg_ddpm_get_config(m->ddpm);
   const mg_unet_config *u = &c->unet;
   char mult[64] = "", att[64] = "";
   for (int l = 0; l < u->levels; l++) {
@@ -272,9 +343,65 @@ static void print_model(const mg_ddpm *m, const char *how) {
   }
   printf("medgen train: %s a DDPM UNet of %.2f M parameters: %dx%d, base %d, mult %s, attention %s (+middle %d), "
          "%d res blocks; %s schedule, T=%d, %s prediction; %d classes\n",
-         how, mg_ddpm_parameter_count(m) / 1e6, u->image_size, u->image_size, u->base_channels, mult, att,
+         how, mg_ddpm_parameter_count(m->ddpm) / 1e6, u->image_size, u->image_size, u->base_channels, mult, att,
          u->mid_attention != 0, u->res_blocks, mg_noise_schedule_name(c->schedule), c->timesteps,
          mg_prediction_name(c->prediction), u->num_classes);
+}
+
+/* A resumed run takes its steps and checkpoint settings from the command line, the rest from its checkpoint. */
+static bool update_resumed_options(mg_ctx *ctx, const train_args *a, cli_model *m, const char *ckpt_path) {
+  int64_t steps, done = cli_model_step(m);
+  mg_status st;
+  if (m->gan) {
+    mg_gan_train_options o = mg_gan_train_options_of(m->gan);
+    if (a->given_steps) o.steps = a->gan_opt.steps;
+    if (a->given_every) o.checkpoint_every = a->gan_opt.checkpoint_every;
+    o.checkpoint_path = ckpt_path;
+    steps = o.steps;
+    st = steps > done ? mg_gan_set_train_options(m->gan, &o) : MG_OK;
+  } else {
+    mg_ddpm_train_options o = mg_ddpm_train_options_of(m->ddpm);
+    if (a->given_steps) o.steps = a->ddpm_opt.steps;
+    if (a->given_every) o.checkpoint_every = a->ddpm_opt.checkpoint_every;
+    o.checkpoint_path = ckpt_path;
+    steps = o.steps;
+    st = steps > done ? mg_ddpm_set_train_options(m->ddpm, &o) : MG_OK;
+  }
+  if (steps <= done) {
+    fprintf(stderr, "medgen train: %s has already done %lld of %lld steps: pass --steps N (more) to go on\n",
+            ckpt_path, (long long)done, (long long)steps);
+    return false;
+  }
+  if (st != MG_OK) fprintf(stderr, "medgen train: %s\n", mg_context_error(ctx));
+  return st == MG_OK;
+}
+
+/* Checks the model against --size before minutes of reading images. */
+static bool check_model_size(const train_args *a, char *err, size_t err_size) {
+  if (a->model_kind == FOR_GAN) {
+    mg_gan_config c = a->gan;
+    c.image_size = a->size;
+    return mg_gan_config_check(&c, err, err_size) == MG_OK;
+  }
+  mg_unet_config u = a->ddpm.unet;
+  u.image_size = a->size;
+  return mg_unet_config_check(&u, err, err_size) == MG_OK;
+}
+
+static mg_status create_model(mg_ctx *ctx, train_args *a, const mg_dataset *data, const char *ckpt_path,
+                              cli_model *m) {
+  if (a->model_kind == FOR_GAN) {
+    a->gan.image_size = data->size;
+    a->gan.channels = data->channels;
+    a->gan.num_classes = data->num_classes;
+    a->gan_opt.checkpoint_path = ckpt_path;
+    return mg_gan_create(ctx, &a->gan, &a->gan_opt, &m->gan);
+  }
+  a->ddpm.unet.image_size = data->size;
+  a->ddpm.unet.in_channels = data->channels;
+  a->ddpm.unet.num_classes = data->num_classes;
+  a->ddpm_opt.checkpoint_path = ckpt_path;
+  return mg_ddpm_create(ctx, &a->ddpm, &a->ddpm_opt, &m->ddpm);
 }
 
 int medgen_cmd_train(int argc, char **argv) {
@@ -294,36 +421,21 @@ int medgen_cmd_train(int argc, char **argv) {
   }
   /* a resumed run: its checkpoint gives the model, the options and (unless --data) the data folder */
   if (a.resume) {
-    if (mg_checkpoint_load(ckpt_path, &s.ckpt, err, sizeof err) != MG_OK) {
+    if (mg_checkpoint_load(ckpt_path, &s.ckpt, err, sizeof err) != MG_OK ||
+        !cli_model_load(s.ctx, s.ckpt, MG_WEIGHTS_TRAINING, &s.model, err, sizeof err)) {
       fprintf(stderr, "medgen train: cannot resume: %s\n", err);
       return finish(&s, 1);
     }
-    if (mg_ddpm_load(s.ctx, s.ckpt, MG_WEIGHTS_TRAINING, &s.model) != MG_OK) {
-      fprintf(stderr, "medgen train: cannot resume: %s\n", mg_context_error(s.ctx));
-      return finish(&s, 1);
-    }
-    if (!a.data) a.data = mg_ddpm_note(s.model, "run.data");
-    const char *max_pc = mg_ddpm_note(s.model, "run.max_per_class");
+    if (!a.data) a.data = cli_model_note(&s.model, "run.data");
+    const char *max_pc = cli_model_note(&s.model, "run.max_per_class");
     long mpc = 0;
     if (max_pc && cli_parse_long(max_pc, 0, 100000000, &mpc)) a.max_per_class = (int)mpc;
     if (!a.data) {
       fprintf(stderr, "medgen train: %s does not say where its data is: give --data FOLDER\n", ckpt_path);
       return finish(&s, 1);
     }
-    mg_ddpm_train_options o = mg_ddpm_train_options_of(s.model);
-    if (a.given_steps) o.steps = a.opt.steps;
-    if (a.given_every) o.checkpoint_every = a.opt.checkpoint_every;
-    o.checkpoint_path = ckpt_path;
-    if (o.steps <= mg_ddpm_step(s.model)) {
-      fprintf(stderr, "medgen train: %s has already done %lld of %lld steps: pass --steps N (more) to go on\n",
-              ckpt_path, (long long)mg_ddpm_step(s.model), (long long)o.steps);
-      return finish(&s, 1);
-    }
-    if (mg_ddpm_set_train_options(s.model, &o) != MG_OK) {
-      fprintf(stderr, "medgen train: %s\n", mg_context_error(s.ctx));
-      return finish(&s, 1);
-    }
-    a.size = mg_ddpm_get_config(s.model)->unet.image_size;
+    if (!update_resumed_options(s.ctx, &a, &s.model, ckpt_path)) return finish(&s, 1);
+    a.size = cli_model_image_size(&s.model);
   } else {
     struct stat st;
     if (stat(ckpt_path, &st) == 0) {
@@ -331,23 +443,19 @@ int medgen_cmd_train(int argc, char **argv) {
               ckpt_path, a.out);
       return finish(&s, 1);
     }
-  }
-
-  if (!a.resume && a.size) { /* a bad model fails before minutes of reading */
-    mg_unet_config u = a.cfg.unet;
-    u.image_size = a.size;
-    if (mg_unet_config_check(&u, err, sizeof err) != MG_OK) {
+    if (a.size && !check_model_size(&a, err, sizeof err)) {
       fprintf(stderr, "medgen train: %s\n", err);
       return finish(&s, 1);
     }
   }
+
   double t0 = cli_now_s();
   if (mg_image_folder_read(a.data, a.size, a.max_per_class, &s.folder, err, sizeof err) != MG_OK) {
     fprintf(stderr, "medgen train: %s\n", err);
     return finish(&s, 1);
   }
   mg_dataset data = s.folder.data;
-  if (a.unconditional || (s.model && mg_ddpm_num_classes(s.model) == 0)) {
+  if (a.unconditional || (a.resume && cli_model_num_classes(&s.model) == 0)) {
     data.labels = NULL;
     data.num_classes = 0;
     data.class_names = NULL;
@@ -358,36 +466,46 @@ int medgen_cmd_train(int argc, char **argv) {
   printf(" (read in %.1f s)\n", cli_now_s() - t0);
 
   if (!a.resume) {
-    a.cfg.unet.image_size = data.size;
-    a.cfg.unet.in_channels = data.channels;
-    a.cfg.unet.num_classes = data.num_classes;
-    a.opt.checkpoint_path = ckpt_path;
     if (!cli_make_dir(a.out)) {
       fprintf(stderr, "medgen train: cannot create the run folder %s: %s\n", a.out, strerror(errno));
       return finish(&s, 1);
     }
     char max_pc[32];
     snprintf(max_pc, sizeof max_pc, "%d", a.max_per_class);
-    if (mg_ddpm_create(s.ctx, &a.cfg, &a.opt, &s.model) != MG_OK || mg_ddpm_set_note(s.model, "run.data", a.data) ||
-        mg_ddpm_set_note(s.model, "run.max_per_class", max_pc) ||
-        mg_ddpm_set_note(s.model, "run.unconditional", a.unconditional ? "1" : "0")) {
+    if (create_model(s.ctx, &a, &data, ckpt_path, &s.model) != MG_OK ||
+        cli_model_set_note(&s.model, "run.data", a.data) ||
+        cli_model_set_note(&s.model, "run.max_per_class", max_pc) ||
+        cli_model_set_note(&s.model, "run.unconditional", a.unconditional ? "1" : "0")) {
       fprintf(stderr, "medgen train: %s\n", mg_context_error(s.ctx));
       return finish(&s, 1);
     }
   }
-  print_model(s.model, a.resume ? "resuming" : "training");
-  mg_ddpm_train_options o = mg_ddpm_train_options_of(s.model);
-  printf("medgen train: steps %lld to %lld, batch %d, lr %g, %d threads; checkpoints to %s\n",
-         (long long)mg_ddpm_step(s.model) + 1, (long long)o.steps, o.batch, o.learning_rate,
-         mg_context_threads(s.ctx), ckpt_path);
+  print_model(&s.model, a.resume ? "resuming" : "training");
+  int64_t first = cli_model_step(&s.model), total;
+  int batch;
+  if (s.model.gan) {
+    mg_gan_train_options o = mg_gan_train_options_of(s.model.gan);
+    total = o.steps;
+    batch = o.batch;
+    printf("medgen train: steps %lld to %lld, batch %d, lr G %g D %g, betas %g %g, %d threads; checkpoints to %s\n",
+           (long long)first + 1, (long long)o.steps, o.batch, o.lr_g, o.lr_d, o.beta1, o.beta2,
+           mg_context_threads(s.ctx), ckpt_path);
+  } else {
+    mg_ddpm_train_options o = mg_ddpm_train_options_of(s.model.ddpm);
+    total = o.steps;
+    batch = o.batch;
+    printf("medgen train: steps %lld to %lld, batch %d, lr %g, %d threads; checkpoints to %s\n",
+           (long long)first + 1, (long long)o.steps, o.batch, o.learning_rate, mg_context_threads(s.ctx), ckpt_path);
+  }
   fflush(stdout);
 
-  cli_text_append(&s.log, "step,loss,seconds\n");
-  int64_t first = mg_ddpm_step(s.model), remaining = o.steps - first;
-  cli_train_progress progress = {.batch = o.batch, .first_step = first,
+  int64_t remaining = total - first;
+  cli_train_progress progress = {.batch = batch, .first_step = first, .gan = s.model.gan,
                                  .report_every = remaining / 100 > 10 ? remaining / 100 : 10, .log = &s.log};
+  cli_text_append(&s.log, "%s", cli_train_log_header(&progress));
   cli_catch_interrupt();
-  mg_status st = mg_ddpm_train(s.model, &data, cli_on_train_progress, &progress);
+  mg_status st = s.model.gan ? mg_gan_train(s.model.gan, &data, cli_on_train_progress, &progress)
+                             : mg_ddpm_train(s.model.ddpm, &data, cli_on_train_progress, &progress);
   cli_release_interrupt();
   /* the log covers this session's steps; a resumed run appends a new file's worth under its own name */
   char log_name[4200];
@@ -397,7 +515,7 @@ int medgen_cmd_train(int argc, char **argv) {
     fprintf(stderr, "medgen train: %s\n", err);
   if (st == MG_ERR_CANCELLED) {
     fprintf(stderr, "medgen train: interrupted at step %lld; checkpoint saved. Continue with: medgen train --resume "
-                    "%s\n", (long long)mg_ddpm_step(s.model), a.out);
+                    "%s\n", (long long)cli_model_step(&s.model), a.out);
     return finish(&s, 1);
   }
   if (st != MG_OK) {

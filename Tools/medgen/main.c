@@ -16,15 +16,16 @@ static void print_usage(FILE *out) {
           "Usage: medgen <command> [options]      (medgen <command> --help for its options)\n"
           "\n"
           "Commands:\n"
-          "  train           train a diffusion model on your own images (a folder, one subfolder per class)\n"
-          "  sample          generate synthetic images from a trained model\n"
+          "  train           train a diffusion model (--model ddpm) or a GAN (--model gan) on your own images (a\n"
+          "                  folder, one subfolder per class)\n"
+          "  sample          generate synthetic images from a trained model (GANs: also --truncation and\n"
+          "                  --interpolate SEED_A SEED_B)\n"
           "  info FILE       show what a MedGen checkpoint (.safetensors) holds\n"
           "  demo            train a small diffusion model on real brain MRI slices and show its denoising\n"
-          "  bench NAME      measure speed: kernels (against OpenBLAS), ddpm (against PyTorch)\n"
+          "  bench NAME      measure speed: kernels (against OpenBLAS), ddpm and gan (against PyTorch)\n"
           "\n"
           "Coming in later versions:\n"
-          "  train --model gan   GANs\n"
-          "  eval                measure how close synthetic images are to real ones\n"
+          "  eval            measure how close synthetic images are to real ones\n"
           "\n"
           "Options:\n"
           "  -h, --help      show this help\n"
@@ -41,7 +42,9 @@ static void print_bench_usage(FILE *out) {
           "Benchmarks:\n"
           "  kernels   conv and GEMM kernel throughput on a 64x64 UNet's shapes, as a fraction of OpenBLAS's\n"
           "            sgemm speed measured in the same run\n"
-          "  ddpm      a diffusion UNet's training and sampling step times (--vs-torch: against PyTorch)\n");
+          "  ddpm      a diffusion UNet's training and sampling step times (--vs-torch: against PyTorch)\n"
+          "  gan       a GAN's training step (discriminator and generator) and sampling times (--vs-torch: against\n"
+          "            PyTorch)\n");
 }
 
 static bool is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help") || !strcmp(arg, "help"); }
@@ -54,6 +57,7 @@ static int cmd_bench(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "kernels")) return medgen_bench_kernels(argc - 1, argv + 1);
   if (!strcmp(argv[1], "ddpm")) return medgen_bench_ddpm(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "gan")) return medgen_bench_gan(argc - 1, argv + 1);
   fprintf(stderr, "medgen bench: unknown benchmark '%s' (try: medgen bench --help)\n", argv[1]);
   return 2;
 }

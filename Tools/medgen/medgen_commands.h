@@ -10,9 +10,9 @@ int medgen_cmd_info(int argc, char **argv);
  * picture. cmd_demo.c */
 int medgen_cmd_demo(int argc, char **argv);
 
-/* `medgen train [options]`: trains a diffusion model on a folder of images. cmd_train.c */
+/* `medgen train [options]`: trains a diffusion model or a GAN on a folder of images. cmd_train.c */
 int medgen_cmd_train(int argc, char **argv);
-/* `medgen sample [options]`: synthetic images from a trained model. cmd_sample.c */
+/* `medgen sample [options]`: synthetic images from a trained diffusion model or GAN. cmd_sample.c */
 int medgen_cmd_sample(int argc, char **argv);
 
 #endif
