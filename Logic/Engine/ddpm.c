@@ -30,8 +30,7 @@
 struct mg_ddpm {
   mg_ctx *ctx;
   mg_ddpm_config cfg;
-  mg_ddpm_train_options opt; /* opt.checkpoint_path points at checkpoint_path below */
-  char *checkpoint_path;
+  mg_ddpm_train_options opt; /* opt.checkpoint_path points at run.checkpoint_path */
   mg_schedule sched;
   mg_unet *unet;
   mg_adam *adam;            /* NULL unless made for training */
@@ -122,18 +121,13 @@ void mg_ddpm_free(mg_ddpm *m) {
   mg_unet_free(m->unet);
   mg_schedule_free(&m->sched);
   mg_run_free(&m->run);
-  free(m->checkpoint_path);
   free(m);
 }
 
 static mg_status set_options(mg_ddpm *m, const mg_ddpm_train_options *o) {
-  char *path = NULL;
-  if (o->checkpoint_path && !(path = strdup(o->checkpoint_path)))
-    return mg_fail(m->ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
-  free(m->checkpoint_path);
-  m->checkpoint_path = path;
+  if (mg_run_set_checkpoint_path(&m->run, o->checkpoint_path) != MG_OK) return mg_ctx_status(m->ctx);
   m->opt = *o;
-  m->opt.checkpoint_path = path;
+  m->opt.checkpoint_path = m->run.checkpoint_path;
   return MG_OK;
 }
 
@@ -153,13 +147,9 @@ static mg_ddpm *ddpm_new(mg_ctx *ctx, const mg_ddpm_config *config, const mg_ddp
                        sizeof why) != MG_OK)
     mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%s", why);
   if (mg_ok(ctx)) set_options(m, o);
-  mg_rng_state kept = mg_rng_get(ctx);
-  if (mg_ok(ctx)) {
-    mg_rng_seed(ctx, o->seed);
-    m->unet = mg_unet_new(ctx, &config->unet);
-  }
-  m->run.rng_offset = mg_rng_offset(ctx); /* training continues this stream */
-  mg_rng_set(ctx, kept);                  /* the context's own is left as it was */
+  mg_rng_state kept = mg_run_begin_init(&m->run);
+  if (mg_ok(ctx)) m->unet = mg_unet_new(ctx, &config->unet);
+  mg_run_end_init(&m->run, kept);
   if (!mg_ok(ctx)) {
     mg_ddpm_free(m);
     return NULL;
@@ -231,8 +221,7 @@ const char *mg_ddpm_class_name(const mg_ddpm *m, int index) { return m ? mg_run_
 int mg_ddpm_class_index(const mg_ddpm *m, const char *name) { return m ? mg_run_class_index(&m->run, name) : -1; }
 
 void mg_ddpm_normalization(const mg_ddpm *m, double *offset, double *scale) {
-  if (offset) *offset = m ? m->run.norm_offset : 0;
-  if (scale) *scale = m ? m->run.norm_scale : 1;
+  mg_run_normalization(m ? &m->run : NULL, offset, scale);
 }
 
 /* ---- training ---- */
@@ -271,12 +260,7 @@ static void draw_batch(mg_ddpm *m, const mg_dataset *d, batch_buffers *bb) {
     int t = (int)(mg_host_uniform(&m->run.host_stream) * T);
     bool drop = mg_host_uniform(&m->run.host_stream) < m->opt.class_dropout;
     bool flip = mg_host_uniform(&m->run.host_stream) < 0.5 && m->opt.flip_horizontal;
-    const float *src = d->images + (size_t)k * C * S * S;
-    float *dst = bb->x0 + (size_t)i * C * S * S;
-    for (int c = 0; c < C; c++)
-      for (int y = 0; y < S; y++)
-        for (int x = 0; x < S; x++)
-          dst[((size_t)c * S + y) * S + x] = src[((size_t)c * S + y) * S + (flip ? S - 1 - x : x)];
+    mg_run_copy_image(d, k, flip, bb->x0 + (size_t)i * C * S * S);
     bb->t[i] = (float)t;
     bb->a[i] = (float)sqrt(m->sched.alpha_bar[t]);
     bb->b[i] = (float)sqrt(1 - m->sched.alpha_bar[t]);
@@ -341,14 +325,11 @@ mg_status mg_ddpm_train(mg_ddpm *m, const mg_dataset *data, mg_progress_fn progr
   if (!m) return MG_ERR_INVALID_ARGUMENT;
   mg_ctx *ctx = m->ctx;
   mg_clear_error(ctx);
-  if (!m->adam) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_train: this model was loaded for sampling "
-                               "only; load its checkpoint with MG_WEIGHTS_TRAINING to train further");
-  if (mg_run_bind_data(&m->run, data) != MG_OK) return mg_rewrap_error(ctx, "mg_ddpm_train: ", "");
+  if (mg_run_train_check(&m->run, m->adam != NULL, "mg_ddpm_train", data) != MG_OK) return mg_ctx_status(ctx);
   train_job job = {m, data, {0}};
   mg_status status = batch_alloc(ctx, &job.bb, m->opt.batch, (int64_t)data->channels * data->size * data->size);
   if (status == MG_OK) {
-    mg_run_loop loop = {"mg_ddpm_train", m->opt.steps, m->opt.checkpoint_every, m->checkpoint_path, train_step,
-                        save_job, &job};
+    mg_run_loop loop = {"mg_ddpm_train", m->opt.steps, m->opt.checkpoint_every, train_step, save_job, &job};
     status = mg_run_train(&m->run, &loop, progress, user);
   } else {
     status = mg_rewrap_error(ctx, "mg_ddpm_train: ", "");
@@ -387,36 +368,22 @@ static char *train_json(const mg_ddpm_train_options *t) {
 }
 
 mg_status mg_ddpm_save(mg_ddpm *m, const char *path, char *err, size_t err_size) {
-  if (err && err_size) err[0] = '\0';
-  if (!m || !path)
-    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path ? path : "mg_ddpm_save", "%s is NULL",
-                         m ? "the path" : "the model");
+  mg_status s = mg_run_save_check(m ? &m->run : NULL, m && m->adam, "mg_ddpm_save", path, err, err_size);
+  if (s != MG_OK) return s;
   mg_ctx *ctx = m->ctx;
-  mg_clear_error(ctx);
-  if (!m->adam)
-    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path,
-                         "this model was loaded for sampling only and has no training state to save");
   char model[2048];
   int model_len = mg_unet_config_to_json(&m->cfg.unet, model, sizeof model);
   char *texts[2] = {diffusion_json(&m->cfg), train_json(&m->opt)};
   mg_checkpoint_writer *w = mg_checkpoint_writer_new();
-  mg_status s = MG_ERR_OUT_OF_MEMORY;
   if (w && model_len > 0 && (size_t)model_len < sizeof model && texts[0] && texts[1]) {
     mg_params *p = mg_unet_params(m->unet);
     mg_checkpoint_add_params(ctx, w, "model.", p);
     mg_checkpoint_add_ema(ctx, w, "ema.", p, m->ema);
     mg_checkpoint_add_adam(ctx, w, "optim.", p, m->adam);
-    const char *pairs[] = {"medgen.version", MEDGEN_VERSION_STRING, "model.type", "ddpm", "model.config", model,
-                           "diffusion.config", texts[0], "train.config", texts[1]};
-    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i += 2) mg_checkpoint_writer_add_metadata(w, pairs[i], pairs[i + 1]);
-    mg_run_add_metadata(&m->run, w);
-    if (!mg_ok(ctx)) {
-      s = mg_file_error(err, err_size, mg_ctx_status(ctx), path, "%s", mg_context_error(ctx));
-    } else {
-      s = mg_checkpoint_writer_save(w, path, err, err_size);
-    }
+    const char *pairs[] = {"model.config", model, "diffusion.config", texts[0], "train.config", texts[1], NULL};
+    s = mg_run_save(&m->run, w, "ddpm", pairs, path, err, err_size);
   } else {
-    mg_file_error(err, err_size, s, path, "out of memory");
+    s = mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory");
   }
   mg_checkpoint_writer_free(w);
   for (int i = 0; i < 2; i++) free(texts[i]);
@@ -477,20 +444,13 @@ static bool read_training_state(const mg_checkpoint *ckpt, mg_ddpm *m) {
 mg_status mg_ddpm_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_weights weights, mg_ddpm **out) {
   if (out) *out = NULL;
   if (!ctx) return MG_ERR_INVALID_ARGUMENT;
-  mg_clear_error(ctx);
-  if (!ckpt || !out) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_load: checkpoint and out are required");
-  if ((unsigned)weights > MG_WEIGHTS_TRAINING)
-    return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "mg_ddpm_load: unknown weights choice %d", (int)weights);
+  if (mg_run_load_check(ctx, "mg_ddpm_load", ckpt, out != NULL, weights) != MG_OK) return mg_ctx_status(ctx);
   mg_json_reader r = mg_json_reader_of(ctx, ckpt);
   mg_ddpm_config cfg;
   mg_ddpm_train_options opt;
   if (!read_config(&r, ckpt, &cfg) || !read_train_options(&r, ckpt, &opt)) return mg_ctx_status(ctx);
   mg_ddpm *m = ddpm_new(ctx, &cfg, &opt);
-  if (!m) {
-    char head[1100];
-    snprintf(head, sizeof head, "%s: ", r.path);
-    return mg_rewrap_error(ctx, head, "");
-  }
+  if (!m) return mg_json_rewrap_error(&r);
   bool ok = mg_run_read(&r, ckpt, &m->run, m->opt.steps, weights == MG_WEIGHTS_TRAINING);
   if (ok && weights == MG_WEIGHTS_TRAINING) ok = read_training_state(ckpt, m);
   if (ok && weights != MG_WEIGHTS_TRAINING)

@@ -38,8 +38,7 @@
 struct mg_gan {
   mg_ctx *ctx;
   mg_gan_config cfg;
-  mg_gan_train_options opt; /* opt.checkpoint_path points at checkpoint_path below */
-  char *checkpoint_path;
+  mg_gan_train_options opt; /* opt.checkpoint_path points at run.checkpoint_path */
   mg_generator *g;
   mg_discriminator *d;      /* NULL unless made for training */
   mg_adam *adam_g, *adam_d; /* NULL unless made for training */
@@ -129,18 +128,13 @@ void mg_gan_free(mg_gan *m) {
   mg_discriminator_free(m->d);
   free(m->g_kept);
   mg_run_free(&m->run);
-  free(m->checkpoint_path);
   free(m);
 }
 
 static mg_status set_options(mg_gan *m, const mg_gan_train_options *o) {
-  char *path = NULL;
-  if (o->checkpoint_path && !(path = strdup(o->checkpoint_path)))
-    return mg_fail(m->ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
-  free(m->checkpoint_path);
-  m->checkpoint_path = path;
+  if (mg_run_set_checkpoint_path(&m->run, o->checkpoint_path) != MG_OK) return mg_ctx_status(m->ctx);
   m->opt = *o;
-  m->opt.checkpoint_path = path;
+  m->opt.checkpoint_path = m->run.checkpoint_path;
   return MG_OK;
 }
 
@@ -158,14 +152,12 @@ static mg_gan *gan_new(mg_ctx *ctx, const mg_gan_config *config, const mg_gan_tr
   m->d_loss = m->g_loss = m->real_sign = NAN;
   mg_run_init(&m->run, ctx, o->seed, config->channels, config->image_size, config->num_classes);
   set_options(m, o);
-  mg_rng_state kept = mg_rng_get(ctx);
+  mg_rng_state kept = mg_run_begin_init(&m->run);
   if (mg_ok(ctx)) {
-    mg_rng_seed(ctx, o->seed);
     m->g = mg_generator_new(ctx, config);
     if (training) m->d = mg_discriminator_new(ctx, config);
   }
-  m->run.rng_offset = mg_rng_offset(ctx); /* training continues this stream */
-  mg_rng_set(ctx, kept);                  /* the context's own is left as it was */
+  mg_run_end_init(&m->run, kept);
   if (!mg_ok(ctx)) {
     mg_gan_free(m);
     return NULL;
@@ -251,8 +243,7 @@ const char *mg_gan_class_name(const mg_gan *m, int index) { return m ? mg_run_cl
 int mg_gan_class_index(const mg_gan *m, const char *name) { return m ? mg_run_class_index(&m->run, name) : -1; }
 
 void mg_gan_normalization(const mg_gan *m, double *offset, double *scale) {
-  if (offset) *offset = m ? m->run.norm_offset : 0;
-  if (scale) *scale = m ? m->run.norm_scale : 1;
+  mg_run_normalization(m ? &m->run : NULL, offset, scale);
 }
 
 mg_gan_training_state mg_gan_training_state_of(const mg_gan *m) {
@@ -331,12 +322,7 @@ static void draw_batch(mg_gan *m, const mg_dataset *d, batch_buffers *bb) {
   for (int i = 0; i < B; i++) {
     int k = (int)(mg_host_uniform(stream) * d->count);
     bool flip = mg_host_uniform(stream) < 0.5 && m->opt.flip_horizontal;
-    const float *src = d->images + (size_t)k * C * S * S;
-    float *dst = bb->real + (size_t)i * C * S * S;
-    for (int c = 0; c < C; c++)
-      for (int y = 0; y < S; y++)
-        for (int x = 0; x < S; x++)
-          dst[((size_t)c * S + y) * S + x] = src[((size_t)c * S + y) * S + (flip ? S - 1 - x : x)];
+    mg_run_copy_image(d, k, flip, bb->real + (size_t)i * C * S * S);
     bb->d_labels[2 * i] = d->labels ? d->labels[k] : 0;
   }
   for (int i = 0; i < B; i++) {
@@ -481,14 +467,11 @@ mg_status mg_gan_train(mg_gan *m, const mg_dataset *data, mg_progress_fn progres
   if (!m) return MG_ERR_INVALID_ARGUMENT;
   mg_ctx *ctx = m->ctx;
   mg_clear_error(ctx);
-  if (!m->adam_g) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "mg_gan_train: this model was loaded for sampling "
-                                 "only; load its checkpoint with MG_WEIGHTS_TRAINING to train further");
-  if (mg_run_bind_data(&m->run, data) != MG_OK) return mg_rewrap_error(ctx, "mg_gan_train: ", "");
+  if (mg_run_train_check(&m->run, m->adam_g != NULL, "mg_gan_train", data) != MG_OK) return mg_ctx_status(ctx);
   train_job job = {m, data, {0}};
   mg_status status = batch_alloc(ctx, &job.bb, m->opt.batch, (int64_t)data->channels * data->size * data->size);
   if (status == MG_OK) {
-    mg_run_loop loop = {"mg_gan_train", m->opt.steps, m->opt.checkpoint_every, m->checkpoint_path, train_step,
-                        save_job, &job};
+    mg_run_loop loop = {"mg_gan_train", m->opt.steps, m->opt.checkpoint_every, train_step, save_job, &job};
     status = mg_run_train(&m->run, &loop, progress, user);
   } else {
     status = mg_rewrap_error(ctx, "mg_gan_train: ", "");
@@ -614,20 +597,13 @@ static char *ada_json(const mg_gan *m) {
 }
 
 mg_status mg_gan_save(mg_gan *m, const char *path, char *err, size_t err_size) {
-  if (err && err_size) err[0] = '\0';
-  if (!m || !path)
-    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path ? path : "mg_gan_save", "%s is NULL",
-                         m ? "the path" : "the model");
+  mg_status s = mg_run_save_check(m ? &m->run : NULL, m && m->adam_g, "mg_gan_save", path, err, err_size);
+  if (s != MG_OK) return s;
   mg_ctx *ctx = m->ctx;
-  mg_clear_error(ctx);
-  if (!m->adam_g)
-    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path,
-                         "this model was loaded for sampling only and has no training state to save");
   char model[256];
   int model_len = mg_gan_config_to_json(&m->cfg, model, sizeof model);
   char *train = train_json(&m->opt), *ada = ada_json(m);
   mg_checkpoint_writer *w = mg_checkpoint_writer_new();
-  mg_status s = MG_ERR_OUT_OF_MEMORY;
   if (w && model_len > 0 && (size_t)model_len < sizeof model && train && ada) {
     mg_params *gp = mg_generator_params(m->g), *dp = mg_discriminator_params(m->d);
     mg_checkpoint_add_params(ctx, w, "generator.", gp);
@@ -635,17 +611,10 @@ mg_status mg_gan_save(mg_gan *m, const char *path, char *err, size_t err_size) {
     add_ema(m, w);
     mg_checkpoint_add_adam(ctx, w, "optim_g.", gp, m->adam_g);
     mg_checkpoint_add_adam(ctx, w, "optim_d.", dp, m->adam_d);
-    const char *pairs[] = {"medgen.version", MEDGEN_VERSION_STRING, "model.type", "gan", "model.config", model,
-                           "train.config", train, "ada.state", ada};
-    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i += 2) mg_checkpoint_writer_add_metadata(w, pairs[i], pairs[i + 1]);
-    mg_run_add_metadata(&m->run, w);
-    if (!mg_ok(ctx)) {
-      s = mg_file_error(err, err_size, mg_ctx_status(ctx), path, "%s", mg_context_error(ctx));
-    } else {
-      s = mg_checkpoint_writer_save(w, path, err, err_size);
-    }
+    const char *pairs[] = {"model.config", model, "train.config", train, "ada.state", ada, NULL};
+    s = mg_run_save(&m->run, w, "gan", pairs, path, err, err_size);
   } else {
-    mg_file_error(err, err_size, s, path, "out of memory");
+    s = mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory");
   }
   mg_checkpoint_writer_free(w);
   free(train);
@@ -716,21 +685,14 @@ static bool read_training_state(mg_json_reader *r, const mg_checkpoint *ckpt, mg
 mg_status mg_gan_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_weights weights, mg_gan **out) {
   if (out) *out = NULL;
   if (!ctx) return MG_ERR_INVALID_ARGUMENT;
-  mg_clear_error(ctx);
-  if (!ckpt || !out) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "mg_gan_load: checkpoint and out are required");
-  if ((unsigned)weights > MG_WEIGHTS_TRAINING)
-    return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "mg_gan_load: unknown weights choice %d", (int)weights);
+  if (mg_run_load_check(ctx, "mg_gan_load", ckpt, out != NULL, weights) != MG_OK) return mg_ctx_status(ctx);
   mg_json_reader r = mg_json_reader_of(ctx, ckpt);
   mg_gan_config cfg;
   mg_gan_train_options opt;
   if (!read_config(&r, ckpt, &cfg) || !read_train_options(&r, ckpt, &opt)) return mg_ctx_status(ctx);
   const bool training = weights == MG_WEIGHTS_TRAINING;
   mg_gan *m = gan_new(ctx, &cfg, &opt, training);
-  if (!m) {
-    char head[1100];
-    snprintf(head, sizeof head, "%s: ", r.path);
-    return mg_rewrap_error(ctx, head, "");
-  }
+  if (!m) return mg_json_rewrap_error(&r);
   bool ok = mg_run_read(&r, ckpt, &m->run, m->opt.steps, training);
   if (ok && training) ok = read_training_state(&r, ckpt, m);
   if (ok && !training)

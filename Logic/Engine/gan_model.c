@@ -5,7 +5,6 @@
 
 #include <cJSON.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,21 +24,9 @@ enum {
 #define INIT_STD 0.02 /* DCGAN's */
 
 /* ---- configuration ---- */
-static mg_status config_error(char *err, size_t err_size, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static mg_status config_error(char *err, size_t err_size, const char *fmt, ...) {
-  if (err && err_size) {
-    int n = snprintf(err, err_size, "GAN config: ");
-    va_list ap;
-    va_start(ap, fmt);
-    if (n >= 0 && (size_t)n < err_size) vsnprintf(err + n, err_size - (size_t)n, fmt, ap);
-    va_end(ap);
-  }
-  return MG_ERR_INVALID_ARGUMENT;
-}
+/* "GAN config: " + the message */
+#define config_error(err, err_size, ...) \
+  mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, "GAN config", __VA_ARGS__)
 
 mg_status mg_gan_config_check(const mg_gan_config *c, char *err, size_t err_size) {
   if (err && err_size) err[0] = '\0';

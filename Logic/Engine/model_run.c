@@ -1,5 +1,6 @@
 /* model_run.c: the bookkeeping every model kind's training run shares (mg_model_run.h): data binding, notes,
- * checkpoint metadata and the training loop; and mg_checkpoint_model_type (medgen.h). */
+ * checkpoint metadata, the checks of save, load and train, and the training loop; and mg_checkpoint_model_type
+ * (medgen.h). */
 #include "mg_model_run.h"
 
 #include <math.h>
@@ -40,6 +41,27 @@ void mg_run_free(mg_run *r) {
   free(r->notes);
   r->notes = NULL;
   r->n_notes = 0;
+  free(r->checkpoint_path);
+  r->checkpoint_path = NULL;
+}
+
+mg_rng_state mg_run_begin_init(mg_run *r) {
+  mg_rng_state kept = mg_rng_get(r->ctx);
+  mg_rng_seed(r->ctx, r->seed);
+  return kept;
+}
+
+void mg_run_end_init(mg_run *r, mg_rng_state kept) {
+  r->rng_offset = mg_rng_offset(r->ctx); /* training continues this stream */
+  mg_rng_set(r->ctx, kept);              /* the context's own is left as it was */
+}
+
+mg_status mg_run_set_checkpoint_path(mg_run *r, const char *path) {
+  char *copy = NULL;
+  if (path && !(copy = strdup(path))) return mg_fail(r->ctx, MG_ERR_OUT_OF_MEMORY, "out of memory");
+  free(r->checkpoint_path);
+  r->checkpoint_path = copy;
+  return MG_OK;
 }
 
 /* ---- notes and classes ---- */
@@ -89,6 +111,11 @@ int mg_run_class_index(const mg_run *r, const char *name) {
   for (int i = 0; name && r->class_names && i < r->num_classes; i++)
     if (r->class_names[i] && !strcmp(r->class_names[i], name)) return i;
   return -1;
+}
+
+void mg_run_normalization(const mg_run *r, double *offset, double *scale) {
+  if (offset) *offset = r ? r->norm_offset : 0;
+  if (scale) *scale = r ? r->norm_scale : 1;
 }
 
 /* ---- data ---- */
@@ -164,6 +191,15 @@ mg_status mg_run_bind_data(mg_run *r, const mg_dataset *d) {
   return MG_OK;
 }
 
+void mg_run_copy_image(const mg_dataset *d, int k, bool flip, float *dst) {
+  const int C = d->channels, S = d->size;
+  const float *src = d->images + (size_t)k * C * S * S;
+  for (int c = 0; c < C; c++)
+    for (int y = 0; y < S; y++)
+      for (int x = 0; x < S; x++)
+        dst[((size_t)c * S + y) * S + x] = src[((size_t)c * S + y) * S + (flip ? S - 1 - x : x)];
+}
+
 /* ---- checkpoint metadata ---- */
 
 char *mg_json_print(cJSON *obj) {
@@ -221,10 +257,47 @@ mg_status mg_run_add_metadata(mg_run *r, mg_checkpoint_writer *w) {
   return mg_ctx_status(ctx); /* a failed add makes the writer's save refuse, with its message */
 }
 
+mg_status mg_run_save_check(mg_run *r, bool trainable, const char *fn, const char *path, char *err, size_t err_size) {
+  if (err && err_size) err[0] = '\0';
+  if (!r || !path)
+    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path ? path : fn, "%s is NULL",
+                         r ? "the path" : "the model");
+  mg_clear_error(r->ctx);
+  if (!trainable)
+    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path,
+                         "this model was loaded for sampling only and has no training state to save");
+  return MG_OK;
+}
+
+mg_status mg_run_save(mg_run *r, mg_checkpoint_writer *w, const char *type, const char *const *pairs, const char *path,
+                      char *err, size_t err_size) {
+  mg_ctx *ctx = r->ctx;
+  mg_checkpoint_writer_add_metadata(w, "medgen.version", MEDGEN_VERSION_STRING);
+  mg_checkpoint_writer_add_metadata(w, "model.type", type);
+  for (; *pairs; pairs += 2) mg_checkpoint_writer_add_metadata(w, pairs[0], pairs[1]);
+  mg_run_add_metadata(r, w);
+  if (!mg_ok(ctx)) return mg_file_error(err, err_size, mg_ctx_status(ctx), path, "%s", mg_context_error(ctx));
+  return mg_checkpoint_writer_save(w, path, err, err_size);
+}
+
 /* ---- reading checkpoint metadata ---- */
+
+mg_status mg_run_load_check(mg_ctx *ctx, const char *fn, const mg_checkpoint *ckpt, bool has_out, mg_weights weights) {
+  mg_clear_error(ctx);
+  if (!ckpt || !has_out) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%s: checkpoint and out are required", fn);
+  if ((unsigned)weights > MG_WEIGHTS_TRAINING)
+    return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%s: unknown weights choice %d", fn, (int)weights);
+  return MG_OK;
+}
 
 mg_json_reader mg_json_reader_of(mg_ctx *ctx, const mg_checkpoint *ckpt) {
   return (mg_json_reader){ctx, mg_checkpoint_path(ckpt), NULL};
+}
+
+mg_status mg_json_rewrap_error(const mg_json_reader *r) {
+  char head[1100];
+  snprintf(head, sizeof head, "%s: ", r->path);
+  return mg_rewrap_error(r->ctx, head, "");
 }
 
 bool mg_json_model_type(mg_json_reader *r, const mg_checkpoint *ckpt, const char *type, const char *what) {
@@ -372,6 +445,16 @@ bool mg_run_read(mg_json_reader *r, const mg_checkpoint *ckpt, mg_run *run, int6
 
 /* ---- the training loop ---- */
 
+mg_status mg_run_train_check(mg_run *r, bool trainable, const char *fn, const mg_dataset *data) {
+  if (!trainable)
+    return mg_fail(r->ctx, MG_ERR_INVALID_ARGUMENT, "%s: this model was loaded for sampling only; load its "
+                   "checkpoint with MG_WEIGHTS_TRAINING to train further", fn);
+  if (mg_run_bind_data(r, data) == MG_OK) return MG_OK;
+  char head[128];
+  snprintf(head, sizeof head, "%s: ", fn);
+  return mg_rewrap_error(r->ctx, head, "");
+}
+
 mg_status mg_run_train(mg_run *r, const mg_run_loop *loop, mg_progress_fn progress, void *user) {
   mg_ctx *ctx = r->ctx;
   mg_rng_set(ctx, (mg_rng_state){r->seed, r->rng_offset});
@@ -397,9 +480,9 @@ mg_status mg_run_train(mg_run *r, const mg_run_loop *loop, mg_progress_fn progre
       mg_progress p = {"train", r->step, total, loss, mg_seconds() - t_start};
       cancel = progress(user, &p);
     }
-    if (loop->checkpoint_path && (last || cancel || (every > 0 && r->step % every == 0))) {
+    if (r->checkpoint_path && (last || cancel || (every > 0 && r->step % every == 0))) {
       char err[1024];
-      mg_status s = loop->save(loop->model, loop->checkpoint_path, err, sizeof err);
+      mg_status s = loop->save(loop->model, r->checkpoint_path, err, sizeof err);
       if (s != MG_OK) {
         mg_clear_error(ctx);
         return mg_fail(ctx, s, "%s", err);
@@ -407,7 +490,7 @@ mg_status mg_run_train(mg_run *r, const mg_run_loop *loop, mg_progress_fn progre
     }
     if (cancel && !last)
       return mg_fail(ctx, MG_ERR_CANCELLED, "%s: cancelled after step %lld of %lld%s", loop->fn, (long long)r->step,
-                     (long long)total, loop->checkpoint_path ? " (checkpoint saved)" : "");
+                     (long long)total, r->checkpoint_path ? " (checkpoint saved)" : "");
   }
   return MG_OK;
 }

@@ -13,7 +13,6 @@
 
 #include <cJSON.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,21 +69,9 @@ struct mg_unet {
 };
 
 /* ---- configuration ---- */
-static mg_status config_error(char *err, size_t err_size, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static mg_status config_error(char *err, size_t err_size, const char *fmt, ...) {
-  if (err && err_size) {
-    int n = snprintf(err, err_size, "UNet config: ");
-    va_list ap;
-    va_start(ap, fmt);
-    if (n >= 0 && (size_t)n < err_size) vsnprintf(err + n, err_size - (size_t)n, fmt, ap);
-    va_end(ap);
-  }
-  return MG_ERR_INVALID_ARGUMENT;
-}
+/* "UNet config: " + the message */
+#define config_error(err, err_size, ...) \
+  mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, "UNet config", __VA_ARGS__)
 
 static int level_channels(const mg_unet_config *c, int i) { return c->base_channels * c->channel_mult[i]; }
 

@@ -9,10 +9,8 @@
 #include "medgen.h"
 #include "medgen_bench.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 enum { WARMUP = 2 };
 
@@ -33,36 +31,11 @@ int medgen_bench_ddpm(int argc, char **argv) {
   const char *preset = "unet-s";
   int size = 64, batch = 16, steps = 8, threads = 0;
   int vs_torch = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      print_help(stdout);
-      return 0;
-    }
-    if (!strcmp(a, "--vs-torch")) {
-      vs_torch = 1;
-      continue;
-    }
-    int *target = !strcmp(a, "--size") ? &size : !strcmp(a, "--batch") ? &batch : !strcmp(a, "--steps") ? &steps
-                  : !strcmp(a, "--threads") ? &threads : NULL;
-    if (i + 1 >= argc || (!target && strcmp(a, "--preset"))) {
-      fprintf(stderr, "medgen bench ddpm: %s '%s' (try: medgen bench ddpm --help)\n",
-              i + 1 >= argc ? "missing value for" : "unknown option", a);
-      return 2;
-    }
-    const char *v = argv[++i];
-    if (!target) {
-      preset = v;
-      continue;
-    }
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (*end || n < 1 || n > 4096) {
-      fprintf(stderr, "medgen bench ddpm: invalid value '%s' for %s\n", v, a);
-      return 2;
-    }
-    *target = (int)n;
-  }
+  const bench_int_option ints[] = {{"--size", &size, 1, 4096}, {"--batch", &batch, 1, 4096},
+                                   {"--steps", &steps, 1, 4096}, {"--threads", &threads, 1, 4096}};
+  int code = bench_parse_args(argc, argv, "medgen bench ddpm", print_help, &preset, &vs_torch, ints,
+                              sizeof ints / sizeof *ints);
+  if (code >= 0) return code;
   if (steps > BENCH_MAX_TIMED) steps = BENCH_MAX_TIMED;
 
   char err[1024];
@@ -79,20 +52,14 @@ int medgen_bench_ddpm(int argc, char **argv) {
     return 1;
   }
   threads = mg_context_threads(ctx);
-  /* random images: the time does not depend on the content */
   const int count = 64;
-  float *images = malloc((size_t)count * size * size * sizeof *images);
+  float *images = bench_random_images(count, size);
   float *out = malloc((size_t)batch * size * size * sizeof *out);
   mg_ddpm *m = NULL;
-  int code = 1;
+  code = 1;
   if (!images || !out) {
     fprintf(stderr, "medgen bench ddpm: out of memory\n");
     goto done;
-  }
-  uint64_t state = 12345;
-  for (int64_t i = 0; i < (int64_t)count * size * size; i++) {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    images[i] = (float)((state >> 40) / 8388608.0 - 1.0);
   }
   mg_dataset data = {count, 1, size, images, NULL, 0, NULL, 127.5, 127.5};
   mg_ddpm_train_options opt = mg_ddpm_default_train_options();
@@ -128,16 +95,9 @@ int medgen_bench_ddpm(int argc, char **argv) {
     snprintf(cmd, sizeof cmd, "%s %s/Testing/Python/unet_reference.py bench --preset %s --size %d --batch %d "
              "--threads %d --steps %d", MEDGEN_PYTHON, MEDGEN_SOURCE_DIR, preset, size, batch, threads, steps);
     static const char *const keys[] = {"train_step_s", "sample_step_s"};
-    double torch[2];
-    if (!bench_run_reference(cmd, 2, keys, torch)) {
-      fprintf(stderr, "medgen bench ddpm: the PyTorch run failed (%s); is python3-torch installed?\n", cmd);
+    if (!bench_vs_torch("medgen bench ddpm", cmd, keys, "sampling step", train_s, sample_s, torch_fields,
+                        sizeof torch_fields))
       goto done;
-    }
-    double tt = torch[0], ts = torch[1];
-    printf("pytorch: train step %.3f s, sampling step %.3f s\n", tt, ts);
-    printf("ratio (MedGen / PyTorch, below 1 is faster): train %.2f, sampling %.2f\n", train_s / tt, sample_s / ts);
-    snprintf(torch_fields, sizeof torch_fields, " torch_train_step_s=%.4f torch_sample_step_s=%.4f "
-             "train_vs_torch=%.3f sample_vs_torch=%.3f", tt, ts, train_s / tt, sample_s / ts);
   }
   printf("train_step_s=%.4f sample_step_s=%.4f peak_rss_mb=%.0f%s\n", train_s, sample_s, peak_mb, torch_fields);
   code = 0;

@@ -62,3 +62,64 @@ bool bench_run_reference(const char *cmd, int n, const char *const *keys, double
   }
   return true;
 }
+
+int bench_parse_args(int argc, char **argv, const char *tool, void (*help)(FILE *out), const char **preset,
+                     int *vs_torch, const bench_int_option *ints, int n_ints) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      help(stdout);
+      return 0;
+    }
+    if (!strcmp(a, "--vs-torch")) {
+      *vs_torch = 1;
+      continue;
+    }
+    const bench_int_option *o = NULL;
+    for (int k = 0; k < n_ints && !o; k++)
+      if (!strcmp(a, ints[k].name)) o = &ints[k];
+    if (i + 1 >= argc || (!o && strcmp(a, "--preset"))) {
+      fprintf(stderr, "%s: %s '%s' (try: %s --help)\n", tool, i + 1 >= argc ? "missing value for" : "unknown option",
+              a, tool);
+      return 2;
+    }
+    const char *v = argv[++i];
+    if (!o) {
+      *preset = v;
+      continue;
+    }
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || n < o->min || n > o->max) {
+      fprintf(stderr, "%s: invalid value '%s' for %s\n", tool, v, a);
+      return 2;
+    }
+    *o->value = (int)n;
+  }
+  return -1;
+}
+
+float *bench_random_images(int count, int size) {
+  float *images = malloc((size_t)count * size * size * sizeof *images);
+  uint64_t state = 12345;
+  for (int64_t i = 0; images && i < (int64_t)count * size * size; i++) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    images[i] = (float)((state >> 40) / 8388608.0 - 1.0);
+  }
+  return images;
+}
+
+bool bench_vs_torch(const char *tool, const char *cmd, const char *const *keys, const char *sample_what, double train_s,
+                    double sample_s, char *fields, size_t fields_size) {
+  double torch[2];
+  if (!bench_run_reference(cmd, 2, keys, torch)) {
+    fprintf(stderr, "%s: the PyTorch run failed (%s); is python3-torch installed?\n", tool, cmd);
+    return false;
+  }
+  double tt = torch[0], ts = torch[1];
+  printf("pytorch: train step %.3f s, %s %.3f s\n", tt, sample_what, ts);
+  printf("ratio (MedGen / PyTorch, below 1 is faster): train %.2f, sampling %.2f\n", train_s / tt, sample_s / ts);
+  snprintf(fields, fields_size, " torch_%s=%.4f torch_%s=%.4f train_vs_torch=%.3f sample_vs_torch=%.3f", keys[0], tt,
+           keys[1], ts, train_s / tt, sample_s / ts);
+  return true;
+}

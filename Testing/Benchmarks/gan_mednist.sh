@@ -65,6 +65,26 @@ train() {
   fi
 }
 
+# sample_and_judge NAME DATA GRID_N WALK_ARGS JUDGE_ARGS: N samples (seed 7) for the judge, which compares them with
+# the held-out images (JUDGE_ARGS: more of its options); a grid of GRID_N samples (seed 1); an interpolation between
+# seeds 1 and 2 (WALK_ARGS: more `medgen sample` options, e.g. its class). Class names hold no spaces.
+sample_and_judge() {
+  name=$1 data=$2 grid_n=$3 walk_args=$4 judge_args=$5
+  ck=$work/$name/checkpoint.safetensors
+  # shellcheck disable=SC2086
+  "$medgen" sample --checkpoint "$ck" --n "$N" --seed 7 --batch 100 --out "$work/$name-samples.nii.gz" $threads
+  # shellcheck disable=SC2086
+  "$medgen" sample --checkpoint "$ck" --n "$grid_n" --seed 1 --out "$work/$name-grid.nii.gz" \
+    --grid "$RESULTS/gan_mednist_${name}_grid.png" $threads
+  # shellcheck disable=SC2086
+  "$medgen" sample --checkpoint "$ck" --interpolate 1 2 --frames 10 $walk_args --out "$work/$name-walk.nii.gz" \
+    --grid "$RESULTS/gan_mednist_${name}_walk.png" $threads
+  # shellcheck disable=SC2086
+  "$judge" --real "$work/MedNIST" --train "$data" $judge_args --samples "$work/$name-samples.nii.gz" --size "$SIZE" \
+    --steps "$JUDGE_STEPS" $threads >"$work/$name-judge.txt"
+  cat "$work/$name-judge.txt"
+}
+
 # report NAME TITLE: the results page from the run's checkpoint summary, training time and the judge's output
 report() {
   name=$1 title=$2
@@ -106,37 +126,12 @@ for which in $RUNS; do
   case $which in
   one)
     train one "$split/one" "$STEPS_ONE"
-    ck=$work/one/checkpoint.safetensors
-    # shellcheck disable=SC2086
-    "$medgen" sample --checkpoint "$ck" --n "$N" --seed 7 --batch 100 --out "$work/one-samples.nii.gz" $threads
-    # shellcheck disable=SC2086
-    "$medgen" sample --checkpoint "$ck" --n 64 --seed 1 --out "$work/one-grid.nii.gz" \
-      --grid "$RESULTS/gan_mednist_one_grid.png" $threads
-    # shellcheck disable=SC2086
-    "$medgen" sample --checkpoint "$ck" --interpolate 1 2 --frames 10 --out "$work/one-walk.nii.gz" \
-      --grid "$RESULTS/gan_mednist_one_walk.png" $threads
-    # shellcheck disable=SC2086
-    "$judge" --real "$work/MedNIST" --train "$split/one" --class "$ONE_CLASS" --samples "$work/one-samples.nii.gz" \
-      --size "$SIZE" --steps "$JUDGE_STEPS" $threads >"$work/one-judge.txt"
-    cat "$work/one-judge.txt"
+    sample_and_judge one "$split/one" 64 "" "--class $ONE_CLASS"
     report one "$ONE_COUNT $ONE_CLASS images, unconditional" ""
     ;;
   cond)
     train cond "$split/train" "$STEPS_COND"
-    ck=$work/cond/checkpoint.safetensors
-    # shellcheck disable=SC2086
-    "$medgen" sample --checkpoint "$ck" --n "$N" --seed 7 --batch 100 --out "$work/cond-samples.nii.gz" $threads
-    # shellcheck disable=SC2086
-    "$medgen" sample --checkpoint "$ck" --n 48 --seed 1 --out "$work/cond-grid.nii.gz" \
-      --grid "$RESULTS/gan_mednist_cond_grid.png" $threads
-    first=$(LC_ALL=C ls "$split/train" | head -n 1)
-    # shellcheck disable=SC2086
-    "$medgen" sample --checkpoint "$ck" --interpolate 1 2 --frames 10 --class "$first" \
-      --out "$work/cond-walk.nii.gz" --grid "$RESULTS/gan_mednist_cond_walk.png" $threads
-    # shellcheck disable=SC2086
-    "$judge" --real "$work/MedNIST" --train "$split/train" --samples "$work/cond-samples.nii.gz" --size "$SIZE" \
-      --steps "$JUDGE_STEPS" $threads >"$work/cond-judge.txt"
-    cat "$work/cond-judge.txt"
+    sample_and_judge cond "$split/train" 48 "--class $(LC_ALL=C ls "$split/train" | head -n 1)" ""
     report cond "class-conditional MedNIST (six classes)" ", one class per column in alphabetical order"
     ;;
   *)

@@ -65,33 +65,10 @@ static int cancel_at_cut(void *user, const mg_progress *p) {
   return p->step == CUT;
 }
 
-/* Every tensor of two checkpoints bit-identical (names in the same order). */
+/* Every tensor of two checkpoints bit-identical, and the training state's metadata equal. */
 static void same_tensors(const char *a_path, const char *b_path, const char *what) {
-  char err[512];
-  mg_checkpoint *a = NULL, *b = NULL;
-  if (mg_checkpoint_load(a_path, &a, err, sizeof err) != MG_OK || mg_checkpoint_load(b_path, &b, err, sizeof err) != MG_OK) {
-    tu_check(false, "%s: %s", what, err);
-    mg_checkpoint_free(a);
-    return;
-  }
-  int n = mg_checkpoint_tensor_count(a), differing = 0;
-  tu_check(n > 0 && n == mg_checkpoint_tensor_count(b), "%s: %d vs %d tensors", what, n, mg_checkpoint_tensor_count(b));
-  for (int i = 0; i < n && n == mg_checkpoint_tensor_count(b); i++) {
-    mg_checkpoint_tensor ta, tb;
-    mg_checkpoint_tensor_at(a, i, &ta);
-    mg_checkpoint_tensor_at(b, i, &tb);
-    if (strcmp(ta.name, tb.name) || ta.numel != tb.numel || memcmp(ta.data, tb.data, (size_t)ta.numel * 4)) {
-      if (differing++ < 3) printf("  %s: tensor %s differs\n", what, ta.name);
-    }
-  }
-  tu_check(differing == 0, "%s: %d tensors differ", what, differing);
-  const char *keys[] = {"step", "sampler.state", "rng.offset", "optim.steps"};
-  for (int k = 0; k < 4; k++) {
-    const char *va = mg_checkpoint_metadata(a, keys[k]), *vb = mg_checkpoint_metadata(b, keys[k]);
-    tu_check(va && vb && !strcmp(va, vb), "%s: metadata %s: %s vs %s", what, keys[k], va ? va : "-", vb ? vb : "-");
-  }
-  mg_checkpoint_free(a);
-  mg_checkpoint_free(b);
+  static const char *const keys[] = {"step", "sampler.state", "rng.offset", "optim.steps"};
+  tu_same_checkpoints(a_path, b_path, what, keys, sizeof keys / sizeof *keys);
 }
 
 static void test_resume(const char *dir) {
@@ -222,40 +199,23 @@ static void test_sampling(const char *dir) {
   mg_checkpoint_free(ck);
 }
 
+static float to_1e30(float value) {
+  (void)value;
+  return 1e30f;
+}
+
 /* A run that diverges stops with MG_ERR_NUMERIC naming the step and leaves its last checkpoint as it was. The
  * divergence is provoked by a checkpoint whose output-conv weights are 1e30: the first forward overflows. */
 static void test_divergence(const char *dir) {
-  char good[512], bad[512], err[512];
+  char good[512], bad[512];
   snprintf(good, sizeof good, "%s/full.safetensors", dir);
   snprintf(bad, sizeof bad, "%s/diverging.safetensors", dir);
-  mg_checkpoint *ck = NULL;
-  if (!tu_check(mg_checkpoint_load(good, &ck, err, sizeof err) == MG_OK, "load: %s", err)) return;
-  mg_checkpoint_writer *w = mg_checkpoint_writer_new();
-  for (int i = 0; i < mg_checkpoint_tensor_count(ck); i++) {
-    mg_checkpoint_tensor t;
-    mg_checkpoint_tensor_at(ck, i, &t);
-    float *copy = malloc((size_t)t.numel * sizeof *copy);
-    for (int64_t j = 0; j < t.numel; j++) copy[j] = !strcmp(t.name, "model.out.conv.weight") ? 1e30f : t.data[j];
-    mg_checkpoint_writer_add_tensor(w, t.name, t.ndim, t.shape, copy);
-    free(copy);
-  }
-  for (int i = 0; i < mg_checkpoint_metadata_count(ck); i++) {
-    const char *k, *v;
-    mg_checkpoint_metadata_at(ck, i, &k, &v);
-    mg_checkpoint_writer_add_metadata(w, k, v);
-  }
-  tu_check(mg_checkpoint_writer_save(w, bad, err, sizeof err) == MG_OK, "save: %s", err);
-  mg_checkpoint_writer_free(w);
-  mg_checkpoint_free(ck);
-
-  FILE *f = fopen(bad, "rb");
+  if (!tu_copy_checkpoint(good, bad, "model.out.conv.weight", to_1e30)) return;
   static char before[1 << 20], after[1 << 20];
-  size_t n_before = f ? fread(before, 1, sizeof before, f) : 0;
-  if (f) fclose(f);
+  size_t n_before = tu_read_file(bad, before, sizeof before);
   mg_ctx *ctx = tu_ctx(2);
   mg_ddpm *m = NULL;
-  ck = NULL;
-  tu_check(mg_checkpoint_load(bad, &ck, err, sizeof err) == MG_OK, "load: %s", err);
+  mg_checkpoint *ck = tu_load_checkpoint(bad);
   tu_check(mg_ddpm_load(ctx, ck, MG_WEIGHTS_TRAINING, &m) == MG_OK, "load: %s", mg_context_error(ctx));
   if (m) {
     mg_ddpm_train_options o = mg_ddpm_train_options_of(m);
@@ -269,9 +229,7 @@ static void test_divergence(const char *dir) {
     tu_check(s == MG_ERR_NUMERIC && strstr(msg, "diverged at step 7") && strstr(msg, "last checkpoint is kept"),
              "divergence: status %d, message: %s", (int)s, msg);
   }
-  f = fopen(bad, "rb");
-  size_t n_after = f ? fread(after, 1, sizeof after, f) : 0;
-  if (f) fclose(f);
+  size_t n_after = tu_read_file(bad, after, sizeof after);
   tu_check(n_before > 0 && n_before == n_after && !memcmp(before, after, n_before),
            "the checkpoint changed after the divergence");
   mg_ddpm_free(m);
@@ -284,13 +242,7 @@ static void test_divergence(const char *dir) {
 static void test_wrong_checkpoint(const char *dir) {
   char path[512], err[512];
   snprintf(path, sizeof path, "%s/other.safetensors", dir);
-  mg_checkpoint_writer *w = mg_checkpoint_writer_new();
-  int64_t shape[1] = {1};
-  float v = 1;
-  mg_checkpoint_writer_add_tensor(w, "model.x", 1, shape, &v);
-  mg_checkpoint_writer_add_metadata(w, "model.type", "gan");
-  tu_check(mg_checkpoint_writer_save(w, path, err, sizeof err) == MG_OK, "save: %s", err);
-  mg_checkpoint_writer_free(w);
+  tu_write_metadata_only(path, (const char *[]){"model.type", "gan", NULL});
   mg_checkpoint *ck = NULL;
   mg_ctx *ctx = tu_ctx(1);
   mg_ddpm *m = NULL;

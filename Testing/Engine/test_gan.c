@@ -84,39 +84,11 @@ static int watch_progress(void *user, const mg_progress *p) {
   return w->cancel_at && p->step == w->cancel_at;
 }
 
-static mg_checkpoint *load_checkpoint(const char *path) {
-  char err[512];
-  mg_checkpoint *ck = NULL;
-  tu_check(mg_checkpoint_load(path, &ck, err, sizeof err) == MG_OK, "load: %s", err);
-  return ck;
-}
-
-/* Every tensor of two checkpoints bit-identical (names in the same order), and the state metadata equal. */
+/* Every tensor of two checkpoints bit-identical, and the training state's metadata equal. */
 static void same_checkpoints(const char *a_path, const char *b_path, const char *what) {
-  mg_checkpoint *a = load_checkpoint(a_path), *b = load_checkpoint(b_path);
-  if (!a || !b) {
-    mg_checkpoint_free(a);
-    mg_checkpoint_free(b);
-    return;
-  }
-  int n = mg_checkpoint_tensor_count(a), differing = 0;
-  tu_check(n > 0 && n == mg_checkpoint_tensor_count(b), "%s: %d vs %d tensors", what, n, mg_checkpoint_tensor_count(b));
-  for (int i = 0; i < n && n == mg_checkpoint_tensor_count(b); i++) {
-    mg_checkpoint_tensor ta, tb;
-    mg_checkpoint_tensor_at(a, i, &ta);
-    mg_checkpoint_tensor_at(b, i, &tb);
-    if (strcmp(ta.name, tb.name) || ta.numel != tb.numel || memcmp(ta.data, tb.data, (size_t)ta.numel * 4))
-      if (differing++ < 3) printf("  %s: tensor %s differs\n", what, ta.name);
-  }
-  tu_check(differing == 0, "%s: %d tensors differ", what, differing);
-  const char *keys[] = {"step", "sampler.state", "rng.seed", "rng.offset", "optim_g.steps", "optim_d.steps",
-                        "ada.state", "data.fingerprint"};
-  for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
-    const char *va = mg_checkpoint_metadata(a, keys[k]), *vb = mg_checkpoint_metadata(b, keys[k]);
-    tu_check(va && vb && !strcmp(va, vb), "%s: metadata %s: %s vs %s", what, keys[k], va ? va : "-", vb ? vb : "-");
-  }
-  mg_checkpoint_free(a);
-  mg_checkpoint_free(b);
+  static const char *const keys[] = {"step", "sampler.state", "rng.seed", "rng.offset", "optim_g.steps",
+                                     "optim_d.steps", "ada.state", "data.fingerprint"};
+  tu_same_checkpoints(a_path, b_path, what, keys, sizeof keys / sizeof *keys);
 }
 
 /* A model trained from scratch to the end in a context of the given threads. */
@@ -164,7 +136,7 @@ static void test_training_and_resume(void) {
 
   /* resume in a fresh context with one thread */
   ctx = tu_ctx(1);
-  mg_checkpoint *ck = load_checkpoint(path_of("part.safetensors"));
+  mg_checkpoint *ck = tu_load_checkpoint(path_of("part.safetensors"));
   m = NULL;
   tu_check(ck && mg_gan_load(ctx, ck, MG_WEIGHTS_TRAINING, &m) == MG_OK, "load for training: %s", mg_context_error(ctx));
   tu_check(m && mg_gan_step(m) == CUT, "resumed at step %lld", m ? (long long)mg_gan_step(m) : -1LL);
@@ -185,7 +157,7 @@ static void test_training_and_resume(void) {
   same_checkpoints(path_of("full.safetensors"), path_of("part.safetensors"), "resumed vs uninterrupted");
 
   /* training moved every network, and ADA moved p from its start */
-  mg_checkpoint *a = load_checkpoint(path_of("init.safetensors")), *b = load_checkpoint(path_of("full.safetensors"));
+  mg_checkpoint *a = tu_load_checkpoint(path_of("init.safetensors")), *b = tu_load_checkpoint(path_of("full.safetensors"));
   const char *names[] = {"generator.blocks.0.conv.weight", "generator.output.weight",
                          "discriminator.blocks.0.conv.weight_orig", "discriminator.output.weight_orig",
                          "discriminator.embed.weight"};
@@ -208,7 +180,7 @@ static void test_training_and_resume(void) {
  * double, per batch of the documented latents; the mean and unbiased variance per channel, averaged over the
  * batches, must match. */
 static void test_standing_statistics(void) {
-  mg_checkpoint *ck = load_checkpoint(path_of("full.safetensors"));
+  mg_checkpoint *ck = tu_load_checkpoint(path_of("full.safetensors"));
   if (!ck) return;
   mg_checkpoint_tensor w, mean, var, raw_mean, raw_w;
   bool found = mg_checkpoint_find(ck, "ema.blocks.0.conv.weight", &w) == MG_OK &&
@@ -264,7 +236,7 @@ static bool differ(const float *a, const float *b, size_t n) { return memcmp(a, 
 
 static void test_sampling(void) {
   enum { N = 5 };
-  mg_checkpoint *ck = load_checkpoint(path_of("full.safetensors"));
+  mg_checkpoint *ck = tu_load_checkpoint(path_of("full.safetensors"));
   if (!ck) return;
   static float a[N * S * S], b[N * S * S], c[N * S * S];
   int32_t want[N] = {0, 1, 0, 1, 0};
@@ -409,45 +381,19 @@ static void test_ada(void) {
   }
 }
 
-static size_t read_file(const char *path, char *buf, size_t size) {
-  FILE *f = fopen(path, "rb");
-  size_t n = f ? fread(buf, 1, size, f) : 0;
-  if (f) fclose(f);
-  return n;
-}
+static float times_1e30(float value) { return value * 1e30f; }
 
 /* A discriminator blown up (its projection embedding, which spectral norm does not bound, 1e30 times larger, as a
  * run gone wrong would leave it) makes the gradients overflow: training stops with MG_ERR_NUMERIC naming the step,
  * and the last checkpoint stays byte for byte. */
 static void test_divergence(void) {
   const char *path = path_of("diverging.safetensors");
-  mg_checkpoint *ck = load_checkpoint(path_of("full.safetensors"));
-  if (!ck) return;
-  char err[512];
-  mg_checkpoint_writer *w = mg_checkpoint_writer_new();
-  for (int i = 0; i < mg_checkpoint_tensor_count(ck); i++) {
-    mg_checkpoint_tensor t;
-    mg_checkpoint_tensor_at(ck, i, &t);
-    float *copy = malloc((size_t)t.numel * sizeof *copy);
-    bool blow_up = !strcmp(t.name, "discriminator.embed.weight");
-    for (int64_t j = 0; j < t.numel; j++) copy[j] = blow_up ? t.data[j] * 1e30f : t.data[j];
-    mg_checkpoint_writer_add_tensor(w, t.name, t.ndim, t.shape, copy);
-    free(copy);
-  }
-  for (int i = 0; i < mg_checkpoint_metadata_count(ck); i++) {
-    const char *k, *v;
-    mg_checkpoint_metadata_at(ck, i, &k, &v);
-    mg_checkpoint_writer_add_metadata(w, k, v);
-  }
-  tu_check(mg_checkpoint_writer_save(w, path, err, sizeof err) == MG_OK, "save: %s", err);
-  mg_checkpoint_writer_free(w);
-  mg_checkpoint_free(ck);
-
+  if (!tu_copy_checkpoint(path_of("full.safetensors"), path, "discriminator.embed.weight", times_1e30)) return;
   static char before[1 << 20], after[1 << 20];
-  size_t n_before = read_file(path, before, sizeof before);
+  size_t n_before = tu_read_file(path, before, sizeof before);
   mg_ctx *ctx = tu_ctx(2);
   mg_gan *m = NULL;
-  ck = load_checkpoint(path);
+  mg_checkpoint *ck = tu_load_checkpoint(path);
   tu_check(ck && mg_gan_load(ctx, ck, MG_WEIGHTS_TRAINING, &m) == MG_OK, "load: %s", mg_context_error(ctx));
   if (m) {
     mg_gan_train_options o = mg_gan_train_options_of(m);
@@ -462,7 +408,7 @@ static void test_divergence(void) {
     tu_check(s == MG_ERR_NUMERIC && strstr(msg, "diverged at step 9") && strstr(msg, "last checkpoint is kept"),
              "divergence: status %d, message: %s", (int)s, msg);
   }
-  size_t n_after = read_file(path, after, sizeof after);
+  size_t n_after = tu_read_file(path, after, sizeof after);
   tu_check(n_before > 0 && n_before < sizeof before && n_before == n_after && !memcmp(before, after, n_before),
            "the checkpoint changed after the divergence");
   mg_gan_free(m);
@@ -491,29 +437,17 @@ static void test_set_trainable(void) {
   mg_context_free(ctx);
 }
 
-static void write_metadata_only(const char *path, const char *key, const char *value, const char *key2,
-                                const char *value2) {
-  char err[512];
-  mg_checkpoint_writer *w = mg_checkpoint_writer_new();
-  int64_t shape[1] = {1};
-  float v = 1;
-  mg_checkpoint_writer_add_tensor(w, "model.x", 1, shape, &v);
-  if (key) mg_checkpoint_writer_add_metadata(w, key, value);
-  if (key2) mg_checkpoint_writer_add_metadata(w, key2, value2);
-  tu_check(mg_checkpoint_writer_save(w, path, err, sizeof err) == MG_OK, "save: %s", err);
-  mg_checkpoint_writer_free(w);
-}
-
 static void test_errors(void) {
   mg_ctx *ctx = tu_ctx(1);
   mg_gan *m = NULL;
   /* a diffusion model's checkpoint, and what mg_checkpoint_model_type says of others */
   const char *ddpm = path_of("ddpm.safetensors"), *classifier = path_of("classifier.safetensors");
   const char *none = path_of("none.safetensors");
-  write_metadata_only(ddpm, "model.type", "ddpm", "model.config", "{}");
-  write_metadata_only(classifier, "model.config", "{\"model\":\"classifier\",\"image_size\":32}", NULL, NULL);
-  write_metadata_only(none, NULL, NULL, NULL, NULL);
-  mg_checkpoint *ck = load_checkpoint(ddpm), *cc = load_checkpoint(classifier), *cn = load_checkpoint(none);
+  tu_write_metadata_only(ddpm, (const char *[]){"model.type", "ddpm", "model.config", "{}", NULL});
+  tu_write_metadata_only(classifier,
+                         (const char *[]){"model.config", "{\"model\":\"classifier\",\"image_size\":32}", NULL});
+  tu_write_metadata_only(none, (const char *[]){NULL});
+  mg_checkpoint *ck = tu_load_checkpoint(ddpm), *cc = tu_load_checkpoint(classifier), *cn = tu_load_checkpoint(none);
   tu_check(ck && mg_gan_load(ctx, ck, MG_WEIGHTS_EMA, &m) == MG_ERR_FORMAT && !m &&
                strstr(mg_context_error(ctx), ddpm) && strstr(mg_context_error(ctx), "not a GAN"),
            "DDPM checkpoint loaded as a GAN: %s", mg_context_error(ctx));

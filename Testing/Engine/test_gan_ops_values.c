@@ -8,38 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static mg_tensor *real_tensor(mg_ctx *ctx, int ndim, const int *shape, const float *values, bool requires_grad) {
-  mg_tensor *t = mg_tensor_new_persistent(ctx, MG_REAL, ndim, shape);
-  if (t) {
-    mg_tensor_upload(ctx, t, values, t->numel);
-    t->requires_grad = requires_grad;
-  }
-  return t;
-}
-
-static float *values_of(mg_ctx *ctx, const mg_tensor *t) {
-  float *v = malloc((size_t)t->numel * sizeof *v);
-  mg_tensor_download(ctx, t, v, t->numel);
-  return v;
-}
-
-static float *random_floats(int64_t n, double lo, double hi) {
-  float *v = malloc((size_t)n * sizeof *v);
-  for (int64_t i = 0; i < n; i++) v[i] = (float)tu_uniform(lo, hi);
-  return v;
-}
-
-static bool close_to(double got, double want, double atol, double rtol) {
-  return fabs(got - want) <= atol + rtol * fabs(want);
-}
-
-static void expect_error(mg_ctx *ctx, const mg_tensor *result, const char *what, const char *expect) {
-  tu_check(result == NULL && !mg_ok(ctx), "%s must fail", what);
-  tu_check(strstr(mg_context_error(ctx), expect) != NULL, "%s: message \"%s\" should mention \"%s\"", what,
-           mg_context_error(ctx), expect);
-  mg_clear_error(ctx);
-}
-
 /* ---- augmentation ---- */
 
 /* Image i's parameters: a fixed set covering each case, then random ones reaching past the image. */
@@ -91,18 +59,18 @@ static void augment_reference(int c, int h, int w, const float *p, const float *
 static void test_augment(mg_ctx *ctx) {
   mg_step_begin(ctx);
   int n = 16, c = 3, h = 7, w = 9, image = c * h * w;
-  float *xv = random_floats(n * image, -1, 2), *pv = malloc((size_t)n * MG_AUGMENT_PARAMS * sizeof *pv);
+  float *xv = tu_random_floats(n * image, -1, 2), *pv = malloc((size_t)n * MG_AUGMENT_PARAMS * sizeof *pv);
   for (int i = 0; i < n; i++) augment_params(i, h, w, pv + i * MG_AUGMENT_PARAMS);
-  mg_tensor *x = real_tensor(ctx, 4, (int[]){n, c, h, w}, xv, false);
-  mg_tensor *params = real_tensor(ctx, 2, (int[]){n, MG_AUGMENT_PARAMS}, pv, false);
+  mg_tensor *x = tu_tensor(ctx, 4, (int[]){n, c, h, w}, xv, false);
+  mg_tensor *params = tu_tensor(ctx, 2, (int[]){n, MG_AUGMENT_PARAMS}, pv, false);
   mg_tensor *y = mg_augment(ctx, x, params);
   if (tu_check(y && mg_same_shape(y, x), "augment: %s", mg_context_error(ctx))) {
-    float *yv = values_of(ctx, y);
+    float *yv = tu_values(ctx, y);
     double *want = malloc((size_t)image * sizeof *want);
     int bad = 0;
     for (int s = 0; s < n; s++) {
       augment_reference(c, h, w, pv + s * MG_AUGMENT_PARAMS, xv + s * image, want);
-      for (int i = 0; i < image; i++) bad += !close_to(yv[s * image + i], want[i], 1e-5, 1e-5);
+      for (int i = 0; i < image; i++) bad += !tu_close(yv[s * image + i], want[i], 1e-5, 1e-5);
     }
     tu_check(bad == 0, "augment values: %d of %d differ from the staged reference", bad, n * image);
     free(yv), free(want);
@@ -110,19 +78,19 @@ static void test_augment(mg_ctx *ctx) {
   tu_ctx_ok(ctx, "augment");
 
   /* bad arguments */
-  expect_error(ctx, mg_augment(ctx, mg_reshape(ctx, x, 2, (int[]){n, image}), params), "augment of a 2D tensor",
+  tu_expect_error(ctx, mg_augment(ctx, mg_reshape(ctx, x, 2, (int[]){n, image}), params), "augment of a 2D tensor",
                "4D");
-  mg_tensor *short_params = real_tensor(ctx, 2, (int[]){n - 1, MG_AUGMENT_PARAMS}, pv, false);
-  expect_error(ctx, mg_augment(ctx, x, short_params), "augment with params for n-1 images", "params must be [16,8]");
+  mg_tensor *short_params = tu_tensor(ctx, 2, (int[]){n - 1, MG_AUGMENT_PARAMS}, pv, false);
+  tu_expect_error(ctx, mg_augment(ctx, x, short_params), "augment with params for n-1 images", "params must be [16,8]");
   pv[3 * MG_AUGMENT_PARAMS + MG_AUGMENT_SHIFT_Y] = 1.5f;
-  mg_tensor *half_shift = real_tensor(ctx, 2, (int[]){n, MG_AUGMENT_PARAMS}, pv, false);
-  expect_error(ctx, mg_augment(ctx, x, half_shift), "augment with a shift of 1.5", "image 3: shift_y is 1.5");
+  mg_tensor *half_shift = tu_tensor(ctx, 2, (int[]){n, MG_AUGMENT_PARAMS}, pv, false);
+  tu_expect_error(ctx, mg_augment(ctx, x, half_shift), "augment with a shift of 1.5", "image 3: shift_y is 1.5");
   pv[3 * MG_AUGMENT_PARAMS + MG_AUGMENT_SHIFT_Y] = 0;
   pv[5 * MG_AUGMENT_PARAMS + MG_AUGMENT_BRIGHTNESS] = NAN;
-  mg_tensor *nan_params = real_tensor(ctx, 2, (int[]){n, MG_AUGMENT_PARAMS}, pv, false);
-  expect_error(ctx, mg_augment(ctx, x, nan_params), "augment with a NaN brightness", "image 5: brightness");
+  mg_tensor *nan_params = tu_tensor(ctx, 2, (int[]){n, MG_AUGMENT_PARAMS}, pv, false);
+  tu_expect_error(ctx, mg_augment(ctx, x, nan_params), "augment with a NaN brightness", "image 5: brightness");
   params->requires_grad = true;
-  expect_error(ctx, mg_augment(ctx, x, params), "augment with params requiring a gradient", "params takes no gradient");
+  tu_expect_error(ctx, mg_augment(ctx, x, params), "augment with params requiring a gradient", "params takes no gradient");
   free(xv), free(pv);
 }
 
@@ -135,19 +103,19 @@ static void test_sum_rows(mg_ctx *ctx) {
   for (int k = 0; k < 3; k++) {
     int64_t numel = 1;
     for (int d = 0; d < ranks[k]; d++) numel *= shapes[k][d];
-    float *xv = random_floats(numel, -2, 2);
-    mg_tensor *x = real_tensor(ctx, ranks[k], shapes[k], xv, false);
+    float *xv = tu_random_floats(numel, -2, 2);
+    mg_tensor *x = tu_tensor(ctx, ranks[k], shapes[k], xv, false);
     mg_tensor *y = mg_sum_rows(ctx, x);
     int rows = shapes[k][0], cols = (int)(numel / rows), bad = 0;
     if (!tu_check(y && y->ndim == 2 && y->shape[0] == rows && y->shape[1] == 1, "sum_rows: result shape")) {
       free(xv);
       continue;
     }
-    float *yv = values_of(ctx, y);
+    float *yv = tu_values(ctx, y);
     for (int r = 0; r < rows; r++) {
       double sum = 0;
       for (int j = 0; j < cols; j++) sum += xv[r * cols + j];
-      bad += !close_to(yv[r], sum, 1e-5 * sqrt(cols), 1e-6);
+      bad += !tu_close(yv[r], sum, 1e-5 * sqrt(cols), 1e-6);
     }
     tu_check(bad == 0, "sum_rows rank %d: %d of %d rows wrong", ranks[k], bad, rows);
     free(xv), free(yv);
@@ -168,9 +136,9 @@ static double normalize(double *a, int n, double eps) {
 static void test_spectral_norm(mg_ctx *ctx) {
   mg_step_begin(ctx);
   const int iterations = 3, rows = 24, cols = 2 * 20 * 5 * 5; /* a conv weight [24,40,5,5] */
-  float *wv = random_floats(rows * cols, -1, 1), *uv = random_floats(rows, -1, 1), *vv = random_floats(cols, -1, 1);
-  mg_tensor *w = real_tensor(ctx, 4, (int[]){rows, 40, 5, 5}, wv, false);
-  mg_tensor *u = real_tensor(ctx, 1, &rows, uv, false), *v = real_tensor(ctx, 1, &cols, vv, false);
+  float *wv = tu_random_floats(rows * cols, -1, 1), *uv = tu_random_floats(rows, -1, 1), *vv = tu_random_floats(cols, -1, 1);
+  mg_tensor *w = tu_tensor(ctx, 4, (int[]){rows, 40, 5, 5}, wv, false);
+  mg_tensor *u = tu_tensor(ctx, 1, &rows, uv, false), *v = tu_tensor(ctx, 1, &cols, vv, false);
   mg_tensor *y = mg_spectral_norm(ctx, w, u, v, iterations, 1e-12);
   if (!tu_check(y && mg_same_shape(y, w), "spectral_norm: %s", mg_context_error(ctx))) return;
 
@@ -190,26 +158,26 @@ static void test_spectral_norm(mg_ctx *ctx) {
   }
   for (int i = 0; i < rows; i++)
     for (int j = 0; j < cols; j++) sigma += ur[i] * wv[i * cols + j] * vr[j];
-  float *yv = values_of(ctx, y), *ug = values_of(ctx, u), *vg = values_of(ctx, v);
+  float *yv = tu_values(ctx, y), *ug = tu_values(ctx, u), *vg = tu_values(ctx, v);
   int bad_y = 0, bad_u = 0, bad_v = 0;
-  for (int i = 0; i < rows * cols; i++) bad_y += !close_to(yv[i], wv[i] / sigma, 1e-6, 1e-5);
-  for (int i = 0; i < rows; i++) bad_u += !close_to(ug[i], ur[i], 1e-6, 1e-5);
-  for (int j = 0; j < cols; j++) bad_v += !close_to(vg[j], vr[j], 1e-6, 1e-5);
+  for (int i = 0; i < rows * cols; i++) bad_y += !tu_close(yv[i], wv[i] / sigma, 1e-6, 1e-5);
+  for (int i = 0; i < rows; i++) bad_u += !tu_close(ug[i], ur[i], 1e-6, 1e-5);
+  for (int j = 0; j < cols; j++) bad_v += !tu_close(vg[j], vr[j], 1e-6, 1e-5);
   tu_check(bad_y + bad_u + bad_v == 0, "spectral_norm: %d of y, %d of u, %d of v differ from the double loops",
            bad_y, bad_u, bad_v);
   tu_ctx_ok(ctx, "spectral_norm");
 
   /* bad arguments */
-  mg_tensor *short_u = real_tensor(ctx, 1, (int[]){rows - 1}, uv, false);
-  expect_error(ctx, mg_spectral_norm(ctx, w, short_u, v, 1, 1e-12), "spectral_norm with a short u",
+  mg_tensor *short_u = tu_tensor(ctx, 1, (int[]){rows - 1}, uv, false);
+  tu_expect_error(ctx, mg_spectral_norm(ctx, w, short_u, v, 1, 1e-12), "spectral_norm with a short u",
                "u must have 24 values");
-  expect_error(ctx, mg_spectral_norm(ctx, w, u, short_u, 1, 1e-12), "spectral_norm with a wrong v",
+  tu_expect_error(ctx, mg_spectral_norm(ctx, w, u, short_u, 1, 1e-12), "spectral_norm with a wrong v",
                "v must have 1000 values");
-  expect_error(ctx, mg_spectral_norm(ctx, w, u, v, -1, 1e-12), "spectral_norm with -1 iterations",
+  tu_expect_error(ctx, mg_spectral_norm(ctx, w, u, v, -1, 1e-12), "spectral_norm with -1 iterations",
                "power_iterations");
-  expect_error(ctx, mg_spectral_norm(ctx, w, u, v, 1, 0), "spectral_norm with eps 0", "eps");
+  tu_expect_error(ctx, mg_spectral_norm(ctx, w, u, v, 1, 0), "spectral_norm with eps 0", "eps");
   u->requires_grad = true;
-  expect_error(ctx, mg_spectral_norm(ctx, w, u, v, 1, 1e-12), "spectral_norm with u requiring a gradient",
+  tu_expect_error(ctx, mg_spectral_norm(ctx, w, u, v, 1, 1e-12), "spectral_norm with u requiring a gradient",
                "u takes no gradient");
   free(wv), free(uv), free(vv), free(ur), free(vr), free(yv), free(ug), free(vg);
 }
@@ -221,10 +189,10 @@ static const char *const kind_names[N_KINDS] = {"spectral_norm", "augment", "sum
 
 static void test_threads(mg_ctx *ctx) {
   int rows = 64, cols = 600, n = 8, c = 3, h = 32, w = 32;
-  float *wv = random_floats(rows * cols, -1, 1), *uv = random_floats(rows, -1, 1), *vv = random_floats(cols, -1, 1);
-  float *xv = random_floats(n * c * h * w, -1, 1), *pv = malloc((size_t)n * MG_AUGMENT_PARAMS * sizeof *pv);
+  float *wv = tu_random_floats(rows * cols, -1, 1), *uv = tu_random_floats(rows, -1, 1), *vv = tu_random_floats(cols, -1, 1);
+  float *xv = tu_random_floats(n * c * h * w, -1, 1), *pv = malloc((size_t)n * MG_AUGMENT_PARAMS * sizeof *pv);
   for (int i = 0; i < n; i++) augment_params(i + 1, h, w, pv + i * MG_AUGMENT_PARAMS); /* skip the identity */
-  float *dv = random_floats(n * c * h * w > rows * cols ? n * c * h * w : rows * cols, -1, 1); /* upstream grads */
+  float *dv = tu_random_floats(n * c * h * w > rows * cols ? n * c * h * w : rows * cols, -1, 1); /* upstream grads */
   for (int kind = 0; kind < N_KINDS; kind++) {
     float *out[2], *grad[2], *after_u[2] = {NULL, NULL};
     int64_t numel = 0;
@@ -233,22 +201,22 @@ static void test_threads(mg_ctx *ctx) {
       mg_step_begin(ctx);
       mg_tensor *x, *y, *u = NULL;
       if (kind == SPECTRAL_NORM) {
-        x = real_tensor(ctx, 2, (int[]){rows, cols}, wv, true);
-        u = real_tensor(ctx, 1, &rows, uv, false);
-        y = mg_spectral_norm(ctx, x, u, real_tensor(ctx, 1, &cols, vv, false), 2, 1e-12);
+        x = tu_tensor(ctx, 2, (int[]){rows, cols}, wv, true);
+        u = tu_tensor(ctx, 1, &rows, uv, false);
+        y = mg_spectral_norm(ctx, x, u, tu_tensor(ctx, 1, &cols, vv, false), 2, 1e-12);
       } else {
-        x = real_tensor(ctx, 4, (int[]){n, c, h, w}, xv, true);
-        y = kind == AUGMENT ? mg_augment(ctx, x, real_tensor(ctx, 2, (int[]){n, MG_AUGMENT_PARAMS}, pv, false))
+        x = tu_tensor(ctx, 4, (int[]){n, c, h, w}, xv, true);
+        y = kind == AUGMENT ? mg_augment(ctx, x, tu_tensor(ctx, 2, (int[]){n, MG_AUGMENT_PARAMS}, pv, false))
                             : mg_sum_rows(ctx, x);
       }
       if (!tu_check(y != NULL, "%s threads: %s", kind_names[kind], mg_context_error(ctx))) return;
-      mg_tensor *dy = real_tensor(ctx, y->ndim, y->shape, dv, false);
+      mg_tensor *dy = tu_tensor(ctx, y->ndim, y->shape, dv, false);
       tu_check(mg_backward_from(ctx, y, dy) == MG_OK, "%s backward: %s", kind_names[kind], mg_context_error(ctx));
       numel = x->numel;
-      out[t] = values_of(ctx, y);
+      out[t] = tu_values(ctx, y);
       grad[t] = malloc((size_t)numel * sizeof(mg_real));
       mg_backend(ctx)->download(grad[t], x->grad, (size_t)numel * sizeof(mg_real));
-      if (u) after_u[t] = values_of(ctx, u);
+      if (u) after_u[t] = tu_values(ctx, u);
     }
     int64_t out_numel = kind == SUM_ROWS ? n : numel;
     tu_check(memcmp(out[0], out[1], (size_t)out_numel * sizeof(float)) == 0, "%s: output differs for 1 and 2 threads",

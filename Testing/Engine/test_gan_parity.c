@@ -10,82 +10,11 @@
  * running statistics and the power iteration's u and v after the forward. Then forward in evaluation mode
  * (running statistics; no power iteration, so u and v must not move), compared with torch's.
  *
- * Tolerance, per compared tensor, as in test_unet_parity.c: |engine - torch| <= atol + rtol*|torch| with
- * rtol = 1e-4 and atol = 1e-5 * max|torch| over that tensor.
+ * Tolerance, per compared tensor: test_fixture.h's.
  *
  * Usage: test_gan_parity FIXTURE.safetensors... */
 #include "mg_gan_model.h"
-#include "test_util.h"
-
-#include <float.h>
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define PARITY_RTOL 1e-4
-#define PARITY_ATOL_SCALE 1e-5
-
-typedef struct fixture {
-  const char *path;
-  mg_checkpoint *ckpt;
-  double worst; /* largest error / tolerance over every compared tensor */
-  int compared;
-} fixture;
-
-/* Compares n engine values with the fixture tensor `key`; one check per tensor. */
-static void compare(fixture *f, const char *key, const mg_real *got, int64_t n) {
-  mg_checkpoint_tensor want;
-  if (!tu_check(mg_checkpoint_find(f->ckpt, key, &want) == MG_OK && want.numel == n,
-                "%s: tensor %s missing, or not %lld values", f->path, key, (long long)n))
-    return;
-  double magnitude = 0;
-  mg_real *ref = malloc((size_t)n * sizeof *ref);
-  for (int64_t i = 0; i < n; i++) {
-    ref[i] = (mg_real)want.data[i];
-    magnitude = fmax(magnitude, fabs((double)want.data[i]));
-  }
-  int64_t at;
-  double ratio = tu_compare(got, ref, n, PARITY_ATOL_SCALE * magnitude + DBL_MIN, PARITY_RTOL, &at);
-  f->worst = tu_worse(f->worst, ratio);
-  f->compared++;
-  tu_check(ratio <= 1, "%s: %s element %lld of %lld: engine %.9g, torch %.9g (%.3g x the tolerance; scale %.3g)",
-           f->path, key, (long long)at, (long long)n, (double)got[at], (double)ref[at], ratio, magnitude);
-  free(ref);
-}
-
-static void compare_tensor(mg_ctx *ctx, fixture *f, const char *key, const mg_tensor *t) {
-  if (!tu_check(t != NULL, "%s: %s: the engine produced nothing", f->path, key)) return;
-  mg_real *host = malloc((size_t)t->numel * sizeof *host);
-  if (mg_tensor_download_real(ctx, t, host, t->numel) == MG_OK) compare(f, key, host, t->numel);
-  free(host);
-}
-
-static void compare_grad(mg_ctx *ctx, fixture *f, const char *key, const mg_tensor *t) {
-  if (!tu_check(t->grad != NULL, "%s: %s: the engine computed no gradient", f->path, key)) return;
-  mg_real *host = malloc((size_t)t->numel * sizeof *host);
-  mg_backend(ctx)->download(host, t->grad, (size_t)t->numel * sizeof *host);
-  compare(f, key, host, t->numel);
-  free(host);
-}
-
-/* A fixture tensor as a step tensor; labels (stored as floats) as int32. NULL when absent. */
-static mg_tensor *load(mg_ctx *ctx, const fixture *f, const char *key, bool as_labels) {
-  mg_checkpoint_tensor src;
-  if (mg_checkpoint_find(f->ckpt, key, &src) != MG_OK || src.ndim < 1 || src.ndim > MG_MAX_DIMS) return NULL;
-  int shape[MG_MAX_DIMS];
-  for (int i = 0; i < src.ndim; i++) shape[i] = (int)src.shape[i];
-  mg_tensor *t = mg_tensor_new(ctx, as_labels ? MG_INT32 : MG_REAL, src.ndim, shape);
-  if (!t) return NULL;
-  if (as_labels) {
-    int32_t *host = malloc((size_t)src.numel * sizeof *host);
-    for (int64_t i = 0; i < src.numel; i++) host[i] = (int32_t)lrintf(src.data[i]);
-    mg_tensor_upload(ctx, t, host, src.numel);
-    free(host);
-  } else {
-    mg_tensor_upload(ctx, t, src.data, src.numel);
-  }
-  return t;
-}
+#include "test_fixture.h"
 
 /* One network: which it is, and its forward. */
 typedef struct network {
@@ -106,22 +35,22 @@ static mg_tensor *discriminator_forward(mg_ctx *ctx, void *model, mg_tensor *in,
 }
 
 /* Every buffer (running statistics, u and v) against the fixture's after.<network>.<name>. */
-static void compare_buffers(mg_ctx *ctx, fixture *f, const network *net) {
+static void compare_buffers(mg_ctx *ctx, tu_fixture *f, const network *net) {
   for (int i = 0; i < mg_params_count(net->params); i++) {
     if (!mg_params_is_buffer(net->params, i)) continue;
     char key[160];
     mg_tensor *b = mg_params_at(net->params, i);
     snprintf(key, sizeof key, "after.%s.%s", net->name, b->name);
-    compare_tensor(ctx, f, key, b);
+    tu_fixture_compare_tensor(ctx, f, key, b);
   }
 }
 
-static void check_network(mg_ctx *ctx, fixture *f, const network *net, bool conditional) {
+static void check_network(mg_ctx *ctx, tu_fixture *f, const network *net, bool conditional) {
   char key[160];
   mg_step_begin(ctx);
   snprintf(key, sizeof key, "%s.dy", net->tag);
-  mg_tensor *in = load(ctx, f, net->input, false), *dy = load(ctx, f, key, false);
-  mg_tensor *labels = conditional ? load(ctx, f, "labels", true) : NULL;
+  mg_tensor *in = tu_fixture_load(ctx, f, net->input, false), *dy = tu_fixture_load(ctx, f, key, false);
+  mg_tensor *labels = conditional ? tu_fixture_load(ctx, f, "labels", true) : NULL;
   if (!tu_check(in && dy && (labels || !conditional), "%s: inputs %s, %s or labels missing", f->path, net->input,
                 key))
     return;
@@ -130,14 +59,14 @@ static void check_network(mg_ctx *ctx, fixture *f, const network *net, bool cond
   mg_zero_grad(ctx, net->params);
   if (y && mg_backward_from(ctx, y, dy) == MG_OK) {
     snprintf(key, sizeof key, "%s.y", net->tag);
-    compare_tensor(ctx, f, key, y);
+    tu_fixture_compare_tensor(ctx, f, key, y);
     snprintf(key, sizeof key, "grad.%s", net->input);
-    compare_grad(ctx, f, key, in);
+    tu_fixture_compare_grad(ctx, f, key, in);
     for (int i = 0; i < mg_params_count(net->params); i++) {
       if (mg_params_is_buffer(net->params, i)) continue;
       mg_tensor *p = mg_params_at(net->params, i);
       snprintf(key, sizeof key, "grad.%s.%s", net->name, p->name);
-      compare_grad(ctx, f, key, p);
+      tu_fixture_compare_grad(ctx, f, key, p);
     }
     compare_buffers(ctx, f, net);
   }
@@ -146,18 +75,19 @@ static void check_network(mg_ctx *ctx, fixture *f, const network *net, bool cond
   /* evaluation: running statistics, no power iteration (so the buffers stay as the training forward left them) */
   mg_step_begin(ctx);
   bool grad = mg_set_grad_enabled(ctx, false);
-  in = load(ctx, f, net->input, false);
-  labels = conditional ? load(ctx, f, "labels", true) : NULL;
+  in = tu_fixture_load(ctx, f, net->input, false);
+  labels = conditional ? tu_fixture_load(ctx, f, "labels", true) : NULL;
   y = net->forward(ctx, net->model, in, labels, false);
   if (tu_ctx_ok(ctx, "evaluation forward")) {
     snprintf(key, sizeof key, "%s.y_eval", net->tag);
-    compare_tensor(ctx, f, key, y);
+    tu_fixture_compare_tensor(ctx, f, key, y);
     compare_buffers(ctx, f, net);
   }
   mg_set_grad_enabled(ctx, grad);
 }
 
-static void run_fixture(fixture *f) {
+static void run_fixture(tu_fixture *f, int index) {
+  (void)index;
   char err[512];
   const char *json = mg_checkpoint_metadata(f->ckpt, "config");
   mg_gan_config config;
@@ -186,17 +116,4 @@ static void run_fixture(fixture *f) {
   mg_context_free(ctx);
 }
 
-int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: test_gan_parity FIXTURE.safetensors...\n");
-    return 2;
-  }
-  for (int a = 1; a < argc; a++) {
-    char err[512];
-    fixture f = {argv[a], NULL, 0, 0};
-    if (!tu_check(mg_checkpoint_load(f.path, &f.ckpt, err, sizeof err) == MG_OK, "%s", err)) continue;
-    run_fixture(&f);
-    mg_checkpoint_free(f.ckpt);
-  }
-  return tu_finish();
-}
+int main(int argc, char **argv) { return tu_fixture_main(argc, argv, "test_gan_parity", run_fixture); }

@@ -7,15 +7,8 @@
 medgen="$1"
 dir="$2"
 out="$dir/demo-smoke"
-failed=0
-check() { # check DESCRIPTION EXPECTED_STATUS COMMAND...
-  what="$1"; want="$2"; shift 2
-  "$@" >"$dir/check.log" 2>&1
-  got=$?
-  if [ "$got" -ne "$want" ]; then
-    echo "FAIL: $what: exit $got, expected $want"; cat "$dir/check.log"; failed=1
-  fi
-}
+# shellcheck source-path=SCRIPTDIR source=cli_test_lib.sh
+. "$(dirname "$0")/cli_test_lib.sh"
 mkdir -p "$dir"
 check "medgen --help" 0 "$medgen" --help
 check "medgen --version" 0 "$medgen" --version
@@ -48,12 +41,7 @@ ls -A "$out" | grep -q tmp && { echo "FAIL: temporary files left in $out"; faile
 cancel="$dir/demo-cancel"
 rm -rf "$cancel"
 "$medgen" demo --steps 100000 --threads 2 --out "$cancel" >"$dir/cancel.log" 2>"$dir/cancel.err" &
-pid=$!
-tries=0
-until grep -q "^step" "$dir/cancel.log" || [ $tries -ge 600 ]; do sleep 0.1; tries=$((tries + 1)); done
-kill -INT $pid
-wait $pid
-got=$?
+interrupt $! "$dir/cancel.log"
 [ "$got" -eq 1 ] || { echo "FAIL: an interrupted demo must exit 1, got $got"; failed=1; }
 [ "$(wc -l <"$dir/cancel.err")" -eq 1 ] && grep -q "interrupted" "$dir/cancel.err" ||
   { echo "FAIL: an interrupted demo must say so in one line on stderr:"; cat "$dir/cancel.err"; failed=1; }

@@ -6,23 +6,10 @@
 # bytes on 1 and 2 threads, and bad requests exit non-zero naming the problem and writing nothing.
 medgen="$1"
 dir="$2"
-failed=0
-fail() { echo "FAIL: $*"; failed=1; }
-check() { # check DESCRIPTION EXPECTED_STATUS COMMAND...
-  what="$1"; want="$2"; shift 2
-  "$@" >"$dir/check.log" 2>&1
-  got=$?
-  [ "$got" -eq "$want" ] || { fail "$what: exit $got, expected $want"; cat "$dir/check.log"; }
-}
+# shellcheck source-path=SCRIPTDIR source=cli_test_lib.sh
+. "$(dirname "$0")/cli_test_lib.sh"
 rm -rf "$dir" && mkdir -p "$dir/data/disk" "$dir/data/bars" || exit 1
-/usr/bin/python3 - "$dir/data" <<'PY' || exit 1
-import struct, sys, zlib
-def png(path, rows):
-    raw = b"".join(b"\0" + bytes(r) for r in rows)
-    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 0, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+make_pngs "$dir/data" <<'PY' || exit 1
 for i in range(6):
     r = 3 + i % 3
     png(f"{sys.argv[1]}/disk/{i}.png", [[230 if (x - 8) ** 2 + (y - 8) ** 2 < r * r else 20 for x in range(16)] for y in range(16)])
@@ -61,12 +48,7 @@ cancel="$dir/cancel"
 # shellcheck disable=SC2086
 "$medgen" train --model ddpm --data "$dir/data" --out "$cancel" --steps 100000 --batch 2 --threads 2 $tiny \
   >"$dir/cancel.log" 2>"$dir/cancel.err" &
-pid=$!
-tries=0
-until grep -q "^step" "$dir/cancel.log" || [ $tries -ge 600 ]; do sleep 0.1; tries=$((tries + 1)); done
-kill -INT $pid
-wait $pid
-got=$?
+interrupt $! "$dir/cancel.log"
 [ "$got" -eq 1 ] || fail "an interrupted run must exit 1, got $got"
 grep -q "train --resume $cancel" "$dir/cancel.err" || { fail "an interrupted run must say how to resume:"; cat "$dir/cancel.err"; }
 "$medgen" info "$cancel/checkpoint.safetensors" >/dev/null 2>&1 || fail "an interrupted run must leave a readable checkpoint"

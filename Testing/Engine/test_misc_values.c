@@ -10,45 +10,10 @@
 
 /* ---- small helpers ---- */
 
-static mg_tensor *real_tensor(mg_ctx *ctx, int ndim, const int *shape, const float *values, bool requires_grad) {
-  mg_tensor *t = mg_tensor_new_persistent(ctx, MG_REAL, ndim, shape);
-  if (t) {
-    mg_tensor_upload(ctx, t, values, t->numel);
-    t->requires_grad = requires_grad;
-  }
-  return t;
-}
-
 static mg_tensor *label_tensor(mg_ctx *ctx, int n, const int32_t *values) {
   mg_tensor *t = mg_tensor_new_persistent(ctx, MG_INT32, 1, &n);
   if (t) mg_tensor_upload(ctx, t, values, n);
   return t;
-}
-
-/* A host copy of t's values (float), or NULL for a NULL tensor. Caller frees. */
-static float *values_of(mg_ctx *ctx, const mg_tensor *t) {
-  if (!t) return NULL;
-  float *v = malloc((size_t)t->numel * sizeof *v);
-  mg_tensor_download(ctx, t, v, t->numel);
-  return v;
-}
-
-static float *random_floats(int64_t n, double lo, double hi) {
-  float *v = malloc((size_t)n * sizeof *v);
-  for (int64_t i = 0; i < n; i++) v[i] = (float)tu_uniform(lo, hi);
-  return v;
-}
-
-static bool close_to(double got, double want, double atol, double rtol) {
-  return fabs(got - want) <= atol + rtol * fabs(want);
-}
-
-/* Checks a NULL result with an error whose message contains `expect`; clears the error. */
-static void expect_error(mg_ctx *ctx, const mg_tensor *result, const char *what, const char *expect) {
-  tu_check(result == NULL && !mg_ok(ctx), "%s must fail", what);
-  tu_check(strstr(mg_context_error(ctx), expect) != NULL, "%s: message \"%s\" should mention \"%s\"", what,
-           mg_context_error(ctx), expect);
-  mg_clear_error(ctx);
 }
 
 /* ---- resampling and concat ---- */
@@ -56,10 +21,10 @@ static void expect_error(mg_ctx *ctx, const mg_tensor *result, const char *what,
 static void test_resample(mg_ctx *ctx) {
   mg_step_begin(ctx);
   int n = 2, c = 3, h = 4, w = 5;
-  float *xv = random_floats(n * c * h * w, -3, 3);
-  mg_tensor *x = real_tensor(ctx, 4, (int[]){n, c, h, w}, xv, false);
+  float *xv = tu_random_floats(n * c * h * w, -3, 3);
+  mg_tensor *x = tu_tensor(ctx, 4, (int[]){n, c, h, w}, xv, false);
   mg_tensor *up = mg_upsample_nearest2x(ctx, x);
-  float *uv = values_of(ctx, up);
+  float *uv = tu_values(ctx, up);
   int bad = 0;
   for (int p = 0; up && p < n * c; p++)
     for (int i = 0; i < 2 * h; i++)
@@ -68,34 +33,34 @@ static void test_resample(mg_ctx *ctx) {
 
   /* pooling the upsampled image gives the original back exactly */
   mg_tensor *back = mg_avg_pool2x(ctx, up);
-  float *bv = values_of(ctx, back);
+  float *bv = tu_values(ctx, back);
   bad = 0;
   for (int i = 0; back && i < n * c * h * w; i++) bad += bv[i] != xv[i];
   tu_check(back && mg_same_shape(back, x) && bad == 0, "avg_pool2x(upsample(x)) == x (%d differ)", bad);
 
   /* pooling a random image against the mean of each block */
   int ph = 6, pw = 8;
-  float *pv = random_floats(n * c * ph * pw, -3, 3);
-  mg_tensor *px = real_tensor(ctx, 4, (int[]){n, c, ph, pw}, pv, false);
+  float *pv = tu_random_floats(n * c * ph * pw, -3, 3);
+  mg_tensor *px = tu_tensor(ctx, 4, (int[]){n, c, ph, pw}, pv, false);
   mg_tensor *pooled = mg_avg_pool2x(ctx, px);
-  float *ov = values_of(ctx, pooled);
+  float *ov = tu_values(ctx, pooled);
   bad = 0;
   for (int p = 0; pooled && p < n * c; p++)
     for (int i = 0; i < ph / 2; i++)
       for (int j = 0; j < pw / 2; j++) {
         const float *b = pv + (p * ph + 2 * i) * pw + 2 * j;
         double want = ((double)b[0] + b[1] + b[pw] + b[pw + 1]) / 4;
-        bad += !close_to(ov[(p * ph / 2 + i) * pw / 2 + j], want, 1e-6, 1e-6);
+        bad += !tu_close(ov[(p * ph / 2 + i) * pw / 2 + j], want, 1e-6, 1e-6);
       }
   tu_check(pooled && bad == 0, "avg_pool2x values (%d wrong)", bad);
 
   /* concat: channel blocks of a, then of b, per sample */
   int ca = 2, cb = 3, hw = 6;
-  float *av = random_floats(n * ca * hw, -1, 1), *cv = random_floats(n * cb * hw, -1, 1);
-  mg_tensor *a = real_tensor(ctx, 4, (int[]){n, ca, 2, 3}, av, false);
-  mg_tensor *b = real_tensor(ctx, 4, (int[]){n, cb, 2, 3}, cv, false);
+  float *av = tu_random_floats(n * ca * hw, -1, 1), *cv = tu_random_floats(n * cb * hw, -1, 1);
+  mg_tensor *a = tu_tensor(ctx, 4, (int[]){n, ca, 2, 3}, av, false);
+  mg_tensor *b = tu_tensor(ctx, 4, (int[]){n, cb, 2, 3}, cv, false);
   mg_tensor *cat = mg_concat(ctx, a, b);
-  float *catv = values_of(ctx, cat);
+  float *catv = tu_values(ctx, cat);
   bad = 0;
   for (int s = 0; cat && s < n; s++)
     for (int ch = 0; ch < ca + cb; ch++)
@@ -108,12 +73,12 @@ static void test_resample(mg_ctx *ctx) {
 
   /* bad shapes are errors */
   float odd_values[2 * 3 * 5] = {0};
-  mg_tensor *odd = real_tensor(ctx, 4, (int[]){1, 2, 3, 5}, odd_values, false);
-  expect_error(ctx, mg_avg_pool2x(ctx, odd), "avg_pool2x of an odd size", "even");
-  mg_tensor *flat = real_tensor(ctx, 2, (int[]){5, 6}, odd_values, false);
-  expect_error(ctx, mg_upsample_nearest2x(ctx, flat), "upsample of a 2D tensor", "4D");
-  mg_tensor *other = real_tensor(ctx, 4, (int[]){n, cb, 3, 2}, cv, false);
-  expect_error(ctx, mg_concat(ctx, a, other), "concat of different spatial sizes", "[2,3,3,2]");
+  mg_tensor *odd = tu_tensor(ctx, 4, (int[]){1, 2, 3, 5}, odd_values, false);
+  tu_expect_error(ctx, mg_avg_pool2x(ctx, odd), "avg_pool2x of an odd size", "even");
+  mg_tensor *flat = tu_tensor(ctx, 2, (int[]){5, 6}, odd_values, false);
+  tu_expect_error(ctx, mg_upsample_nearest2x(ctx, flat), "upsample of a 2D tensor", "4D");
+  mg_tensor *other = tu_tensor(ctx, 4, (int[]){n, cb, 3, 2}, cv, false);
+  tu_expect_error(ctx, mg_concat(ctx, a, other), "concat of different spatial sizes", "[2,3,3,2]");
   free(xv), free(uv), free(bv), free(pv), free(ov), free(av), free(cv), free(catv);
 }
 
@@ -123,31 +88,31 @@ static void test_embeddings(mg_ctx *ctx) {
   mg_step_begin(ctx);
   int n = 5, dim = 32, half = dim / 2;
   double period = 10000;
-  float *tv = random_floats(n, 0, 1000);
+  float *tv = tu_random_floats(n, 0, 1000);
   tv[0] = 0; /* t = 0: cos terms 1, sin terms 0 */
-  mg_tensor *t = real_tensor(ctx, 1, &n, tv, false);
+  mg_tensor *t = tu_tensor(ctx, 1, &n, tv, false);
   mg_tensor *emb = mg_timestep_embedding(ctx, t, dim, period);
-  float *ev = values_of(ctx, emb);
+  float *ev = tu_values(ctx, emb);
   int bad = 0;
   for (int i = 0; emb && i < n; i++)
     for (int j = 0; j < half; j++) {
       double f = pow(period, -(double)j / half); /* the same frequency written another way */
-      bad += !close_to(ev[i * dim + j], cos(tv[i] * f), 1e-6, 0);
-      bad += !close_to(ev[i * dim + half + j], sin(tv[i] * f), 1e-6, 0);
+      bad += !tu_close(ev[i * dim + j], cos(tv[i] * f), 1e-6, 0);
+      bad += !tu_close(ev[i * dim + half + j], sin(tv[i] * f), 1e-6, 0);
     }
   tu_check(emb && emb->shape[0] == n && emb->shape[1] == dim && bad == 0, "timestep embedding values (%d wrong)",
            bad);
   tu_check(emb && ev[0] == 1 && ev[half - 1] == 1 && ev[half] == 0 && ev[dim - 1] == 0,
            "timestep embedding at t = 0 is [1..1, 0..0]");
-  expect_error(ctx, mg_timestep_embedding(ctx, t, 7, period), "odd embedding dim", "even");
+  tu_expect_error(ctx, mg_timestep_embedding(ctx, t, 7, period), "odd embedding dim", "even");
 
   int rows = 4, edim = 3;
-  float *table_v = random_floats(rows * edim, -1, 1);
-  mg_tensor *table = real_tensor(ctx, 2, (int[]){rows, edim}, table_v, false);
+  float *table_v = tu_random_floats(rows * edim, -1, 1);
+  mg_tensor *table = tu_tensor(ctx, 2, (int[]){rows, edim}, table_v, false);
   int32_t lab[] = {3, 0, 3, 1, 2, 2};
   int nl = 6;
   mg_tensor *looked = mg_embedding(ctx, label_tensor(ctx, nl, lab), table);
-  float *lv = values_of(ctx, looked);
+  float *lv = tu_values(ctx, looked);
   bad = 0;
   for (int i = 0; looked && i < nl; i++)
     for (int d = 0; d < edim; d++) bad += lv[i * edim + d] != table_v[lab[i] * edim + d];
@@ -156,8 +121,8 @@ static void test_embeddings(mg_ctx *ctx) {
   tu_ctx_ok(ctx, "embeddings");
 
   int32_t negative[] = {1, -1, 2}, too_big[] = {0, 4};
-  expect_error(ctx, mg_embedding(ctx, label_tensor(ctx, 3, negative), table), "embedding label -1", "label -1");
-  expect_error(ctx, mg_embedding(ctx, label_tensor(ctx, 2, too_big), table), "embedding label == rows", "label 4");
+  tu_expect_error(ctx, mg_embedding(ctx, label_tensor(ctx, 3, negative), table), "embedding label -1", "label -1");
+  tu_expect_error(ctx, mg_embedding(ctx, label_tensor(ctx, 2, too_big), table), "embedding label == rows", "label 4");
   free(tv), free(ev), free(table_v), free(lv);
 }
 
@@ -167,9 +132,9 @@ static void test_losses(mg_ctx *ctx) {
   mg_step_begin(ctx);
   int64_t n = 10007;
   int shape[1] = {(int)n};
-  float *av = random_floats(n, -3, 3), *bv = random_floats(n, -3, 3), *tv = random_floats(n, 0, 1);
-  mg_tensor *a = real_tensor(ctx, 1, shape, av, false), *b = real_tensor(ctx, 1, shape, bv, false);
-  mg_tensor *t = real_tensor(ctx, 1, shape, tv, false);
+  float *av = tu_random_floats(n, -3, 3), *bv = tu_random_floats(n, -3, 3), *tv = tu_random_floats(n, 0, 1);
+  mg_tensor *a = tu_tensor(ctx, 1, shape, av, false), *b = tu_tensor(ctx, 1, shape, bv, false);
+  mg_tensor *t = tu_tensor(ctx, 1, shape, tv, false);
   double sum = 0, mse = 0, bce = 0, hinge_pos = 0, hinge_neg = 0;
   for (int64_t i = 0; i < n; i++) {
     double x = av[i], d = x - bv[i], s = 1 / (1 + exp(-x));
@@ -181,32 +146,32 @@ static void test_losses(mg_ctx *ctx) {
   }
   double got;
   got = mg_tensor_item(ctx, mg_sum(ctx, a));
-  tu_check(close_to(got, sum, 1e-4, 1e-6), "sum %.9g, expected %.9g", got, sum);
+  tu_check(tu_close(got, sum, 1e-4, 1e-6), "sum %.9g, expected %.9g", got, sum);
   got = mg_tensor_item(ctx, mg_mean(ctx, a));
-  tu_check(close_to(got, sum / n, 1e-7, 1e-6), "mean %.9g, expected %.9g", got, sum / n);
+  tu_check(tu_close(got, sum / n, 1e-7, 1e-6), "mean %.9g, expected %.9g", got, sum / n);
   got = mg_tensor_item(ctx, mg_mse_loss(ctx, a, b));
-  tu_check(close_to(got, mse / n, 0, 1e-6), "mse %.9g, expected %.9g", got, mse / n);
+  tu_check(tu_close(got, mse / n, 0, 1e-6), "mse %.9g, expected %.9g", got, mse / n);
   got = mg_tensor_item(ctx, mg_bce_logits_loss(ctx, a, t));
-  tu_check(close_to(got, bce / n, 0, 1e-6), "bce %.9g, expected %.9g", got, bce / n);
+  tu_check(tu_close(got, bce / n, 0, 1e-6), "bce %.9g, expected %.9g", got, bce / n);
   got = mg_tensor_item(ctx, mg_hinge_loss(ctx, a, 1));
-  tu_check(close_to(got, hinge_pos / n, 0, 1e-6), "hinge +1 %.9g, expected %.9g", got, hinge_pos / n);
+  tu_check(tu_close(got, hinge_pos / n, 0, 1e-6), "hinge +1 %.9g, expected %.9g", got, hinge_pos / n);
   got = mg_tensor_item(ctx, mg_hinge_loss(ctx, a, -1));
-  tu_check(close_to(got, hinge_neg / n, 0, 1e-6), "hinge -1 %.9g, expected %.9g", got, hinge_neg / n);
+  tu_check(tu_close(got, hinge_neg / n, 0, 1e-6), "hinge -1 %.9g, expected %.9g", got, hinge_neg / n);
   tu_ctx_ok(ctx, "losses");
 
   /* BCE of huge logits: the naive form gives log(0) = -inf; the stable one gives |x| where the label is wrong and
    * ~0 where it is right. Gradients are (sigmoid(x) - t)/n: 1/n, -1/n, 1/n, -1/n, 0. */
   float big_x[] = {100, -100, 1e4f, -1e4f, 50}, big_t[] = {0, 1, 0, 1, 1};
-  mg_tensor *bx = real_tensor(ctx, 1, (int[]){5}, big_x, true), *bt = real_tensor(ctx, 1, (int[]){5}, big_t, false);
+  mg_tensor *bx = tu_tensor(ctx, 1, (int[]){5}, big_x, true), *bt = tu_tensor(ctx, 1, (int[]){5}, big_t, false);
   mg_tensor *big = mg_bce_logits_loss(ctx, bx, bt);
   got = mg_tensor_item(ctx, big);
-  tu_check(isfinite(got) && close_to(got, (100 + 100 + 1e4 + 1e4) / 5, 0, 1e-6), "bce of huge logits %.9g", got);
+  tu_check(isfinite(got) && tu_close(got, (100 + 100 + 1e4 + 1e4) / 5, 0, 1e-6), "bce of huge logits %.9g", got);
   mg_backward(ctx, big);
   float grad[5];
   mg_backend(ctx)->download(grad, bx->grad, sizeof grad);
   float want_grad[] = {0.2f, -0.2f, 0.2f, -0.2f, 0};
   for (int i = 0; i < 5; i++)
-    tu_check(isfinite(grad[i]) && close_to(grad[i], want_grad[i], 1e-7, 1e-6), "bce huge-logit gradient %d: %g", i,
+    tu_check(isfinite(grad[i]) && tu_close(grad[i], want_grad[i], 1e-7, 1e-6), "bce huge-logit gradient %d: %g", i,
              grad[i]);
 
   /* cross-entropy: equal logits give log(classes); random logits against a direct log-softmax; huge logits */
@@ -216,37 +181,37 @@ static void test_losses(mg_ctx *ctx) {
   for (int i = 0; i < rows * classes; i++) eq[i] = 3.7f;
   int32_t lab[] = {0, 9, 3, 3};
   mg_tensor *labels = label_tensor(ctx, rows, lab);
-  got = mg_tensor_item(ctx, mg_cross_entropy_loss(ctx, real_tensor(ctx, 2, (int[]){rows, classes}, eq, false), labels));
-  tu_check(close_to(got, log(classes), 0, 1e-6), "cross-entropy of equal logits %.9g, expected log(10)", got);
+  got = mg_tensor_item(ctx, mg_cross_entropy_loss(ctx, tu_tensor(ctx, 2, (int[]){rows, classes}, eq, false), labels));
+  tu_check(tu_close(got, log(classes), 0, 1e-6), "cross-entropy of equal logits %.9g, expected log(10)", got);
 
-  float *lv = random_floats(rows * classes, -5, 5);
+  float *lv = tu_random_floats(rows * classes, -5, 5);
   double ce = 0;
   for (int r = 0; r < rows; r++) {
     double z = 0;
     for (int c = 0; c < classes; c++) z += exp(lv[r * classes + c]);
     ce += log(z) - lv[r * classes + lab[r]];
   }
-  got = mg_tensor_item(ctx, mg_cross_entropy_loss(ctx, real_tensor(ctx, 2, (int[]){rows, classes}, lv, false), labels));
-  tu_check(close_to(got, ce / rows, 0, 1e-6), "cross-entropy %.9g, expected %.9g", got, ce / rows);
+  got = mg_tensor_item(ctx, mg_cross_entropy_loss(ctx, tu_tensor(ctx, 2, (int[]){rows, classes}, lv, false), labels));
+  tu_check(tu_close(got, ce / rows, 0, 1e-6), "cross-entropy %.9g, expected %.9g", got, ce / rows);
 
   float huge[] = {1000, 0, -1000, 1000, 0, -1000};
   int32_t huge_lab[] = {0, 1};
-  got = mg_tensor_item(ctx, mg_cross_entropy_loss(ctx, real_tensor(ctx, 2, (int[]){2, 3}, huge, false),
+  got = mg_tensor_item(ctx, mg_cross_entropy_loss(ctx, tu_tensor(ctx, 2, (int[]){2, 3}, huge, false),
                                                   label_tensor(ctx, 2, huge_lab)));
-  tu_check(isfinite(got) && close_to(got, 500, 0, 1e-6), "cross-entropy of huge logits %.9g, expected 500", got);
+  tu_check(isfinite(got) && tu_close(got, 500, 0, 1e-6), "cross-entropy of huge logits %.9g, expected 500", got);
   tu_ctx_ok(ctx, "cross-entropy");
 
   /* bad labels and shapes are errors */
-  mg_tensor *logits = real_tensor(ctx, 2, (int[]){rows, classes}, lv, false);
+  mg_tensor *logits = tu_tensor(ctx, 2, (int[]){rows, classes}, lv, false);
   int32_t out_of_range[] = {0, 1, 10, 2};
-  expect_error(ctx, mg_cross_entropy_loss(ctx, logits, label_tensor(ctx, rows, out_of_range)),
+  tu_expect_error(ctx, mg_cross_entropy_loss(ctx, logits, label_tensor(ctx, rows, out_of_range)),
                "cross-entropy label == classes", "label 10");
-  expect_error(ctx, mg_cross_entropy_loss(ctx, logits, label_tensor(ctx, 3, lab)), "cross-entropy label count",
+  tu_expect_error(ctx, mg_cross_entropy_loss(ctx, logits, label_tensor(ctx, 3, lab)), "cross-entropy label count",
                "[4]");
-  mg_tensor *shorter = real_tensor(ctx, 1, (int[]){(int)n - 1}, bv, false);
-  expect_error(ctx, mg_mse_loss(ctx, a, shorter), "mse of different shapes", "same shape");
-  expect_error(ctx, mg_bce_logits_loss(ctx, a, shorter), "bce of different shapes", "same shape");
-  expect_error(ctx, mg_hinge_loss(ctx, a, 0.5), "hinge sign 0.5", "sign");
+  mg_tensor *shorter = tu_tensor(ctx, 1, (int[]){(int)n - 1}, bv, false);
+  tu_expect_error(ctx, mg_mse_loss(ctx, a, shorter), "mse of different shapes", "same shape");
+  tu_expect_error(ctx, mg_bce_logits_loss(ctx, a, shorter), "bce of different shapes", "same shape");
+  tu_expect_error(ctx, mg_hinge_loss(ctx, a, 0.5), "hinge sign 0.5", "sign");
   free(av), free(bv), free(tv), free(eq), free(lv);
 }
 
@@ -294,13 +259,13 @@ static void test_thread_determinism(mg_ctx *ctx) {
   /* 1.3M elements = 318 chunks of 4096: more than one group of chunk partials */
   int64_t n = 1300000;
   int shape[1] = {(int)n};
-  float *xv = random_floats(n, -4, 4), *yv = random_floats(n, 0, 1);
+  float *xv = tu_random_floats(n, -4, 4), *yv = tu_random_floats(n, 0, 1);
   /* Make the summation order visible in the float result: pairs +B, -B that cancel exactly when they meet in one
    * partial sum, but swallow the small values added between them otherwise. A partition of the sum that moved
    * with the thread count would change which pairs straddle a chunk boundary, and so the result. */
   for (int64_t i = 0; i < n; i += 97) xv[i] *= 1e5f;
   for (int64_t i = 0; i + 3000 < n; i += 9001) xv[i] = 1e17f, xv[i + 3000] = -1e17f;
-  mg_tensor *x = real_tensor(ctx, 1, shape, xv, true), *y = real_tensor(ctx, 1, shape, yv, true);
+  mg_tensor *x = tu_tensor(ctx, 1, shape, xv, true), *y = tu_tensor(ctx, 1, shape, yv, true);
   int rows = 10000, classes = 7; /* 3 chunks of rows */
   mg_tensor *logits = tu_random(ctx, 2, (int[]){rows, classes}, -6, 6, true);
   mg_tensor *labels = tu_labels(ctx, rows, classes);

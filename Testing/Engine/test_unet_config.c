@@ -82,9 +82,7 @@ static void check_round_trips(void) {
 
 static void expect_rejected(const mg_unet_config *c, const char *field, const char *edit) {
   char err[256] = "";
-  mg_status s = mg_unet_config_check(c, err, sizeof err);
-  tu_check(s == MG_ERR_INVALID_ARGUMENT && strstr(err, field) != NULL, "%s: status %d, message '%s' (must name %s)",
-           edit, (int)s, err, field);
+  tu_check_refused(mg_unet_config_check(c, err, sizeof err), err, field, edit);
 }
 
 /* Each bad value, set on a valid config, must fail the check with the field named in the message. */
@@ -129,14 +127,18 @@ static void check_rejections(void) {
   tu_check(mg_unet_config_check(NULL, err, sizeof err) == MG_ERR_INVALID_ARGUMENT, "a NULL config must fail");
 }
 
+/* mg_unet_config_from_json as tu_check_bad_json calls it */
+static mg_status parse(const char *json, char *err, size_t err_size) {
+  mg_unet_config out = small_config();
+  return mg_unet_config_from_json(json, &out, err, err_size);
+}
+
 /* JSON that is not a valid config must fail naming the field (or the problem). */
 static void check_bad_json(void) {
   char good[1024];
   mg_unet_config c = small_config();
   mg_unet_config_to_json(&c, good, sizeof good);
-  const struct {
-    const char *from, *to, *expect;
-  } edits[] = {
+  const tu_json_edit edits[] = {
       {"\"levels\":2,", "", "missing field \"levels\""},
       {"\"groups\":4", "\"groups\":4,\"group\":4", "unknown field \"group\""},
       {"\"groups\":4", "\"groups\":4,\"groups\":4", "\"groups\" appears twice"},
@@ -151,16 +153,7 @@ static void check_bad_json(void) {
       {"\"image_size\":16", "\"image_size\":1e12", "image_size"},
       {"{", "[", "not a JSON object"},
   };
-  for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
-    char json[1100], err[256] = "";
-    const char *at = strstr(good, edits[i].from);
-    if (!tu_check(at != NULL, "bad JSON case %zu: '%s' not in %s", i, edits[i].from, good)) continue;
-    snprintf(json, sizeof json, "%.*s%s%s", (int)(at - good), good, edits[i].to, at + strlen(edits[i].from));
-    mg_unet_config out = small_config();
-    mg_status s = mg_unet_config_from_json(json, &out, err, sizeof err);
-    tu_check(s == MG_ERR_INVALID_ARGUMENT && strstr(err, edits[i].expect), "%s: status %d, message '%s' (want '%s')",
-             json, (int)s, err, edits[i].expect);
-  }
+  tu_check_bad_json(good, edits, sizeof edits / sizeof *edits, parse);
   char err[256];
   tu_check(mg_unet_config_from_json("{\"levels\":", &c, err, sizeof err) == MG_ERR_INVALID_ARGUMENT,
            "truncated JSON must fail");
@@ -178,11 +171,6 @@ static double max_abs(mg_ctx *ctx, const mg_tensor *t, double *mean_sq) {
   free(h);
   if (mean_sq) *mean_sq = sq / (double)t->numel;
   return m;
-}
-
-static bool ends_with(const char *s, const char *tail) {
-  size_t n = strlen(s), m = strlen(tail);
-  return n >= m && strcmp(s + n - m, tail) == 0;
 }
 
 /* The initialization policy of mg_unet.h, parameter by parameter, from its name and shape. */
@@ -207,11 +195,11 @@ static void check_init(void) {
       tu_check(t->shape[0] == c.num_classes + 1 && fabs(mean_sq - 1) < 0.3, "%s: shape [%d,..], mean square %g, "
                "want num_classes + 1 rows of N(0, 1)", name, t->shape[0], mean_sq);
     } else if (norm) {
-      bool gamma = ends_with(name, ".weight");
+      bool gamma = tu_ends_with(name, ".weight");
       tu_check(gamma ? m == 1 && mean_sq == 1 : m == 0, "%s must start at %s", name, gamma ? "1" : "0");
     } else {
       /* PyTorch's default U(+-1/sqrt(fan_in)) for the weight and the bias; fan_in from the weight's shape */
-      const mg_tensor *w = ends_with(name, ".bias") ? mg_params_at(p, i - 1) : t;
+      const mg_tensor *w = tu_ends_with(name, ".bias") ? mg_params_at(p, i - 1) : t;
       double bound = 1 / sqrt((double)(w->numel / w->shape[0]));
       bool spread = t == w ? mean_sq > bound * bound / 6 : true; /* U(+-b): b^2/3; biases are too few to tell */
       tu_check(m <= bound && m > 0.5 * bound && spread, "%s: max |w| %g, mean square %g, want U(+-%g)", name, m,

@@ -31,6 +31,55 @@ mg_tensor *tu_labels(mg_ctx *ctx, int n, int classes) {
   return t;
 }
 
+mg_tensor *tu_tensor(mg_ctx *ctx, int ndim, const int *shape, const float *values, bool requires_grad) {
+  mg_tensor *t = mg_tensor_new_persistent(ctx, MG_REAL, ndim, shape);
+  if (t) {
+    mg_tensor_upload(ctx, t, values, t->numel);
+    t->requires_grad = requires_grad;
+  }
+  return t;
+}
+
+float *tu_values(mg_ctx *ctx, const mg_tensor *t) {
+  if (!t) return NULL;
+  float *v = malloc((size_t)t->numel * sizeof *v);
+  mg_tensor_download(ctx, t, v, t->numel);
+  return v;
+}
+
+float *tu_random_floats(int64_t n, double lo, double hi) {
+  float *v = malloc((size_t)n * sizeof *v);
+  for (int64_t i = 0; i < n; i++) v[i] = (float)tu_uniform(lo, hi);
+  return v;
+}
+
+bool tu_close(double got, double want, double atol, double rtol) {
+  return fabs(got - want) <= atol + rtol * fabs(want);
+}
+
+void tu_expect_error(mg_ctx *ctx, const mg_tensor *result, const char *what, const char *expect) {
+  tu_check(result == NULL && !mg_ok(ctx), "%s must fail", what);
+  tu_check(strstr(mg_context_error(ctx), expect) != NULL, "%s: message \"%s\" should mention \"%s\"", what,
+           mg_context_error(ctx), expect);
+  mg_clear_error(ctx);
+}
+
+bool tu_check_refused(mg_status s, const char *err, const char *expect, const char *what) {
+  return tu_check(s == MG_ERR_INVALID_ARGUMENT && strstr(err, expect) != NULL,
+                  "%s: status %d, message '%s' (want '%s')", what, (int)s, err, expect);
+}
+
+void tu_check_bad_json(const char *good, const tu_json_edit *edits, int n_edits,
+                       mg_status (*parse)(const char *json, char *err, size_t err_size)) {
+  for (int i = 0; i < n_edits; i++) {
+    char json[2048], err[256] = "";
+    const char *at = strstr(good, edits[i].from);
+    if (!tu_check(at != NULL, "bad JSON case %d: '%s' not in %s", i, edits[i].from, good)) continue;
+    snprintf(json, sizeof json, "%.*s%s%s", (int)(at - good), good, edits[i].to, at + strlen(edits[i].from));
+    tu_check_refused(parse(json, err, sizeof err), err, edits[i].expect, json);
+  }
+}
+
 double tu_worse(double worst, double err) { return err > worst || isnan(err) ? err : worst; }
 
 double tu_compare(const mg_real *a, const mg_real *b, int64_t n, double atol, double rtol, int64_t *worst_index) {
@@ -117,4 +166,87 @@ bool tu_gradcheck(mg_ctx *ctx, const char *name, tu_forward_fn f, void *user, mg
   mg_set_grad_enabled(ctx, grad_mode);
   free(r);
   return all_ok;
+}
+
+/* ---- files and checkpoints ---- */
+
+size_t tu_read_file(const char *path, char *buf, size_t size) {
+  FILE *f = fopen(path, "rb");
+  size_t n = f ? fread(buf, 1, size, f) : 0;
+  if (f) fclose(f);
+  return n;
+}
+
+bool tu_ends_with(const char *s, const char *tail) {
+  size_t n = strlen(s), m = strlen(tail);
+  return n >= m && strcmp(s + n - m, tail) == 0;
+}
+
+mg_checkpoint *tu_load_checkpoint(const char *path) {
+  char err[512];
+  mg_checkpoint *ck = NULL;
+  tu_check(mg_checkpoint_load(path, &ck, err, sizeof err) == MG_OK, "load: %s", err);
+  return ck;
+}
+
+void tu_same_checkpoints(const char *a_path, const char *b_path, const char *what, const char *const *keys,
+                         int n_keys) {
+  mg_checkpoint *a = tu_load_checkpoint(a_path), *b = tu_load_checkpoint(b_path);
+  if (!a || !b) {
+    mg_checkpoint_free(a);
+    mg_checkpoint_free(b);
+    return;
+  }
+  int n = mg_checkpoint_tensor_count(a), differing = 0;
+  tu_check(n > 0 && n == mg_checkpoint_tensor_count(b), "%s: %d vs %d tensors", what, n, mg_checkpoint_tensor_count(b));
+  for (int i = 0; i < n && n == mg_checkpoint_tensor_count(b); i++) {
+    mg_checkpoint_tensor ta, tb;
+    mg_checkpoint_tensor_at(a, i, &ta);
+    mg_checkpoint_tensor_at(b, i, &tb);
+    if (strcmp(ta.name, tb.name) || ta.numel != tb.numel || memcmp(ta.data, tb.data, (size_t)ta.numel * 4))
+      if (differing++ < 3) printf("  %s: tensor %s differs\n", what, ta.name);
+  }
+  tu_check(differing == 0, "%s: %d tensors differ", what, differing);
+  for (int k = 0; k < n_keys; k++) {
+    const char *va = mg_checkpoint_metadata(a, keys[k]), *vb = mg_checkpoint_metadata(b, keys[k]);
+    tu_check(va && vb && !strcmp(va, vb), "%s: metadata %s: %s vs %s", what, keys[k], va ? va : "-", vb ? vb : "-");
+  }
+  mg_checkpoint_free(a);
+  mg_checkpoint_free(b);
+}
+
+bool tu_copy_checkpoint(const char *from, const char *to, const char *name, float (*edit)(float value)) {
+  mg_checkpoint *ck = tu_load_checkpoint(from);
+  if (!ck) return false;
+  char err[512];
+  mg_checkpoint_writer *w = mg_checkpoint_writer_new();
+  for (int i = 0; i < mg_checkpoint_tensor_count(ck); i++) {
+    mg_checkpoint_tensor t;
+    mg_checkpoint_tensor_at(ck, i, &t);
+    float *copy = malloc((size_t)t.numel * sizeof *copy);
+    bool edited = !strcmp(t.name, name);
+    for (int64_t j = 0; j < t.numel; j++) copy[j] = edited ? edit(t.data[j]) : t.data[j];
+    mg_checkpoint_writer_add_tensor(w, t.name, t.ndim, t.shape, copy);
+    free(copy);
+  }
+  for (int i = 0; i < mg_checkpoint_metadata_count(ck); i++) {
+    const char *k, *v;
+    mg_checkpoint_metadata_at(ck, i, &k, &v);
+    mg_checkpoint_writer_add_metadata(w, k, v);
+  }
+  bool saved = tu_check(mg_checkpoint_writer_save(w, to, err, sizeof err) == MG_OK, "save: %s", err);
+  mg_checkpoint_writer_free(w);
+  mg_checkpoint_free(ck);
+  return saved;
+}
+
+void tu_write_metadata_only(const char *path, const char *const *pairs) {
+  char err[512];
+  mg_checkpoint_writer *w = mg_checkpoint_writer_new();
+  int64_t shape[1] = {1};
+  float v = 1;
+  mg_checkpoint_writer_add_tensor(w, "model.x", 1, shape, &v);
+  for (; *pairs; pairs += 2) mg_checkpoint_writer_add_metadata(w, pairs[0], pairs[1]);
+  tu_check(mg_checkpoint_writer_save(w, path, err, sizeof err) == MG_OK, "save: %s", err);
+  mg_checkpoint_writer_free(w);
 }

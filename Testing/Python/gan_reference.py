@@ -29,11 +29,9 @@ Usage: /usr/bin/python3 (Debian's python3-torch).
 import argparse
 import json
 import math
-import os
-import statistics
-import struct
 import sys
-import time
+
+from reference_util import median_time, save_safetensors
 
 try:
     import numpy as np
@@ -203,21 +201,6 @@ def randomize(g, d):
                 param.normal_(0, 0.5)
 
 
-def save_safetensors(path, tensors, metadata):
-    header, offset = {"__metadata__": metadata}, 0
-    for name, array in tensors.items():
-        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + array.size * 4]}
-        offset += array.size * 4
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)  # safetensors pads the header with spaces to 8 bytes
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text)
-        for array in tensors.values():
-            f.write(array.astype("<f4").tobytes())
-    os.replace(tmp, path)  # never leave a half-written fixture under the final name
-
-
 def fixture(config_json, out, seed, batch, preset_counts):
     config = parse_config(config_json)
     torch.manual_seed(seed)
@@ -265,17 +248,6 @@ def fixture(config_json, out, seed, batch, preset_counts):
 
 
 # ---- bench ----
-def median_time(fn, warmup, repeats):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def bench(args):
     if args.threads:
         torch.set_num_threads(args.threads)
