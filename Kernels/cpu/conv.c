@@ -220,7 +220,7 @@ static void add_partials(int n, int64_t count, const mg_real *partials, mg_real 
 
 /* The backward sums weight gradients over the batch in DW_GROUPS fixed runs of consecutive images, one partial per
  * run, so its memory stays bounded for large batches; the runs depend on n alone, never on the thread count. */
-#define DW_GROUPS 16
+#define DW_GROUPS 8
 static int dw_groups(int n) { return n < DW_GROUPS ? n : DW_GROUPS; }
 static int dw_group_first(int group, int n) { return (int)((int64_t)group * n / dw_groups(n)); }
 
