@@ -47,6 +47,19 @@ said "$dir/nope" "a missing data folder must be named"
 check "size not a power of two" 1 "$medgen" train --model gan --data "$dir/data" --out "$dir/r3" --size 48
 said "image_size" "a bad GAN size must be named"
 [ -e "$dir/r3" ] && fail "a failed run left its folder"
+mkdir -p "$dir/small" || exit 1
+make_pngs "$dir/small" <<'PY' || exit 1
+for i in range(4):
+    png(f"{sys.argv[1]}/{i}.png", [[(x * 9 + y * i) % 256 for x in range(28)] for y in range(28)])
+PY
+# shellcheck disable=SC2086
+check "28x28 images without --size" 0 "$medgen" train --model gan --data "$dir/small" --out "$dir/r4" --steps 1 \
+  --batch 2 $tiny
+said "resizing them to 32x32" "a GAN should resize 28x28 images to the next size it takes"
+check "info on the resized run" 0 "$medgen" info "$dir/r4/checkpoint.safetensors"
+said "^model: GAN for 32x32" "the resized run's GAN should be 32x32"
+check "width out of range" 2 "$medgen" train --model gan --data "$dir/data" --out "$dir/r5" --width 3
+[ -e "$dir/r5" ] && fail "a refused run left its folder"
 
 # Ctrl-C during training: exit 1, a checkpoint, and the resume command
 cancel="$dir/cancel"

@@ -52,7 +52,7 @@ static void print_help(FILE *out) {
           "  --data FOLDER          training images (required; with --resume, defaults to the run's own)\n"
           "  --out RUN              run folder, created if needed (required unless --resume)\n"
           "  --size N               image size in pixels: 8 to 256 for ddpm, 32 to 256 and a power of two for gan\n"
-          "                         (default: the first image's size)\n"
+          "                         (default: the first image's size; for gan the next power of two)\n"
           "  --max-per-class N      use at most N images of each class (sorted names; default: all)\n"
           "  --unconditional        ignore the class folders\n"
           "  --resume RUN           continue the run in RUN from its checkpoint (either model)\n"
@@ -376,6 +376,14 @@ static bool update_resumed_options(mg_ctx *ctx, const train_args *a, cli_model *
   return st == MG_OK;
 }
 
+/* The image sizes a GAN takes (mg_gan_config_check), and the one a GAN resizes other images to. */
+static bool gan_size_ok(int size) { return size >= 32 && size <= 256 && (size & (size - 1)) == 0; }
+static int next_gan_size(int size) {
+  int s = 32;
+  while (s < size && s < 256) s *= 2;
+  return s;
+}
+
 /* Checks the model against --size before minutes of reading images. */
 static bool check_model_size(const train_args *a, char *err, size_t err_size) {
   if (a->model_kind == FOR_GAN) {
@@ -454,6 +462,17 @@ int medgen_cmd_train(int argc, char **argv) {
     fprintf(stderr, "medgen train: %s\n", err);
     return finish(&s, 1);
   }
+  /* a GAN takes power-of-two sizes: images of another size, with no --size given, are resized to the next one */
+  if (!a.size && !a.resume && a.model_kind == FOR_GAN && !gan_size_ok(s.folder.data.size)) {
+    a.size = next_gan_size(s.folder.data.size);
+    printf("medgen train: the images are %dx%d; a GAN takes 32, 64, 128 or 256 pixels: resizing them to %dx%d "
+           "(--size to choose)\n", s.folder.data.size, s.folder.data.size, a.size, a.size);
+    mg_image_folder_free(&s.folder);
+    if (mg_image_folder_read(a.data, a.size, a.max_per_class, &s.folder, err, sizeof err) != MG_OK) {
+      fprintf(stderr, "medgen train: %s\n", err);
+      return finish(&s, 1);
+    }
+  }
   mg_dataset data = s.folder.data;
   if (a.unconditional || (a.resume && cli_model_num_classes(&s.model) == 0)) {
     data.labels = NULL;
@@ -466,10 +485,6 @@ int medgen_cmd_train(int argc, char **argv) {
   printf(" (read in %.1f s)\n", cli_now_s() - t0);
 
   if (!a.resume) {
-    if (!cli_make_dir(a.out)) {
-      fprintf(stderr, "medgen train: cannot create the run folder %s: %s\n", a.out, strerror(errno));
-      return finish(&s, 1);
-    }
     char max_pc[32];
     snprintf(max_pc, sizeof max_pc, "%d", a.max_per_class);
     if (create_model(s.ctx, &a, &data, ckpt_path, &s.model) != MG_OK ||
@@ -477,6 +492,11 @@ int medgen_cmd_train(int argc, char **argv) {
         cli_model_set_note(&s.model, "run.max_per_class", max_pc) ||
         cli_model_set_note(&s.model, "run.unconditional", a.unconditional ? "1" : "0")) {
       fprintf(stderr, "medgen train: %s\n", mg_context_error(s.ctx));
+      return finish(&s, 1);
+    }
+    /* only now: a model that cannot be made leaves no empty run folder behind */
+    if (!cli_make_dir(a.out)) {
+      fprintf(stderr, "medgen train: cannot create the run folder %s: %s\n", a.out, strerror(errno));
       return finish(&s, 1);
     }
   }
