@@ -145,7 +145,7 @@ static int kept(const augment_image *a, int h, int w, int row, int col) {
 
 static void augment_forward(int n, int c, int h, int w, const mg_real *params, const mg_real *x, mg_real *y) {
   const int64_t image = (int64_t)c * h * w;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > 1 && n * image >= PARALLEL_MIN_ELEMS)
   for (int s = 0; s < n; s++) {
     const augment_image a = image_params(params + (int64_t)s * MG_AUGMENT_PARAMS, h, w);
     const mg_real *xs = x + s * image;
@@ -172,7 +172,7 @@ static void augment_forward(int n, int c, int h, int w, const mg_real *params, c
  * dv = k g + (1 - k) mean(g); brightness passes it on unchanged. */
 static void augment_backward(int n, int c, int h, int w, const mg_real *params, const mg_real *dy, mg_real *dx) {
   const int64_t image = (int64_t)c * h * w;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > 1 && n * image >= PARALLEL_MIN_ELEMS)
   for (int s = 0; s < n; s++) {
     const augment_image a = image_params(params + (int64_t)s * MG_AUGMENT_PARAMS, h, w);
     const mg_real *dys = dy + s * image;

@@ -6,7 +6,8 @@
  *     flips, B labels for the generated images (each the label of another uniformly drawn image, so the classes
  *     follow the data), and augmentation parameters for 3B images (2B for the discriminator step, B for the
  *     generator's). Everything is drawn whatever the options, so the stream never depends on them.
- *  2. Discriminator step: z ~ N(0, 1) from the context's Philox stream; fake = G(z, y) without gradients; one
+ *  2. Discriminator step: z ~ N(0, 1) from the context's Philox stream; fake = G(z, y) without gradients (in
+ *     training mode, as PyTorch loops do: its batch-norm statistics update in both steps); one
  *     discriminator pass over the 2B images, real and fake interleaved (real_0, fake_0, real_1, ...), each
  *     augmented; hinge loss mean relu(1 - D(real)) + mean relu(1 + D(fake)) or BCE with targets 1 and 0; Adam.
  *  3. Generator step with the discriminator frozen (no weight gradients): new z; loss -mean D(augment(G(z, y)))
@@ -515,7 +516,8 @@ static mg_status standing_statistics(mg_gan *m, float *stats) {
   }
   for (int k = 0; k < STANDING_BATCHES && mg_ok(ctx); k++) {
     mg_diffusion_noise(ctx, STANDING_SEED, (int64_t)k * STANDING_BATCH, STANDING_BATCH, L, 0, z);
-    for (int i = 0; i < STANDING_BATCH; i++) labels[i] = m->cfg.num_classes ? (k * STANDING_BATCH + i) % m->cfg.num_classes : 0;
+    for (int i = 0; i < STANDING_BATCH; i++)
+      labels[i] = m->cfg.num_classes ? (k * STANDING_BATCH + i) % m->cfg.num_classes : 0;
     for (int i = 0; i < n; i++)
       if (mg_params_is_buffer(gp, i)) mg_fill(ctx, mg_params_at(gp, i), 0);
     mg_step_begin(ctx);
@@ -659,7 +661,7 @@ static bool read_train_options(mg_json_reader *r, const mg_checkpoint *ckpt, mg_
 static bool read_ada(mg_json_reader *r, const mg_checkpoint *ckpt, mg_gan *m) {
   cJSON *j = mg_json_parse(r, ckpt, "ada.state", cJSON_Object);
   const cJSON *real_sign = cJSON_GetObjectItemCaseSensitive(j, "real_sign");
-  bool ok = j && mg_json_number(r, j, "p", 0, 1, &m->augment_p) &&
+  bool ok = j && mg_json_number(r, j, "p", 0, nextafter(1.0, 0.0), &m->augment_p) &&
             mg_json_int64(r, j, "sign_count", 0, (double)ADA_INTERVAL * MAX_BATCH, &m->sign_count) &&
             mg_json_int64(r, j, "sign_sum", -(double)m->sign_count, (double)m->sign_count, &m->sign_sum) &&
             (!real_sign || mg_json_number(r, j, "real_sign", -1, 1, &m->real_sign));

@@ -250,7 +250,8 @@ mg_status mg_run_add_metadata(mg_run *r, mg_checkpoint_writer *w) {
   mg_rng_set(ctx, kept);
   const char *pairs[] = {"step", step, "sampler.state", stream, "data.count", count, "data.fingerprint", fingerprint,
                          "data.classes", classes, "data.normalization", norm};
-  for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i += 2) mg_checkpoint_writer_add_metadata(w, pairs[i], pairs[i + 1]);
+  for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i += 2)
+    mg_checkpoint_writer_add_metadata(w, pairs[i], pairs[i + 1]);
   for (int i = 0; i < r->n_notes; i++) mg_checkpoint_writer_add_metadata(w, r->notes[2 * i], r->notes[2 * i + 1]);
   free(classes);
   free(norm);
