@@ -413,7 +413,8 @@ mg_status mg_gan_latents(const mg_gan *m, uint64_t seed, int first, int n, doubl
 /* Generates n images from the given latents into out (n * channels * size * size floats, the data's original
  * units), in batches of batch (1 to 1024; results do not depend on it beyond float rounding). labels: n classes in
  * [0, num_classes) for a conditional model (NULL: image i gets class i % num_classes); NULL for an unconditional
- * one. */
+ * one. The generator runs with the weights m holds: a model loaded with MG_WEIGHTS_EMA, the EMA weights and their
+ * measured batch-norm statistics; one made by mg_gan_create or loaded for training, the trained weights. */
 mg_status mg_gan_generate(mg_gan *m, int n, const float *z, const int32_t *labels, int batch, float *out);
 
 typedef struct mg_gan_sample_options {
