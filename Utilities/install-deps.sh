@@ -8,6 +8,7 @@ packages=(
   libopenblas-dev libcjson-dev        # BLAS for the CPU kernels, JSON for checkpoint metadata
   libpng-dev zlib1g-dev libjpeg-dev   # PNG in and out, .nii.gz in and out, JPEG training images
   python3-torch python3-numpy         # PyTorch reference tests
+  libinsighttoolkit5-dev              # ITK 5.2: volumes in any format, the ITK filters
   mricron-data                        # the demo's brain MRI (Colin-27) and test volumes
 )
 

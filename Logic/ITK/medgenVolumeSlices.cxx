@@ -1,0 +1,287 @@
+#include "medgenVolumeSlices.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "itkGDCMImageIO.h"
+#include "itkGDCMSeriesFileNames.h"
+#include "itkImage.h"
+#include "itkImageFileReader.h"
+#include "itkImageIOFactory.h"
+#include "itkImageSeriesReader.h"
+#include "itksys/SystemTools.hxx"
+
+namespace medgen
+{
+
+using VolumeType = itk::Image<float, 3>;
+
+// Percentiles for the background rule are estimated on evenly spaced voxels: enough for a threshold, and a CT of
+// 50 M voxels need not be copied whole.
+static const size_t kBackgroundSampleMax = 4u << 20;
+
+[[noreturn]] static void
+Fail(const std::string &path, const std::string &problem)
+{
+  throw VolumeError(__FILE__, __LINE__, path + ": " + problem);
+}
+
+static void
+CheckImageIO(const std::string &path, itk::ImageIOBase *io)
+{
+  for (unsigned int d = 3; d < io->GetNumberOfDimensions(); ++d)
+    if (io->GetDimensions(d) > 1)
+    {
+      std::ostringstream msg;
+      msg << "is a " << io->GetNumberOfDimensions() << "D image (dimension " << d + 1 << " has "
+          << io->GetDimensions(d) << " entries); MedGen takes 2D or 3D single-channel volumes";
+      Fail(path, msg.str());
+    }
+  if (io->GetNumberOfComponents() != 1)
+  {
+    std::ostringstream msg;
+    msg << "has " << io->GetNumberOfComponents() << " components per voxel ("
+        << itk::ImageIOBase::GetPixelTypeAsString(io->GetPixelType()) << "); MedGen takes single-channel images";
+    Fail(path, msg.str());
+  }
+}
+
+static VolumeType::Pointer
+ReadVolume(const std::string &path)
+{
+  try
+  {
+    if (itksys::SystemTools::FileIsDirectory(path))
+    {
+      auto names = itk::GDCMSeriesFileNames::New();
+      names->SetUseSeriesDetails(true);
+      names->SetDirectory(path);
+      const auto &uids = names->GetSeriesUIDs();
+      if (uids.empty())
+        Fail(path, "is a directory without a DICOM series");
+      const std::vector<std::string> files = names->GetFileNames(uids.front());
+      auto io = itk::GDCMImageIO::New();
+      io->SetFileName(files.front());
+      io->ReadImageInformation();
+      CheckImageIO(path, io);
+      auto reader = itk::ImageSeriesReader<VolumeType>::New();
+      reader->SetImageIO(io);
+      reader->SetFileNames(files);
+      reader->Update();
+      return reader->GetOutput();
+    }
+    if (!itksys::SystemTools::FileExists(path))
+      Fail(path, "does not exist");
+    itk::ImageIOBase::Pointer io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);
+    if (!io)
+      Fail(path, "is not an image format ITK can read");
+    io->SetFileName(path);
+    io->ReadImageInformation();
+    CheckImageIO(path, io);
+    auto reader = itk::ImageFileReader<VolumeType>::New();
+    reader->SetImageIO(io);
+    reader->SetFileName(path);
+    reader->Update();
+    return reader->GetOutput();
+  }
+  catch (const VolumeError &)
+  {
+    throw;
+  }
+  catch (const itk::ExceptionObject &e)
+  {
+    Fail(path, std::string("cannot be read: ") + e.GetDescription());
+  }
+}
+
+// The array axis that runs along each patient axis (the permutation maximizing the summed |cosine|) and whether
+// it points along (+1) or against (-1) that patient axis.
+static void
+MatchAxes(const VolumeType::DirectionType &dir, int array_axis[3], int sign[3])
+{
+  static const int perms[6][3] = { { 0, 1, 2 }, { 0, 2, 1 }, { 1, 0, 2 }, { 1, 2, 0 }, { 2, 0, 1 }, { 2, 1, 0 } };
+  double best = -1.0;
+  for (const auto &perm : perms)
+  {
+    double sum = 0.0;
+    for (int p = 0; p < 3; ++p)
+      sum += std::fabs(dir(p, perm[p]));
+    if (sum > best + 1e-12)
+    {
+      best = sum;
+      for (int p = 0; p < 3; ++p)
+        array_axis[p] = perm[p];
+    }
+  }
+  for (int p = 0; p < 3; ++p)
+    sign[p] = dir(p, array_axis[p]) < 0.0 ? -1 : 1;
+}
+
+SliceSet::SliceSet(const SliceOptions &options)
+  : m_Options(options)
+{
+  if (options.size < 1)
+    throw VolumeError(__FILE__, __LINE__, "SliceOptions: size must be positive");
+}
+
+double
+SliceSet::Percentile(std::vector<float> &values, double p)
+{
+  const double pos = std::min(std::max(p, 0.0), 100.0) / 100.0 * (values.size() - 1);
+  const size_t lo = static_cast<size_t>(pos);
+  std::nth_element(values.begin(), values.begin() + lo, values.end());
+  const double a = values[lo];
+  if (lo + 1 >= values.size())
+    return a;
+  const double b = *std::min_element(values.begin() + lo + 1, values.end());
+  return a + (pos - lo) * (b - a);
+}
+
+int
+SliceSet::AddVolume(const std::string &path, int label)
+{
+  if (label < 0 || label >= MG_MAX_CLASSES)
+    Fail(path, "label " + std::to_string(label) + " is outside [0, " + std::to_string(MG_MAX_CLASSES) + ")");
+  VolumeType::Pointer volume = ReadVolume(path);
+  const auto region = volume->GetLargestPossibleRegion();
+  const auto dims = region.GetSize();
+  const size_t voxels = region.GetNumberOfPixels();
+  const float *data = volume->GetBufferPointer();
+  if (voxels == 0)
+    Fail(path, "is empty");
+
+  float lo = data[0], hi = data[0];
+  for (size_t i = 0; i < voxels; ++i)
+  {
+    if (!std::isfinite(data[i]))
+    {
+      std::ostringstream msg;
+      msg << "has a " << (std::isnan(data[i]) ? "NaN" : "infinite") << " voxel (linear index " << i << ")";
+      Fail(path, msg.str());
+    }
+    lo = std::min(lo, data[i]);
+    hi = std::max(hi, data[i]);
+  }
+  if (lo == hi)
+    Fail(path, "is constant (every voxel is " + std::to_string(lo) + ")");
+
+  std::vector<float> sample;
+  const size_t step = std::max<size_t>(1, voxels / kBackgroundSampleMax);
+  for (size_t i = 0; i < voxels; i += step)
+    sample.push_back(data[i]);
+  const double background = Percentile(sample, m_Options.background_percentile);
+  const double bright = Percentile(sample, 99.0);
+  const double threshold = background + m_Options.background_fraction * (bright - background);
+
+  // Patient axes (LPS index, wanted sign) for columns, rows and slice normal; see the header's convention.
+  int col_p = 0, col_s = 1, row_p = 1, row_s = 1, nrm_p = 2;
+  if (m_Options.axis == SliceAxis::Coronal)
+    row_p = 2, row_s = -1, nrm_p = 1;
+  else if (m_Options.axis == SliceAxis::Sagittal)
+    col_p = 1, row_p = 2, row_s = -1, nrm_p = 0;
+  int array_axis[3], sign[3];
+  MatchAxes(volume->GetDirection(), array_axis, sign);
+  const auto spacing = volume->GetSpacing();
+  const size_t stride[3] = { 1, dims[0], dims[0] * dims[1] };
+  const int ax_u = array_axis[col_p], ax_v = array_axis[row_p], ax_n = array_axis[nrm_p];
+  const bool flip_u = sign[col_p] * col_s < 0, flip_v = sign[row_p] * row_s < 0, flip_n = sign[nrm_p] < 0;
+  const int nu = static_cast<int>(dims[ax_u]), nv = static_cast<int>(dims[ax_v]), nn = static_cast<int>(dims[ax_n]);
+  const double su = spacing[ax_u], sv = spacing[ax_v];
+
+  // Fit the slice's physical extent into size x size, centred; the short side is padded, never stretched.
+  const int size = m_Options.size;
+  const double mm_per_pixel = std::max(nu * su, nv * sv) / size;
+  const size_t plane = static_cast<size_t>(size) * size;
+  int kept = 0;
+  for (int n = 0; n < nn; ++n)
+  {
+    const int slice_index = flip_n ? nn - 1 - n : n;
+    const float *base = data + slice_index * stride[ax_n];
+    auto voxel = [&](int u, int v) {
+      const size_t iu = flip_u ? nu - 1 - u : u, iv = flip_v ? nv - 1 - v : v;
+      return base[iu * stride[ax_u] + iv * stride[ax_v]];
+    };
+    size_t foreground = 0;
+    for (int v = 0; v < nv; ++v)
+      for (int u = 0; u < nu; ++u)
+        foreground += voxel(u, v) > threshold;
+    if (foreground < m_Options.min_foreground * nu * nv)
+      continue;
+
+    const size_t at = m_Raw.size();
+    m_Raw.resize(at + plane);
+    m_InField.resize(at + plane);
+    for (int r = 0; r < size; ++r)
+    {
+      const double y = (r + 0.5 - 0.5 * size) * mm_per_pixel;
+      const double fv = 0.5 * (nv - 1) + y / sv;
+      for (int c = 0; c < size; ++c)
+      {
+        const double x = (c + 0.5 - 0.5 * size) * mm_per_pixel;
+        const double fu = 0.5 * (nu - 1) + x / su;
+        float value = static_cast<float>(background);
+        uint8_t inside = fu >= -0.5 && fu <= nu - 0.5 && fv >= -0.5 && fv <= nv - 0.5;
+        if (inside)
+        {
+          const double cu = std::min(std::max(fu, 0.0), nu - 1.0), cv = std::min(std::max(fv, 0.0), nv - 1.0);
+          const int u0 = std::min(static_cast<int>(cu), nu - 1), v0 = std::min(static_cast<int>(cv), nv - 1);
+          const int u1 = std::min(u0 + 1, nu - 1), v1 = std::min(v0 + 1, nv - 1);
+          const double tu = cu - u0, tv = cv - v0;
+          const double top = (1 - tu) * voxel(u0, v0) + tu * voxel(u1, v0);
+          const double bottom = (1 - tu) * voxel(u0, v1) + tu * voxel(u1, v1);
+          value = static_cast<float>((1 - tv) * top + tv * bottom);
+        }
+        m_Raw[at + static_cast<size_t>(r) * size + c] = value;
+        m_InField[at + static_cast<size_t>(r) * size + c] = inside;
+      }
+    }
+    m_Labels.push_back(label);
+    m_Sources.push_back({ path, slice_index, label });
+    ++kept;
+  }
+  return kept;
+}
+
+const mg_dataset &
+SliceSet::Dataset()
+{
+  if (m_Sources.empty())
+    throw VolumeError(__FILE__, __LINE__, "SliceSet: no foreground slice in the volumes added");
+  double low = m_Options.window_low, high = m_Options.window_high;
+  if (m_Options.normalization == Normalization::Percentiles)
+  {
+    std::vector<float> values;
+    for (size_t i = 0; i < m_Raw.size(); ++i)
+      if (m_InField[i])
+        values.push_back(m_Raw[i]);
+    low = Percentile(values, m_Options.low_percentile);
+    high = Percentile(values, m_Options.high_percentile);
+  }
+  if (!(high > low))
+  {
+    std::ostringstream msg;
+    msg << "SliceSet: intensity range [" << low << ", " << high << "] is empty";
+    throw VolumeError(__FILE__, __LINE__, msg.str());
+  }
+  const double offset = 0.5 * (low + high), scale = 0.5 * (high - low);
+  m_Images.resize(m_Raw.size());
+  for (size_t i = 0; i < m_Raw.size(); ++i)
+    m_Images[i] = static_cast<float>(std::min(std::max((m_Raw[i] - offset) / scale, -1.0), 1.0));
+  int num_classes = 0;
+  for (int32_t label : m_Labels)
+    num_classes = std::max(num_classes, label + 1);
+  m_Dataset = mg_dataset{};
+  m_Dataset.count = Count();
+  m_Dataset.channels = 1;
+  m_Dataset.size = m_Options.size;
+  m_Dataset.images = m_Images.data();
+  m_Dataset.labels = m_Labels.data();
+  m_Dataset.num_classes = num_classes;
+  m_Dataset.class_names = nullptr;
+  m_Dataset.norm_offset = offset;
+  m_Dataset.norm_scale = scale;
+  return m_Dataset;
+}
+
+} // namespace medgen

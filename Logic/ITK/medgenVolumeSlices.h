@@ -1,0 +1,119 @@
+// Training slices from volumes: reads any volume ITK 5.2 reads (NIfTI, NRRD, MetaImage, a DICOM series
+// directory), cuts it into 2D slices along a patient axis, skips background-only slices, resamples each slice to
+// size x size keeping the physical aspect ratio, and normalizes intensities over all slices together into the
+// engine's mg_dataset.
+//
+// Orientation convention (patient space LPS, as ITK stores it; slices are displayed radiologically):
+//   axial:    columns run patient right -> left (+L), rows anterior -> posterior (+P); slices inferior -> superior.
+//   coronal:  columns run right -> left (+L), rows superior -> inferior (-S); slices anterior -> posterior.
+//   sagittal: columns run anterior -> posterior (+P), rows superior -> inferior (-S); slices right -> left.
+// Each patient axis is matched to the array axis whose direction cosine is closest to it (the permutation that
+// maximizes the summed |cosine|), and an array axis pointing the other way is read backwards, so a volume stored
+// with permuted or flipped axes gives the same slices. An oblique volume is cut along its nearest array axis (no
+// oblique reslicing).
+//
+// Resampling: each slice's physical extent (voxel count x spacing) is fitted, centred, into size x size pixels of
+// max(extent) / size mm; the short side is padded with the background value (see SliceOptions), never stretched.
+// Values come from bilinear interpolation of the slice's voxels (no smoothing before downsampling).
+//
+// Errors: every refusal throws medgen::VolumeError (an itk::ExceptionObject) whose description starts with the
+// file name and says what is wrong. Nothing here exits.
+#ifndef medgenVolumeSlices_h
+#define medgenVolumeSlices_h
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "itkMacro.h"
+#include "medgen.h"
+
+namespace medgen
+{
+
+class VolumeError : public itk::ExceptionObject
+{
+public:
+  VolumeError(const char *file, unsigned int line, const std::string &description)
+    : itk::ExceptionObject(file, line, description, "medgen::SliceSet")
+  {}
+  itkTypeMacro(VolumeError, itk::ExceptionObject);
+};
+
+enum class SliceAxis
+{
+  Axial,
+  Coronal,
+  Sagittal
+};
+
+enum class Normalization
+{
+  Percentiles, // [low_percentile, high_percentile] of all kept slices' in-field pixels -> [-1, 1]
+  Window       // [window_low, window_high] (e.g. CT -1000..1000 HU) -> [-1, 1]
+};
+
+struct SliceOptions
+{
+  SliceAxis axis = SliceAxis::Axial;
+  int size = 64; // output slices are size x size
+  // Background rule, per volume: threshold = P(background_percentile) + background_fraction * (P(99) -
+  // P(background_percentile)) over the volume's voxels; a slice is kept when at least min_foreground of its voxels
+  // lie above the threshold. The padding value is P(background_percentile).
+  double background_percentile = 1.0;
+  double background_fraction = 0.1;
+  double min_foreground = 0.05;
+  Normalization normalization = Normalization::Percentiles;
+  double low_percentile = 0.5, high_percentile = 99.5;
+  double window_low = -1000.0, window_high = 1000.0;
+};
+
+// Where a slice came from: the file, the index along the array axis that was cut, and the caller's label.
+struct SliceSource
+{
+  std::string file;
+  int slice_index;
+  int label;
+};
+
+// Accumulates slices from volumes. Dataset() normalizes all slices together and returns a view whose pointers
+// stay valid until the next AddVolume or Dataset call or the set's destruction.
+class SliceSet
+{
+public:
+  explicit SliceSet(const SliceOptions &options);
+
+  // Reads path (a file or a DICOM series directory: its first series) and appends its foreground slices with
+  // label (0 to MG_MAX_CLASSES - 1).
+  // Returns the number of slices kept. Throws VolumeError naming the file on 4D or multi-component images,
+  // empty or constant volumes, NaN or infinite voxels, unreadable files.
+  int AddVolume(const std::string &path, int label);
+
+  // Throws VolumeError when no slice was kept or the intensities have no spread.
+  const mg_dataset &Dataset();
+
+  int Count() const { return static_cast<int>(m_Sources.size()); }
+  const SliceSource &Source(int i) const { return m_Sources[i]; }
+  // Slice i before normalization, in the volume's units (size * size values, top row first).
+  const float *RawSlice(int i) const { return m_Raw.data() + Offset(i); }
+  // Non-zero where slice i's pixel lies inside the volume (zero: padding).
+  const uint8_t *InField(int i) const { return m_InField.data() + Offset(i); }
+
+  // Linear-interpolated percentile (numpy's default) of values; p in [0, 100]. Reorders values.
+  static double Percentile(std::vector<float> &values, double p);
+
+private:
+  size_t Offset(int i) const { return static_cast<size_t>(i) * m_Options.size * m_Options.size; }
+
+  SliceOptions m_Options;
+  std::vector<float> m_Raw;      // Count() * size * size, original units
+  std::vector<uint8_t> m_InField;
+  std::vector<float> m_Images;   // normalized
+  std::vector<int32_t> m_Labels;
+  std::vector<SliceSource> m_Sources;
+  mg_dataset m_Dataset{};
+};
+
+} // namespace medgen
+
+#endif
