@@ -1,0 +1,331 @@
+#ifndef itkMedGenImageSource_hxx
+#define itkMedGenImageSource_hxx
+
+#include "itkMedGenImageSource.h"
+
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <vector>
+
+#include "itkImageRegionIteratorWithIndex.h"
+#include "itkMetaDataObject.h"
+#include "itkNumericTraits.h"
+#include "medgen.h"
+
+namespace itk
+{
+
+template <typename TOutputImage>
+struct MedGenImageSource<TOutputImage>::Engine
+{
+  mg_ctx *ctx{ nullptr };
+  mg_checkpoint *ckpt{ nullptr };
+  mg_ddpm *ddpm{ nullptr };
+  mg_gan *gan{ nullptr };
+  std::string file;
+  bool ema{ true };
+  std::string fingerprint;
+  int size{ 0 };
+  int channels{ 0 };
+  ~Engine()
+  {
+    // Models live in their context's memory: free them first.
+    if (ddpm)
+      mg_ddpm_free(ddpm);
+    if (gan)
+      mg_gan_free(gan);
+    if (ckpt)
+      mg_checkpoint_free(ckpt);
+    if (ctx)
+      mg_context_free(ctx);
+  }
+};
+
+namespace medgen_detail
+{
+// FNV-1a over the file's bytes: identifies the exact checkpoint a sample came from.
+inline std::string
+FileFingerprint(const std::string &path)
+{
+  std::ifstream in(path, std::ios::binary);
+  uint64_t h = 1469598103934665603ull;
+  char buf[1 << 16];
+  while (in)
+  {
+    in.read(buf, sizeof buf);
+    for (std::streamsize i = 0; i < in.gcount(); ++i)
+      h = (h ^ static_cast<unsigned char>(buf[i])) * 1099511628211ull;
+  }
+  char hex[32];
+  std::snprintf(hex, sizeof hex, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
+// Carries progress from the engine's C callback to ITK observers. An observer's exception must not cross the
+// C code: it is kept and rethrown once the engine has returned.
+struct ProgressBridge
+{
+  ProcessObject *filter;
+  std::exception_ptr error;
+};
+
+inline int
+OnEngineProgress(void *user, const mg_progress *progress)
+{
+  auto *bridge = static_cast<ProgressBridge *>(user);
+  try
+  {
+    if (progress->total > 0)
+      bridge->filter->UpdateProgress(static_cast<float>(progress->step) / static_cast<float>(progress->total));
+  }
+  catch (...)
+  {
+    bridge->error = std::current_exception();
+    return 1;
+  }
+  return bridge->filter->GetAbortGenerateData() ? 1 : 0;
+}
+
+template <typename TPixel>
+TPixel
+ToPixel(double v)
+{
+  using Limits = std::numeric_limits<TPixel>;
+  const double lo = static_cast<double>(NumericTraits<TPixel>::NonpositiveMin());
+  const double hi = static_cast<double>(NumericTraits<TPixel>::max());
+  if (Limits::is_integer)
+    v = std::nearbyint(v);
+  if (std::isnan(v))
+    return TPixel{};
+  return static_cast<TPixel>(v < lo ? lo : (v > hi ? hi : v));
+}
+} // namespace medgen_detail
+
+template <typename TOutputImage>
+MedGenImageSource<TOutputImage>::MedGenImageSource()
+{
+  m_Spacing.Fill(1.0);
+  m_Origin.Fill(0.0);
+  m_Direction.SetIdentity();
+}
+
+template <typename TOutputImage>
+void
+MedGenImageSource<TOutputImage>::ThrowEngineError(const std::string &message) const
+{
+  // Engine messages about files already start with the path; others get it prepended.
+  std::string text = message;
+  if (text.find(m_ModelFileName) == std::string::npos)
+    text = m_ModelFileName + ": " + text;
+  throw MedGenError(__FILE__, __LINE__, text);
+}
+
+template <typename TOutputImage>
+void
+MedGenImageSource<TOutputImage>::LoadModel()
+{
+  if (m_ModelFileName.empty())
+    throw MedGenError(__FILE__, __LINE__, "MedGenImageSource: no ModelFileName set");
+  if (m_Engine && m_Engine->file == m_ModelFileName && m_Engine->ema == m_UseEMAWeights)
+  {
+    if (mg_context_set_threads(m_Engine->ctx, m_NumberOfThreads) != MG_OK)
+      this->ThrowEngineError(mg_context_error(m_Engine->ctx));
+    return;
+  }
+  m_Engine.reset();
+  auto engine = std::make_shared<Engine>();
+  engine->file = m_ModelFileName;
+  engine->ema = m_UseEMAWeights;
+  char err[1024] = "";
+  if (mg_checkpoint_load(m_ModelFileName.c_str(), &engine->ckpt, err, sizeof err) != MG_OK)
+    this->ThrowEngineError(err);
+  mg_context_options options{ MG_DEVICE_CPU, m_NumberOfThreads };
+  if (mg_context_create(&options, &engine->ctx, err, sizeof err) != MG_OK)
+    this->ThrowEngineError(err);
+  const char *type = mg_checkpoint_model_type(engine->ckpt);
+  const std::string modelType = type ? type : "";
+  const mg_weights weights = m_UseEMAWeights ? MG_WEIGHTS_EMA : MG_WEIGHTS_RAW;
+  if (modelType == "ddpm")
+  {
+    if (mg_ddpm_load(engine->ctx, engine->ckpt, weights, &engine->ddpm) != MG_OK)
+      this->ThrowEngineError(mg_context_error(engine->ctx));
+    engine->size = mg_ddpm_get_config(engine->ddpm)->unet.image_size;
+    engine->channels = mg_ddpm_get_config(engine->ddpm)->unet.in_channels;
+  }
+  else if (modelType == "gan")
+  {
+    if (mg_gan_load(engine->ctx, engine->ckpt, weights, &engine->gan) != MG_OK)
+      this->ThrowEngineError(mg_context_error(engine->ctx));
+    engine->size = mg_gan_get_config(engine->gan)->image_size;
+    engine->channels = mg_gan_get_config(engine->gan)->channels;
+  }
+  else
+    this->ThrowEngineError("model type \"" + modelType + "\" cannot generate images (need \"ddpm\" or \"gan\")");
+  if (engine->channels != 1)
+    this->ThrowEngineError("the model makes " + std::to_string(engine->channels) +
+                           "-channel images; MedGenImageSource makes scalar images");
+  engine->fingerprint = medgen_detail::FileFingerprint(m_ModelFileName);
+  m_Engine = engine;
+}
+
+template <typename TOutputImage>
+void
+MedGenImageSource<TOutputImage>::GenerateOutputInformation()
+{
+  this->LoadModel();
+  TOutputImage *output = this->GetOutput();
+  typename TOutputImage::SizeType size;
+  size[0] = static_cast<SizeValueType>(m_Engine->size);
+  size[1] = static_cast<SizeValueType>(m_Engine->size);
+  if (ImageDimension == 3)
+    size[ImageDimension - 1] = m_NumberOfSamples;
+  typename TOutputImage::IndexType start;
+  start.Fill(0);
+  output->SetLargestPossibleRegion(typename TOutputImage::RegionType(start, size));
+  if (m_ReferenceImage)
+  {
+    output->SetSpacing(m_ReferenceImage->GetSpacing());
+    output->SetOrigin(m_ReferenceImage->GetOrigin());
+    output->SetDirection(m_ReferenceImage->GetDirection());
+  }
+  else
+  {
+    output->SetSpacing(m_Spacing);
+    output->SetOrigin(m_Origin);
+    output->SetDirection(m_Direction);
+  }
+}
+
+template <typename TOutputImage>
+void
+MedGenImageSource<TOutputImage>::EnlargeOutputRequestedRegion(DataObject *output)
+{
+  // One engine call makes the whole image.
+  output->SetRequestedRegionToLargestPossibleRegion();
+}
+
+template <typename TOutputImage>
+void
+MedGenImageSource<TOutputImage>::GenerateData()
+{
+  this->LoadModel();
+  this->AllocateOutputs();
+  TOutputImage *output = this->GetOutput();
+  const int n = ImageDimension == 3 ? static_cast<int>(m_NumberOfSamples) : 1;
+  const int s = m_Engine->size;
+  const bool isGan = m_Engine->gan != nullptr;
+
+  // Class: a name the model knows or a decimal index; empty means none.
+  std::vector<int32_t> labels;
+  std::string classLabel = "none";
+  if (!m_ClassName.empty())
+  {
+    const int numClasses = isGan ? mg_gan_num_classes(m_Engine->gan) : mg_ddpm_num_classes(m_Engine->ddpm);
+    int index = isGan ? mg_gan_class_index(m_Engine->gan, m_ClassName.c_str())
+                      : mg_ddpm_class_index(m_Engine->ddpm, m_ClassName.c_str());
+    if (index < 0 && m_ClassName.find_first_not_of("0123456789") == std::string::npos && m_ClassName.size() < 9)
+      index = std::stoi(m_ClassName);
+    if (numClasses == 0)
+      this->ThrowEngineError("the model is unconditional; class \"" + m_ClassName + "\" cannot be asked for");
+    if (index < 0 || index >= numClasses)
+      this->ThrowEngineError("no class \"" + m_ClassName + "\" (the model has " + std::to_string(numClasses) +
+                             " classes)");
+    labels.assign(n, index);
+    classLabel = std::to_string(index);
+  }
+
+  std::vector<float> pixels(static_cast<size_t>(n) * s * s);
+  medgen_detail::ProgressBridge bridge{ this, nullptr };
+  mg_status status;
+  std::string sampler = "gan";
+  if (isGan)
+  {
+    mg_gan_sample_options options = mg_gan_default_sample_options();
+    options.seed = m_Seed;
+    options.truncation = m_Truncation;
+    status = mg_gan_sample(m_Engine->gan, &options, n, labels.empty() ? nullptr : labels.data(), pixels.data(),
+                           medgen_detail::OnEngineProgress, &bridge);
+  }
+  else
+  {
+    const int samplerIndex = mg_sampler_from_name(m_Sampler.c_str());
+    if (samplerIndex < 0)
+      this->ThrowEngineError("unknown sampler \"" + m_Sampler + "\" (ddpm, ddim, dpm++2m)");
+    mg_ddpm_sample_options options = mg_ddpm_default_sample_options();
+    options.sampler = static_cast<mg_sampler>(samplerIndex);
+    options.steps = static_cast<int>(m_NumberOfSteps);
+    options.guidance = m_Guidance;
+    options.seed = m_Seed;
+    sampler = mg_sampler_name(options.sampler);
+    status = mg_ddpm_sample(m_Engine->ddpm, &options, n, labels.empty() ? nullptr : labels.data(), pixels.data(),
+                            medgen_detail::OnEngineProgress, &bridge);
+  }
+  if (bridge.error)
+    std::rethrow_exception(bridge.error);
+  if (status == MG_ERR_CANCELLED || this->GetAbortGenerateData())
+  {
+    ProcessAborted e(__FILE__, __LINE__);
+    e.SetLocation(ITK_LOCATION);
+    e.SetDescription("MedGenImageSource: sampling aborted by the user");
+    throw e;
+  }
+  if (status != MG_OK)
+    this->ThrowEngineError(mg_context_error(m_Engine->ctx));
+
+  // Engine images are top row first, column fastest: the ITK layout of index (x, y[, sample]).
+  ImageRegionIteratorWithIndex<TOutputImage> it(output, output->GetLargestPossibleRegion());
+  for (it.GoToBegin(); !it.IsAtEnd(); ++it)
+  {
+    const auto &idx = it.GetIndex();
+    const size_t sample = ImageDimension == 3 ? static_cast<size_t>(idx[ImageDimension - 1]) : 0;
+    const size_t at = (sample * s + static_cast<size_t>(idx[1])) * s + static_cast<size_t>(idx[0]);
+    it.Set(medgen_detail::ToPixel<PixelType>(pixels[at]));
+  }
+
+  const std::string steps = isGan ? "1" : std::to_string(m_NumberOfSteps);
+  const std::string seed = std::to_string(m_Seed);
+  MetaDataDictionary &dict = output->GetMetaDataDictionary();
+  EncapsulateMetaData<std::string>(dict, "MedGen", "synthetic");
+  EncapsulateMetaData<std::string>(dict, "MedGen_Model", m_ModelFileName);
+  EncapsulateMetaData<std::string>(dict, "MedGen_ModelFingerprint", m_Engine->fingerprint);
+  EncapsulateMetaData<std::string>(dict, "MedGen_ModelType", isGan ? "gan" : "ddpm");
+  EncapsulateMetaData<std::string>(dict, "MedGen_Sampler", sampler);
+  EncapsulateMetaData<std::string>(dict, "MedGen_Steps", steps);
+  EncapsulateMetaData<std::string>(dict, "MedGen_Seed", seed);
+  EncapsulateMetaData<std::string>(dict, "MedGen_Class", classLabel);
+  EncapsulateMetaData<std::string>(dict, "MedGen_Guidance", std::to_string(m_Guidance));
+  EncapsulateMetaData<std::string>(dict, "MedGen_Truncation", std::to_string(m_Truncation));
+  EncapsulateMetaData<std::string>(dict, "MedGen_Weights", m_UseEMAWeights ? "ema" : "raw");
+  // NIfTI: ITK 5.2's writer stores no key-value fields and never writes descrip; it does write "aux_file" (at most
+  // 23 characters): the marker and the fingerprint fit exactly.
+  EncapsulateMetaData<std::string>(dict, "aux_file", "MedGen:" + m_Engine->fingerprint.substr(8));
+}
+
+template <typename TOutputImage>
+void
+MedGenImageSource<TOutputImage>::PrintSelf(std::ostream &os, Indent indent) const
+{
+  Superclass::PrintSelf(os, indent);
+  os << indent << "ModelFileName: " << m_ModelFileName << std::endl;
+  os << indent << "Sampler: " << m_Sampler << std::endl;
+  os << indent << "NumberOfSteps: " << m_NumberOfSteps << std::endl;
+  os << indent << "Seed: " << m_Seed << std::endl;
+  os << indent << "ClassName: " << m_ClassName << std::endl;
+  os << indent << "Guidance: " << m_Guidance << std::endl;
+  os << indent << "NumberOfSamples: " << m_NumberOfSamples << std::endl;
+  os << indent << "UseEMAWeights: " << (m_UseEMAWeights ? "On" : "Off") << std::endl;
+  os << indent << "NumberOfThreads: " << m_NumberOfThreads << std::endl;
+  os << indent << "Truncation: " << m_Truncation << std::endl;
+  os << indent << "Spacing: " << m_Spacing << std::endl;
+  os << indent << "Origin: " << m_Origin << std::endl;
+  os << indent << "Direction: " << m_Direction << std::endl;
+  os << indent << "ReferenceImage: " << m_ReferenceImage.GetPointer() << std::endl;
+}
+
+} // namespace itk
+
+#endif
