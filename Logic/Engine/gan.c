@@ -489,55 +489,47 @@ static void copy_tensor(mg_ctx *ctx, mg_tensor *dst, const mg_tensor *src) {
 
 /* Batch-norm statistics for the EMA weights: with them in the generator, STANDING_BATCHES batches of
  * STANDING_BATCH latents (mg_gan_latents of STANDING_SEED: not the training stream) run through it in training
- * mode without gradients; each buffer (running mean or variance) gets the average of the batches' statistics (what
- * a momentum of 1/(k+1) from zero gives). Each batch starts from zeroed buffers, so the network's fixed momentum m
- * leaves m times the batch's statistic, divided out here. classes cycle i % num_classes. stats receives the
- * buffers' values in parameter order. The generator's own weights and statistics, the context's stream and the
- * gradient mode are restored exactly. */
+ * mode without gradients, from zeroed statistics with momentum 1/(k+1) for batch k, so each buffer (running mean
+ * or variance) ends as the average of the batches' statistics. classes cycle i % num_classes. stats receives the
+ * buffers' values in parameter order. The generator's own weights, statistics and momentum, the context's stream
+ * and the gradient mode are restored exactly. */
 static mg_status standing_statistics(mg_gan *m, float *stats) {
   mg_ctx *ctx = m->ctx;
   mg_params *gp = mg_generator_params(m->g);
   const int n = mg_params_count(gp), L = m->cfg.latent_dim;
-  int64_t values = 0;
-  for (int i = 0; i < n; i++) values += mg_params_is_buffer(gp, i) ? mg_params_at(gp, i)->numel : 0;
-  double *sum = calloc((size_t)values, sizeof *sum);
-  float *z = malloc((size_t)STANDING_BATCH * L * sizeof *z), *host = malloc((size_t)values * sizeof *host);
+  float *z = malloc((size_t)STANDING_BATCH * L * sizeof *z);
   int32_t labels[STANDING_BATCH];
-  if (!sum || !z || !host) {
-    free(sum), free(z), free(host);
-    return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory measuring batch-norm statistics");
-  }
+  if (!z) return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory measuring batch-norm statistics");
   mg_rng_state kept = mg_rng_get(ctx);
   bool grad = mg_set_grad_enabled(ctx, false);
   for (int i = 0; i < n; i++) {
     mg_tensor *t = mg_params_at(gp, i);
     copy_tensor(ctx, m->g_kept[i], t);
-    if (!mg_params_is_buffer(gp, i)) copy_tensor(ctx, t, mg_ema_tensor(m->ema, i));
+    if (mg_params_is_buffer(gp, i)) mg_fill(ctx, t, 0);
+    else copy_tensor(ctx, t, mg_ema_tensor(m->ema, i));
   }
   for (int k = 0; k < STANDING_BATCHES && mg_ok(ctx); k++) {
     mg_diffusion_noise(ctx, STANDING_SEED, (int64_t)k * STANDING_BATCH, STANDING_BATCH, L, 0, z);
     for (int i = 0; i < STANDING_BATCH; i++)
       labels[i] = m->cfg.num_classes ? (k * STANDING_BATCH + i) % m->cfg.num_classes : 0;
-    for (int i = 0; i < n; i++)
-      if (mg_params_is_buffer(gp, i)) mg_fill(ctx, mg_params_at(gp, i), 0);
     mg_step_begin(ctx);
     mg_tensor *zt = mg_tensor_2d(ctx, STANDING_BATCH, L);
     if (zt) mg_tensor_upload(ctx, zt, z, zt->numel);
+    mg_generator_set_bn_momentum(m->g, 1.0 / (k + 1));
     mg_generator_forward(ctx, m->g, zt, label_tensor(m, STANDING_BATCH, labels), true);
-    int64_t at = 0;
-    for (int i = 0; i < n && mg_ok(ctx); i++) {
-      if (!mg_params_is_buffer(gp, i)) continue;
-      const mg_tensor *t = mg_params_at(gp, i);
-      mg_tensor_download(ctx, t, host + at, t->numel);
-      for (int64_t j = 0; j < t->numel; j++) sum[at + j] += host[at + j] / MG_GAN_BN_MOMENTUM;
-      at += t->numel;
-    }
   }
-  for (int64_t j = 0; j < values; j++) stats[j] = (float)(sum[j] / STANDING_BATCHES);
+  mg_generator_set_bn_momentum(m->g, MG_GAN_BN_MOMENTUM);
+  int64_t at = 0;
+  for (int i = 0; i < n && mg_ok(ctx); i++) {
+    if (!mg_params_is_buffer(gp, i)) continue;
+    const mg_tensor *t = mg_params_at(gp, i);
+    mg_tensor_download(ctx, t, stats + at, t->numel);
+    at += t->numel;
+  }
   for (int i = 0; i < n; i++) copy_tensor(ctx, mg_params_at(gp, i), m->g_kept[i]);
   mg_set_grad_enabled(ctx, grad);
   mg_rng_set(ctx, kept);
-  free(sum), free(z), free(host);
+  free(z);
   return mg_ctx_status(ctx);
 }
 

@@ -127,6 +127,7 @@ struct mg_generator {
   int blocks;
   gen_block block[MAX_BLOCKS];
   mg_tensor *out_weight, *out_bias; /* [width, channels, 4, 4], [channels] */
+  double bn_momentum;               /* MG_GAN_BN_MOMENTUM unless mg_generator_set_bn_momentum changed it */
 };
 
 /* A spectrally normalized conv: the raw weight, its power-iteration vectors (buffers) and a bias. */
@@ -250,6 +251,7 @@ mg_generator *mg_generator_new(mg_ctx *ctx, const mg_gan_config *config) {
   }
   g->ctx = ctx;
   g->config = *config;
+  g->bn_momentum = MG_GAN_BN_MOMENTUM;
   g->blocks = block_count(config);
   g->params = mg_params_new(ctx);
   if (g->params) build_generator(g);
@@ -262,6 +264,7 @@ mg_generator *mg_generator_new(mg_ctx *ctx, const mg_gan_config *config) {
 
 void mg_generator_free(mg_generator *g) { free(g); }
 mg_params *mg_generator_params(const mg_generator *g) { return g ? g->params : NULL; }
+void mg_generator_set_bn_momentum(mg_generator *g, double momentum) { g->bn_momentum = momentum; }
 
 mg_discriminator *mg_discriminator_new(mg_ctx *ctx, const mg_gan_config *config) {
   if (!ctx || !mg_ok(ctx) || !config_ok(ctx, config, "mg_discriminator_new")) return NULL;
@@ -349,7 +352,7 @@ mg_tensor *mg_generator_forward(mg_ctx *ctx, mg_generator *g, mg_tensor *z, mg_t
   for (int i = 0; i < g->blocks; i++) {
     const gen_block *b = &g->block[i];
     h = i ? mg_conv_transpose2d(ctx, h, b->conv, NULL, 2, 1) : mg_conv_transpose2d(ctx, h, b->conv, NULL, 1, 0);
-    h = mg_batch_norm(ctx, h, b->gamma, b->beta, b->running_mean, b->running_var, training, MG_GAN_BN_MOMENTUM,
+    h = mg_batch_norm(ctx, h, b->gamma, b->beta, b->running_mean, b->running_var, training, g->bn_momentum,
                       MG_GAN_BN_EPS);
     if (c->num_classes) h = mg_add(ctx, mg_mul(ctx, h, gain[i]), shift[i]); /* conditional batch norm */
     h = mg_relu(ctx, h);

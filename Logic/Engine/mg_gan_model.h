@@ -45,13 +45,16 @@ typedef struct mg_discriminator mg_discriminator;
 mg_generator *mg_generator_new(mg_ctx *ctx, const mg_gan_config *config);
 void mg_generator_free(mg_generator *g);
 mg_params *mg_generator_params(const mg_generator *g);
+/* The running-statistics momentum of the next training-mode forwards (MG_GAN_BN_MOMENTUM until changed; in
+ * [0, 1]): 1/(k+1) for batch k from zeroed statistics averages the batches' statistics. */
+void mg_generator_set_bn_momentum(mg_generator *g, double momentum);
 mg_discriminator *mg_discriminator_new(mg_ctx *ctx, const mg_gan_config *config);
 void mg_discriminator_free(mg_discriminator *d);
 mg_params *mg_discriminator_params(const mg_discriminator *d);
 
 /* z [n, latent_dim], labels [n] int32 in [0, num_classes) (NULL for an unconditional model; required by a
  * conditional one) -> images [n, channels, S, S] in (-1, 1). training: batch statistics (and the running ones
- * updated with MG_GAN_BN_MOMENTUM); otherwise the running statistics. */
+ * updated with the momentum above); otherwise the running statistics. */
 mg_tensor *mg_generator_forward(mg_ctx *ctx, mg_generator *g, mg_tensor *z, mg_tensor *labels, bool training);
 /* x [n, channels, S, S], labels as above -> scores [n, 1]. training: one power iteration per spectrally
  * normalized weight first (u and v updated), as PyTorch's modules in training mode; otherwise none. */
