@@ -15,8 +15,6 @@
 namespace medgen
 {
 
-using VolumeType = itk::Image<float, 3>;
-
 // Percentiles for the background rule are estimated on evenly spaced voxels: enough for a threshold, and a CT of
 // 50 M voxels need not be copied whole.
 static const size_t kBackgroundSampleMax = 4u << 20;
@@ -47,8 +45,9 @@ CheckImageIO(const std::string &path, itk::ImageIOBase *io)
   }
 }
 
+// Reads path as float voxels; pixelType receives the file's component type (ITK's name, e.g. "short").
 static VolumeType::Pointer
-ReadVolume(const std::string &path)
+ReadVolume(const std::string &path, std::string &pixelType)
 {
   try
   {
@@ -65,6 +64,7 @@ ReadVolume(const std::string &path)
       io->SetFileName(files.front());
       io->ReadImageInformation();
       CheckImageIO(path, io);
+      pixelType = itk::ImageIOBase::GetComponentTypeAsString(io->GetComponentType());
       auto reader = itk::ImageSeriesReader<VolumeType>::New();
       reader->SetImageIO(io);
       reader->SetFileNames(files);
@@ -79,6 +79,7 @@ ReadVolume(const std::string &path)
     io->SetFileName(path);
     io->ReadImageInformation();
     CheckImageIO(path, io);
+    pixelType = itk::ImageIOBase::GetComponentTypeAsString(io->GetComponentType());
     auto reader = itk::ImageFileReader<VolumeType>::New();
     reader->SetImageIO(io);
     reader->SetFileName(path);
@@ -139,11 +140,35 @@ SliceSet::Percentile(std::vector<float> &values, double p)
 }
 
 int
-SliceSet::AddVolume(const std::string &path, int label)
+SliceSet::AddVolume(const std::string &path, const std::string &className, const std::string &labelMapPath)
 {
-  if (label < 0 || label >= MG_MAX_CLASSES)
-    Fail(path, "label " + std::to_string(label) + " is outside [0, " + std::to_string(MG_MAX_CLASSES) + ")");
-  VolumeType::Pointer volume = ReadVolume(path);
+  std::string pixelType, labelPixelType;
+  VolumeType::Pointer volume = ReadVolume(path, pixelType);
+  VolumeType::Pointer labelMap = labelMapPath.empty() ? nullptr : ReadVolume(labelMapPath, labelPixelType);
+  return AddImage(volume, path, pixelType, className, labelMap);
+}
+
+int
+SliceSet::AddImage(const VolumeType *volume, const std::string &path, const std::string &pixelType,
+                   const std::string &className, const VolumeType *labelMap)
+{
+  if (!volume)
+    Fail(path, "no volume given");
+  if (labelMap)
+    Fail(path, "label maps are not supported yet");
+  const bool labelled = !className.empty();
+  if (!m_Sources.empty() && labelled != !m_ClassNames.empty())
+    Fail(path, labelled ? "has a class, but the volumes before it have none"
+                        : "has no class, but the volumes before it have one");
+  int label = -1;
+  if (labelled)
+  {
+    const auto found = std::find(m_ClassNames.begin(), m_ClassNames.end(), className);
+    label = static_cast<int>(found - m_ClassNames.begin());
+    if (label >= MG_MAX_CLASSES)
+      Fail(path, "class '" + className + "' is one more than the " + std::to_string(MG_MAX_CLASSES) +
+                   " classes MedGen takes");
+  }
   const auto region = volume->GetLargestPossibleRegion();
   const auto dims = region.GetSize();
   const size_t voxels = region.GetNumberOfPixels();
@@ -237,9 +262,13 @@ SliceSet::AddVolume(const std::string &path, int label)
       }
     }
     m_Labels.push_back(label);
-    m_Sources.push_back({ path, slice_index, label });
+    m_Sources.push_back({ path, slice_index, label, mm_per_pixel });
     ++kept;
   }
+  if (kept > 0 && labelled && label == static_cast<int>(m_ClassNames.size()))
+    m_ClassNames.push_back(className); // a class is known once it has slices
+  if (kept > 0)
+    m_PixelType = m_PixelType.empty() || m_PixelType == pixelType ? pixelType : "float";
   return kept;
 }
 
@@ -268,17 +297,18 @@ SliceSet::Dataset()
   m_Images.resize(m_Raw.size());
   for (size_t i = 0; i < m_Raw.size(); ++i)
     m_Images[i] = static_cast<float>(std::min(std::max((m_Raw[i] - offset) / scale, -1.0), 1.0));
-  int num_classes = 0;
-  for (int32_t label : m_Labels)
-    num_classes = std::max(num_classes, label + 1);
+  m_ClassNamePointers.clear();
+  for (const std::string &name : m_ClassNames)
+    m_ClassNamePointers.push_back(name.c_str());
+  const int num_classes = static_cast<int>(m_ClassNames.size());
   m_Dataset = mg_dataset{};
   m_Dataset.count = Count();
   m_Dataset.channels = 1;
   m_Dataset.size = m_Options.size;
   m_Dataset.images = m_Images.data();
-  m_Dataset.labels = m_Labels.data();
+  m_Dataset.labels = num_classes ? m_Labels.data() : nullptr;
   m_Dataset.num_classes = num_classes;
-  m_Dataset.class_names = nullptr;
+  m_Dataset.class_names = num_classes ? m_ClassNamePointers.data() : nullptr;
   m_Dataset.norm_offset = offset;
   m_Dataset.norm_scale = scale;
   return m_Dataset;

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "itkImage.h"
 #include "itkMacro.h"
 #include "medgen.h"
 
@@ -66,34 +67,56 @@ struct SliceOptions
   Normalization normalization = Normalization::Percentiles;
   double low_percentile = 0.5, high_percentile = 99.5;
   double window_low = -1000.0, window_high = 1000.0;
+  // Label maps: a label value gives a slice its class when it covers at least this many of the slice's voxels.
+  int label_min_voxels = 10;
 };
 
-// Where a slice came from: the file, the index along the array axis that was cut, and the caller's label.
+// Where a slice came from: the file (or the name given to AddImage), the index along the array axis that was cut,
+// its class (-1: unlabelled) and the physical size of one output pixel (mm; the volume's slice extent / size).
 struct SliceSource
 {
   std::string file;
   int slice_index;
   int label;
+  double mm_per_pixel;
 };
 
+using VolumeType = itk::Image<float, 3>;
+
 // Accumulates slices from volumes. Dataset() normalizes all slices together and returns a view whose pointers
-// stay valid until the next AddVolume or Dataset call or the set's destruction.
+// stay valid until the next AddVolume/AddImage or Dataset call or the set's destruction.
+//
+// Classes: every volume added is either unlabelled (className "" and no label map), or names its class
+// (className), or comes with a label map (className ""), whose voxels give each slice's class: the highest label
+// value covering at least SliceOptions::label_min_voxels voxels of the slice ("background" when none does; label v
+// is named "label <v>"). Named classes are numbered in order of first appearance; label-map classes in increasing
+// label value. Mixing the three kinds in one set is refused (at the Add call that would mix them).
 class SliceSet
 {
 public:
   explicit SliceSet(const SliceOptions &options);
 
-  // Reads path (a file or a DICOM series directory: its first series) and appends its foreground slices with
-  // label (0 to MG_MAX_CLASSES - 1).
-  // Returns the number of slices kept. Throws VolumeError naming the file on 4D or multi-component images,
-  // empty or constant volumes, NaN or infinite voxels, unreadable files.
-  int AddVolume(const std::string &path, int label);
+  // Reads path (a file or a DICOM series directory: its first series) and, when labelMapPath is not empty, the
+  // label map aligned with it, and appends the volume's foreground slices. Returns the number of slices kept.
+  // Throws VolumeError naming the file on 4D or multi-component images, empty or constant volumes, NaN or infinite
+  // voxels, unreadable files, and label maps whose size or geometry differ from the volume's or whose voxels are
+  // not non-negative integers below MG_MAX_CLASSES.
+  int AddVolume(const std::string &path, const std::string &className = "", const std::string &labelMapPath = "");
+  // The same for a volume already in memory: name stands for it in messages and in Source(); pixelType is the
+  // component type its values came from (ITK's name, e.g. "short"), reported by PixelType().
+  int AddImage(const VolumeType *volume, const std::string &name, const std::string &pixelType,
+               const std::string &className = "", const VolumeType *labelMap = nullptr);
 
   // Throws VolumeError when no slice was kept or the intensities have no spread.
   const mg_dataset &Dataset();
 
   int Count() const { return static_cast<int>(m_Sources.size()); }
   const SliceSource &Source(int i) const { return m_Sources[i]; }
+  // The class names so far (empty for an unlabelled set), indexed by label.
+  const std::vector<std::string> &ClassNames() const { return m_ClassNames; }
+  // The component type shared by every volume added (e.g. "short", "unsigned char", "float"), "float" when they
+  // differ, "" before the first volume.
+  const std::string &PixelType() const { return m_PixelType; }
   // Slice i before normalization, in the volume's units (size * size values, top row first).
   const float *RawSlice(int i) const { return m_Raw.data() + Offset(i); }
   // Non-zero where slice i's pixel lies inside the volume (zero: padding).
@@ -111,6 +134,9 @@ private:
   std::vector<float> m_Images;   // normalized
   std::vector<int32_t> m_Labels;
   std::vector<SliceSource> m_Sources;
+  std::vector<std::string> m_ClassNames;
+  std::vector<const char *> m_ClassNamePointers;
+  std::string m_PixelType;
   mg_dataset m_Dataset{};
 };
 

@@ -101,8 +101,8 @@ TestPermutedDirection(const std::string &dir)
     options.size = 16;
     options.min_foreground = 0.0;
     medgen::SliceSet sa(options), sb(options);
-    const int ka = sa.AddVolume(dir + "/identity.nrrd", 0);
-    const int kb = sb.AddVolume(dir + "/permuted.mha", 0);
+    const int ka = sa.AddVolume(dir + "/identity.nrrd");
+    const int kb = sb.AddVolume(dir + "/permuted.mha");
     const int expected = axis == medgen::SliceAxis::Axial ? nz : axis == medgen::SliceAxis::Coronal ? ny : nx;
     CHECK(ka == expected && kb == expected, "axis %d: %d and %d slices, want %d", static_cast<int>(axis), ka, kb,
           expected);
@@ -119,9 +119,9 @@ TestPermutedDirection(const std::string &dir)
   options.size = 12;
   options.min_foreground = 0.0;
   medgen::SliceSet s(options);
-  s.AddVolume(dir + "/identity.nrrd", 3);
+  s.AddVolume(dir + "/identity.nrrd", "left");
   CHECK(s.Source(0).slice_index == 0 && s.Source(nz - 1).slice_index == nz - 1, "slice order inferior->superior");
-  CHECK(s.Source(0).label == 3, "label kept");
+  CHECK(s.Source(0).label == 0 && s.ClassNames().size() == 1 && s.ClassNames()[0] == "left", "class kept");
   const float *slice = s.RawSlice(2);
   // Output row r centre sits at y = r + 0.5 - 6 mm from the centre, voxel v = 4 + y.
   const double v = 4.0 + (5 + 0.5 - 6.0);
@@ -152,7 +152,7 @@ TestAnisotropicPadding(const std::string &dir)
   options.normalization = medgen::Normalization::Window;
   options.window_low = 0.0, options.window_high = 1.0;
   medgen::SliceSet s(options);
-  CHECK(s.AddVolume(dir + "/disk.nrrd", 0) == nz, "all disk slices kept");
+  CHECK(s.AddVolume(dir + "/disk.nrrd") == nz, "all disk slices kept");
   const mg_dataset &data = s.Dataset();
   CHECK(data.norm_offset == 0.5 && data.norm_scale == 0.5, "window offset/scale %g %g", data.norm_offset,
         data.norm_scale);
@@ -183,12 +183,12 @@ TestTwoVolumes(const std::string &dir)
   options.min_foreground = 0.0;
   options.low_percentile = 0.0, options.high_percentile = 100.0;
   medgen::SliceSet s(options);
-  const int first = s.AddVolume(dir + "/identity.nrrd", 2);
-  const int second = s.AddVolume(dir + "/disk.nrrd", 0);
+  const int first = s.AddVolume(dir + "/identity.nrrd", "cube");
+  const int second = s.AddVolume(dir + "/disk.nrrd", "disk");
   const mg_dataset &d = s.Dataset();
-  CHECK(d.count == first + second && d.num_classes == 3, "two volumes: %d slices, %d classes", d.count,
+  CHECK(d.count == first + second && d.num_classes == 2, "two volumes: %d slices, %d classes", d.count,
         d.num_classes);
-  CHECK(d.labels[0] == 2 && d.labels[first] == 0 && s.Source(first).file == dir + "/disk.nrrd" &&
+  CHECK(d.labels[0] == 0 && d.labels[first] == 1 && std::string(d.class_names[1]) == "disk" && s.Source(first).file == dir + "/disk.nrrd" &&
           s.Source(first - 1).file == dir + "/identity.nrrd",
         "labels and provenance in order");
   double low = 1e30, high = -1e30;
@@ -211,7 +211,7 @@ ExpectRefused(const std::string &path, const char *what)
   medgen::SliceSet s(medgen::SliceOptions{});
   try
   {
-    s.AddVolume(path, 0);
+    s.AddVolume(path);
     CHECK(false, "%s accepted", what);
   }
   catch (const medgen::VolumeError &e)
@@ -326,8 +326,8 @@ TestDicomSeries(const std::string &dir)
     options.size = 24;
     options.min_foreground = 0.0;
     medgen::SliceSet from_dicom(options), from_nrrd(options);
-    const int kd = from_dicom.AddVolume(series, 0);
-    const int kn = from_nrrd.AddVolume(dir + "/dicom_reference.nrrd", 0);
+    const int kd = from_dicom.AddVolume(series);
+    const int kn = from_nrrd.AddVolume(dir + "/dicom_reference.nrrd");
     const int expected = axis == medgen::SliceAxis::Axial ? nz : ny;
     CHECK(kd == expected && kn == expected, "DICOM series: %d and %d slices, want %d", kd, kn, expected);
     double worst = 0.0;
@@ -362,11 +362,11 @@ TestCT(const std::string &path)
   options.size = 64;
   options.normalization = medgen::Normalization::Window;
   medgen::SliceSet window(options);
-  const int kept = window.AddVolume(path, 1);
+  const int kept = window.AddVolume(path, "ct");
   const mg_dataset &w = window.Dataset();
   CHECK(w.norm_offset == 0.0 && w.norm_scale == 1000.0, "CT window: offset %g scale %g", w.norm_offset,
         w.norm_scale);
-  CHECK(w.count == kept && w.num_classes == 2 && w.labels[0] == 1, "CT labels");
+  CHECK(w.count == kept && w.num_classes == 1 && w.labels[0] == 0 && window.PixelType() == "short", "CT class and pixel type %s", window.PixelType().c_str());
   std::printf("CT: %d axial slices kept, first index %d, last %d\n", kept, window.Source(0).slice_index,
               window.Source(kept - 1).slice_index);
   // HU survive: every in-field pixel inside the window maps back to its raw value.
@@ -389,7 +389,7 @@ TestCT(const std::string &path)
 
   options.normalization = medgen::Normalization::Percentiles;
   medgen::SliceSet robust(options);
-  robust.AddVolume(path, 0);
+  robust.AddVolume(path);
   const mg_dataset &r = robust.Dataset();
   const double p_low = SortedPercentile(raw, 0.5), p_high = SortedPercentile(raw, 99.5);
   const double back_low = -1.0 * r.norm_scale + r.norm_offset, back_high = r.norm_scale + r.norm_offset;
@@ -400,7 +400,7 @@ TestCT(const std::string &path)
   // (head CTs have air above and below the head) and at least half the slices are kept.
   options.min_foreground = 0.0;
   medgen::SliceSet all(options);
-  const int total = all.AddVolume(path, 0);
+  const int total = all.AddVolume(path);
   CHECK(kept < total && kept > total / 2, "CT kept %d of %d slices", kept, total);
   std::printf("CT: %d of %d slices kept, HU %g..%g, percentiles %g..%g\n", kept, total, raw_min, raw_max, p_low,
               p_high);
@@ -420,7 +420,7 @@ TestMRI(const std::string &path)
     options.axis = axis;
     options.size = 32;
     medgen::SliceSet s(options);
-    const int kept = s.AddVolume(path, 0);
+    const int kept = s.AddVolume(path);
     const mg_dataset &d = s.Dataset();
     float lo = 1.0f, hi = -1.0f;
     for (size_t i = 0; i < static_cast<size_t>(d.count) * 32 * 32; ++i)

@@ -1,0 +1,156 @@
+// itk::MedGenTrainer: trains a MedGen model (a DDPM or a GAN) on ITK images, for ITK code and the MedGenTrain
+// Slicer CLI module.
+//
+// Inputs: one or more 3D images (any scalar pixel type; indexed inputs 0, 1, ... through SetInput/AddTrainingImage),
+// each with an optional class name and an optional label map aligned with it (see medgen::SliceSet for how slices,
+// classes and label maps work). A pipeline works as usual: trainer->SetInput(reader->GetOutput()); Update() updates
+// the readers first.
+//
+// Update() cuts the inputs into slices along Axis at ImageSize x ImageSize, normalizes them (robust percentiles, or
+// the intensity window when UseIntensityWindow is on), and trains until NumberOfIterations steps are done, writing
+// CheckpointFileName every CheckpointInterval steps and at the end. When CheckpointFileName already holds a run of
+// this trainer's model kind and Resume is on (the default), training continues from it: the same inputs are
+// expected, and an interrupted-and-resumed run ends with the same weights as an uninterrupted one.
+//
+// Progress: one ProgressEvent per training step (GetProgress() = steps done / NumberOfIterations); GetLoss() gives
+// the last step's loss (a GAN's: the discriminator's). AbortGenerateDataOn() from an observer stops after the current
+// step: a checkpoint is written, then itk::ProcessAborted is thrown.
+// Errors: itk::MedGenError (itkMedGenImageSource.h) with the engine's or slicer's message naming the input or file.
+//
+// The checkpoint records the source pixel type and pixel size (notes run.pixel_type, run.mm_per_pixel, run.axis)
+// so that samples come back in the inputs' units and type.
+#ifndef itkMedGenTrainer_h
+#define itkMedGenTrainer_h
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "itkImage.h"
+#include "itkMedGenImageSource.h"
+#include "itkProcessObject.h"
+
+namespace itk
+{
+
+template <typename TInputImage>
+class ITK_TEMPLATE_EXPORT MedGenTrainer : public ProcessObject
+{
+public:
+  ITK_DISALLOW_COPY_AND_MOVE(MedGenTrainer);
+
+  using Self = MedGenTrainer;
+  using Superclass = ProcessObject;
+  using Pointer = SmartPointer<Self>;
+  using ConstPointer = SmartPointer<const Self>;
+
+  using InputImageType = TInputImage;
+  using InputPixelType = typename TInputImage::PixelType;
+  static_assert(TInputImage::ImageDimension == 3, "MedGenTrainer trains on 3D volumes");
+  using LabelMapType = Image<float, 3>; // any integer label image is read or cast to this
+
+  itkNewMacro(Self);
+  itkTypeMacro(MedGenTrainer, ProcessObject);
+
+  // Input i (0-based) with its class ("" for an unconditional model; then every input must be "").
+  void SetInput(unsigned int index, const InputImageType *image, const std::string &className = "");
+  // Appends an input; returns its index.
+  unsigned int AddTrainingImage(const InputImageType *image, const std::string &className = "");
+  const InputImageType *GetInput(unsigned int index) const;
+  // A label map for input index (same size and geometry), giving each slice's class; "" class names then.
+  void SetLabelMap(unsigned int index, const LabelMapType *labelMap);
+
+  // "ddpm" (default) or "gan".
+  itkSetStringMacro(ModelType);
+  itkGetStringMacro(ModelType);
+  // A preset of that model kind ("unet-s", "unet-monai", "dcgan-64"); empty: the kind's default.
+  itkSetStringMacro(Preset);
+  itkGetStringMacro(Preset);
+  // "axial" (default), "coronal" or "sagittal".
+  itkSetStringMacro(Axis);
+  itkGetStringMacro(Axis);
+  // Slices are ImageSize x ImageSize (default 64; a GAN takes 32, 64, 128 or 256).
+  itkSetClampMacro(ImageSize, unsigned int, 8, 256);
+  itkGetConstMacro(ImageSize, unsigned int);
+  itkSetMacro(UseIntensityWindow, bool);
+  itkGetConstMacro(UseIntensityWindow, bool);
+  itkBooleanMacro(UseIntensityWindow);
+  itkSetMacro(WindowMinimum, double);
+  itkGetConstMacro(WindowMinimum, double);
+  itkSetMacro(WindowMaximum, double);
+  itkGetConstMacro(WindowMaximum, double);
+
+  // Total training steps (default 2000) and images per step (default 16).
+  itkSetClampMacro(NumberOfIterations, unsigned int, 1, 100000000);
+  itkGetConstMacro(NumberOfIterations, unsigned int);
+  itkSetClampMacro(BatchSize, unsigned int, 1, 1024);
+  itkGetConstMacro(BatchSize, unsigned int);
+  // Learning rate (a GAN's generator and discriminator both); 0: the model kind's default.
+  itkSetMacro(LearningRate, double);
+  itkGetConstMacro(LearningRate, double);
+  itkSetMacro(Seed, uint64_t);
+  itkGetConstMacro(Seed, uint64_t);
+  // Engine threads; 0: all cores.
+  itkSetClampMacro(NumberOfThreads, int, 0, 4096);
+  itkGetConstMacro(NumberOfThreads, int);
+  // "cpu" (default) or "auto"; "cuda" fails until the CUDA backend exists.
+  itkSetStringMacro(Device);
+  itkGetStringMacro(Device);
+
+  itkSetStringMacro(CheckpointFileName);
+  itkGetStringMacro(CheckpointFileName);
+  itkSetClampMacro(CheckpointInterval, unsigned int, 1, 100000000);
+  itkGetConstMacro(CheckpointInterval, unsigned int);
+  itkSetMacro(Resume, bool);
+  itkGetConstMacro(Resume, bool);
+  itkBooleanMacro(Resume);
+
+  // After Update(): slices trained on, steps done (including a resumed run's earlier ones), the last loss.
+  itkGetConstMacro(NumberOfSlices, unsigned int);
+  itkGetConstMacro(CompletedIterations, unsigned int);
+  itkGetConstMacro(Loss, double);
+  itkGetConstMacro(Resumed, bool);
+
+  // Updates the inputs, then trains.
+  void Update() override;
+
+protected:
+  MedGenTrainer();
+  ~MedGenTrainer() override = default;
+  void PrintSelf(std::ostream &os, Indent indent) const override;
+  void GenerateData() override;
+
+private:
+  std::vector<std::string> m_ClassNames;
+  std::vector<typename LabelMapType::ConstPointer> m_LabelMaps;
+
+  std::string m_ModelType{ "ddpm" };
+  std::string m_Preset;
+  std::string m_Axis{ "axial" };
+  unsigned int m_ImageSize{ 64 };
+  bool m_UseIntensityWindow{ false };
+  double m_WindowMinimum{ -1000.0 };
+  double m_WindowMaximum{ 1000.0 };
+  unsigned int m_NumberOfIterations{ 2000 };
+  unsigned int m_BatchSize{ 16 };
+  double m_LearningRate{ 0.0 };
+  uint64_t m_Seed{ 1 };
+  int m_NumberOfThreads{ 0 };
+  std::string m_Device{ "cpu" };
+  std::string m_CheckpointFileName;
+  unsigned int m_CheckpointInterval{ 500 };
+  bool m_Resume{ true };
+
+  unsigned int m_NumberOfSlices{ 0 };
+  unsigned int m_CompletedIterations{ 0 };
+  double m_Loss{ 0.0 };
+  bool m_Resumed{ false };
+};
+
+} // namespace itk
+
+#ifndef ITK_MANUAL_INSTANTIATION
+#  include "itkMedGenTrainer.hxx"
+#endif
+
+#endif
