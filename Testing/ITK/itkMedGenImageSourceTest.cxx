@@ -22,9 +22,6 @@
 #include "itkImageRegionConstIterator.h"
 #include "itkMedGenImageSource.h"
 #include "itkMetaDataObject.h"
-#include "itkMetaImageIOFactory.h"
-#include "itkNiftiImageIOFactory.h"
-#include "itkNrrdImageIOFactory.h"
 #include "medgen.h"
 
 namespace
@@ -203,10 +200,6 @@ int
 main(int argc, char *argv[])
 {
   const std::string dir = argc > 1 ? argv[1] : ".";
-  // ITK_USE_FILE's automatic IO registration reaches only targets under Logic/ITK: register the formats tested.
-  itk::NrrdImageIOFactory::RegisterOneFactory();
-  itk::MetaImageIOFactory::RegisterOneFactory();
-  itk::NiftiImageIOFactory::RegisterOneFactory();
   const std::string ganFile = dir + "/source_test_gan.mgck";
   const std::string ddpmFile = dir + "/source_test_ddpm.mgck";
   const int samples = 3;
