@@ -75,7 +75,7 @@ ReadVolume(const std::string &path, std::string &pixelType)
       Fail(path, "does not exist");
     itk::ImageIOBase::Pointer io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);
     if (!io)
-      Fail(path, "is not an image format ITK can read");
+      Fail(path, "cannot be read: not an image, or a damaged or truncated file (no ITK reader recognises it)");
     io->SetFileName(path);
     io->ReadImageInformation();
     CheckImageIO(path, io);
@@ -119,6 +119,69 @@ MatchAxes(const VolumeType::DirectionType &dir, int array_axis[3], int sign[3])
     sign[p] = dir(p, array_axis[p]) < 0.0 ? -1 : 1;
 }
 
+template <typename TVector>
+static std::string
+Triple(const TVector &v, const char *separator)
+{
+  std::ostringstream text;
+  text << v[0] << separator << v[1] << separator << v[2];
+  return text.str();
+}
+
+static std::string
+DirectionText(const VolumeType::DirectionType &d)
+{
+  std::ostringstream text;
+  for (int r = 0; r < 3; ++r)
+    text << (r ? "; " : "(") << d(r, 0) << ", " << d(r, 1) << ", " << d(r, 2);
+  text << ")";
+  return text.str();
+}
+
+// Refuses a label map that is not aligned voxel for voxel with its volume (sizes equal; spacing, origin and
+// direction within 1e-4 of the spacing) or that holds anything but class numbers.
+static void
+CheckLabelMap(const VolumeType *volume, const std::string &volumeName, const VolumeType *labelMap,
+              const std::string &name)
+{
+  const auto size = volume->GetLargestPossibleRegion().GetSize();
+  const auto labelSize = labelMap->GetLargestPossibleRegion().GetSize();
+  const auto spacing = volume->GetSpacing(), labelSpacing = labelMap->GetSpacing();
+  const auto origin = volume->GetOrigin(), labelOrigin = labelMap->GetOrigin();
+  const auto direction = volume->GetDirection(), labelDirection = labelMap->GetDirection();
+  const std::string against = ", but the volume " + volumeName + " has ";
+  if (size != labelSize)
+    Fail(name, "size " + Triple(labelSize, " x ") + " voxels" + against + Triple(size, " x "));
+  for (int d = 0; d < 3; ++d)
+    if (std::fabs(spacing[d] - labelSpacing[d]) > 1e-4 * spacing[d])
+      Fail(name, "spacing " + Triple(labelSpacing, " x ") + " mm" + against + Triple(spacing, " x ") + " mm");
+  const double tolerance = 1e-4 * std::min({ spacing[0], spacing[1], spacing[2] });
+  for (int d = 0; d < 3; ++d)
+    if (std::fabs(origin[d] - labelOrigin[d]) > tolerance)
+      Fail(name, "origin (" + Triple(labelOrigin, ", ") + ") mm" + against + "(" + Triple(origin, ", ") + ") mm");
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 3; ++c)
+      if (std::fabs(direction(r, c) - labelDirection(r, c)) > 1e-4)
+        Fail(name, "direction " + DirectionText(labelDirection) + against + DirectionText(direction));
+  const float *labels = labelMap->GetBufferPointer();
+  const size_t voxels = labelMap->GetLargestPossibleRegion().GetNumberOfPixels();
+  for (size_t i = 0; i < voxels; ++i)
+  {
+    const float v = labels[i];
+    const char *problem = !(v == std::floor(v)) ? "a non-integer label value"
+                          : v < 0               ? "a negative label value"
+                          : v >= MG_MAX_CLASSES ? "a label value above the largest class number"
+                                                : nullptr;
+    if (problem)
+    {
+      std::ostringstream msg;
+      msg << "has " << problem << " (" << v << " at linear index " << i
+          << "); label values must be integers from 0 (background) to " << MG_MAX_CLASSES - 1;
+      Fail(name, msg.str());
+    }
+  }
+}
+
 SliceSet::SliceSet(const SliceOptions &options)
   : m_Options(options)
 {
@@ -145,21 +208,25 @@ SliceSet::AddVolume(const std::string &path, const std::string &className, const
   std::string pixelType, labelPixelType;
   VolumeType::Pointer volume = ReadVolume(path, pixelType);
   VolumeType::Pointer labelMap = labelMapPath.empty() ? nullptr : ReadVolume(labelMapPath, labelPixelType);
-  return AddImage(volume, path, pixelType, className, labelMap);
+  return AddImage(volume, path, pixelType, className, labelMap, labelMapPath);
 }
 
 int
 SliceSet::AddImage(const VolumeType *volume, const std::string &path, const std::string &pixelType,
-                   const std::string &className, const VolumeType *labelMap)
+                   const std::string &className, const VolumeType *labelMap, const std::string &labelMapName)
 {
   if (!volume)
     Fail(path, "no volume given");
-  if (labelMap)
-    Fail(path, "label maps are not supported yet");
   const bool labelled = !className.empty();
-  if (!m_Sources.empty() && labelled != !m_ClassNames.empty())
-    Fail(path, labelled ? "has a class, but the volumes before it have none"
-                        : "has no class, but the volumes before it have one");
+  if (labelled && labelMap)
+    Fail(path, "has both a class name ('" + className + "') and a label map; give one or the other");
+  const Kind kind = labelMap ? Kind::LabelMap : labelled ? Kind::Named : Kind::Unlabelled;
+  auto kind_text = [](Kind k) {
+    return k == Kind::LabelMap ? "a label map" : k == Kind::Named ? "a class name" : "no class";
+  };
+  if (m_Kind != Kind::Unknown && kind != m_Kind)
+    Fail(path, std::string("has ") + kind_text(kind) + ", but the volumes before it have " + kind_text(m_Kind) +
+                 " (one kind per set)");
   int label = -1;
   if (labelled)
   {
@@ -189,7 +256,13 @@ SliceSet::AddImage(const VolumeType *volume, const std::string &path, const std:
     hi = std::max(hi, data[i]);
   }
   if (lo == hi)
-    Fail(path, "is constant (every voxel is " + std::to_string(lo) + ")");
+  {
+    std::ostringstream msg;
+    msg << "is constant (every voxel is " << lo << "): nothing to learn from";
+    Fail(path, msg.str());
+  }
+  if (labelMap)
+    CheckLabelMap(volume, path, labelMap, labelMapName.empty() ? path + "'s label map" : labelMapName);
 
   std::vector<float> sample;
   const size_t step = std::max<size_t>(1, voxels / kBackgroundSampleMax);
@@ -219,6 +292,7 @@ SliceSet::AddImage(const VolumeType *volume, const std::string &path, const std:
   const double mm_per_pixel = std::max(nu * su, nv * sv) / size;
   const size_t plane = static_cast<size_t>(size) * size;
   int kept = 0;
+  std::vector<int> label_voxels(MG_MAX_CLASSES);
   for (int n = 0; n < nn; ++n)
   {
     const int slice_index = flip_n ? nn - 1 - n : n;
@@ -261,15 +335,49 @@ SliceSet::AddImage(const VolumeType *volume, const std::string &path, const std:
         m_InField[at + static_cast<size_t>(r) * size + c] = inside;
       }
     }
+    if (labelMap)
+    {
+      // The highest non-zero label value covering label_min_voxels of this slice's voxels, else background (0).
+      const float *label_base = labelMap->GetBufferPointer() + slice_index * stride[ax_n];
+      std::fill(label_voxels.begin(), label_voxels.end(), 0);
+      for (int v = 0; v < nv; ++v)
+        for (int u = 0; u < nu; ++u)
+          ++label_voxels[static_cast<int>(label_base[u * stride[ax_u] + v * stride[ax_v]])];
+      int value = MG_MAX_CLASSES - 1;
+      while (value > 0 && label_voxels[value] < m_Options.label_min_voxels)
+        --value;
+      m_LabelValues.push_back(value);
+    }
     m_Labels.push_back(label);
     m_Sources.push_back({ path, slice_index, label, mm_per_pixel });
     ++kept;
   }
-  if (kept > 0 && labelled && label == static_cast<int>(m_ClassNames.size()))
+  if (kept == 0)
+    return 0;
+  m_Kind = kind;
+  if (labelled && label == static_cast<int>(m_ClassNames.size()))
     m_ClassNames.push_back(className); // a class is known once it has slices
-  if (kept > 0)
-    m_PixelType = m_PixelType.empty() || m_PixelType == pixelType ? pixelType : "float";
+  if (labelMap)
+    NumberLabelMapClasses();
+  m_PixelType = m_PixelType.empty() || m_PixelType == pixelType ? pixelType : "float";
   return kept;
+}
+
+void
+SliceSet::NumberLabelMapClasses()
+{
+  std::vector<int> class_of_value(MG_MAX_CLASSES, -1);
+  for (const int32_t value : m_LabelValues)
+    class_of_value[value] = 0;
+  m_ClassNames.clear();
+  for (int value = 0; value < MG_MAX_CLASSES; ++value)
+    if (class_of_value[value] == 0)
+    {
+      class_of_value[value] = static_cast<int>(m_ClassNames.size());
+      m_ClassNames.push_back(value ? "label " + std::to_string(value) : "background");
+    }
+  for (size_t i = 0; i < m_LabelValues.size(); ++i)
+    m_Labels[i] = m_Sources[i].label = class_of_value[m_LabelValues[i]];
 }
 
 const mg_dataset &

@@ -87,10 +87,13 @@ using VolumeType = itk::Image<float, 3>;
 // stay valid until the next AddVolume/AddImage or Dataset call or the set's destruction.
 //
 // Classes: every volume added is either unlabelled (className "" and no label map), or names its class
-// (className), or comes with a label map (className ""), whose voxels give each slice's class: the highest label
-// value covering at least SliceOptions::label_min_voxels voxels of the slice ("background" when none does; label v
-// is named "label <v>"). Named classes are numbered in order of first appearance; label-map classes in increasing
-// label value. Mixing the three kinds in one set is refused (at the Add call that would mix them).
+// (className), or comes with a label map (className ""), whose voxels give each slice's class: the highest non-zero
+// label value covering at least SliceOptions::label_min_voxels voxels of the slice (counted on the slice's voxels
+// before resampling), or "background" (label value 0) when none does; label v is named "label <v>". Named classes
+// are numbered in order of first appearance; label-map classes in increasing label value over every volume added so
+// far (each slice keeps its raw label value, and adding a volume renumbers the slices before it). Mixing the three
+// kinds in one set is refused (at the Add call that would mix them). A label map must have the volume's size,
+// spacing, origin and direction (within 1e-4 of the spacing) and only integer voxels in [0, MG_MAX_CLASSES).
 class SliceSet
 {
 public:
@@ -103,9 +106,11 @@ public:
   // not non-negative integers below MG_MAX_CLASSES.
   int AddVolume(const std::string &path, const std::string &className = "", const std::string &labelMapPath = "");
   // The same for a volume already in memory: name stands for it in messages and in Source(); pixelType is the
-  // component type its values came from (ITK's name, e.g. "short"), reported by PixelType().
+  // component type its values came from (ITK's name, e.g. "short"), reported by PixelType(); labelMapName stands
+  // for the label map in messages ("<name>'s label map" when empty).
   int AddImage(const VolumeType *volume, const std::string &name, const std::string &pixelType,
-               const std::string &className = "", const VolumeType *labelMap = nullptr);
+               const std::string &className = "", const VolumeType *labelMap = nullptr,
+               const std::string &labelMapName = "");
 
   // Throws VolumeError when no slice was kept or the intensities have no spread.
   const mg_dataset &Dataset();
@@ -126,13 +131,24 @@ public:
   static double Percentile(std::vector<float> &values, double p);
 
 private:
+  enum class Kind
+  {
+    Unknown, // no slice yet
+    Unlabelled,
+    Named,
+    LabelMap
+  };
   size_t Offset(int i) const { return static_cast<size_t>(i) * m_Options.size * m_Options.size; }
+  // Label-map sets: class names and labels from the raw label values of every slice, in increasing value.
+  void NumberLabelMapClasses();
 
   SliceOptions m_Options;
   std::vector<float> m_Raw;      // Count() * size * size, original units
   std::vector<uint8_t> m_InField;
   std::vector<float> m_Images;   // normalized
   std::vector<int32_t> m_Labels;
+  std::vector<int32_t> m_LabelValues; // label-map sets: each slice's raw label value (0: background)
+  Kind m_Kind = Kind::Unknown;
   std::vector<SliceSource> m_Sources;
   std::vector<std::string> m_ClassNames;
   std::vector<const char *> m_ClassNamePointers;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "medgenVolumeSlices.h"
+#include "itkImageIOFactory.h"
 #include "itksys/Directory.hxx"
 #include "itksys/SystemTools.hxx"
 
@@ -62,6 +63,28 @@ HasDicomSignature(const std::string &file)
   return ok;
 }
 
+// A NIfTI file can hold one 2D image (a folder of 2D training images may hold such files); a header that cannot be
+// read is left for the volume reader to report.
+static bool
+IsSingleSliceImage(const std::string &file)
+{
+  if (!itksys::SystemTools::FileExists(file, true))
+    return false;
+  try
+  {
+    itk::ImageIOBase::Pointer io = itk::ImageIOFactory::CreateImageIO(file.c_str(), itk::IOFileModeEnum::ReadMode);
+    if (!io)
+      return false;
+    io->SetFileName(file);
+    io->ReadImageInformation();
+    return io->GetNumberOfDimensions() < 3 || io->GetDimensions(2) == 1;
+  }
+  catch (const itk::ExceptionObject &)
+  {
+    return false;
+  }
+}
+
 bool
 mg_itk_is_volume_path(const char *path)
 {
@@ -82,7 +105,7 @@ mg_itk_is_volume_path(const char *path)
   }
   for (const char *ext : { ".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm" })
     if (EndsWith(p, ext))
-      return true;
+      return !(EndsWith(p, ".nii") || EndsWith(p, ".nii.gz")) || !IsSingleSliceImage(p);
   return false;
 }
 

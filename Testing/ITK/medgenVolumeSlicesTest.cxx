@@ -1,5 +1,6 @@
 // medgen::SliceSet: geometry (permuted/flipped direction matrices give the same slices, anisotropic spacing pads
-// instead of stretching), refusals naming the file, and real volumes (CT keeps Hounsfield units, a brain MRI).
+// instead of stretching), refusals naming the file, label maps (classes, renumbering, refusals, mixing), and real
+// volumes (CT keeps Hounsfield units, a brain MRI).
 // Usage: medgenVolumeSlicesTest <scratch dir> <shared data dir> <mricron templates dir>
 #include <algorithm>
 #include <cmath>
@@ -61,21 +62,22 @@ Pattern(int x, int y, int z)
   return static_cast<float>(100 + 3 * x + 7 * y * y % 50 + 11 * z + ((x * y + z) % 5 == 0 ? 40 : 0));
 }
 
-// The same anatomy stored twice: A with the identity direction; B with array axes (S reversed, L, P reversed).
+// The same anatomy, value(x, y, z), stored twice: a with the identity direction; b with array axes (S reversed,
+// L, P reversed).
+template <typename TValue>
 static void
-TestPermutedDirection(const std::string &dir)
+StoreTwice(int nx, int ny, int nz, TValue value, VolumeType::Pointer &a, VolumeType::Pointer &b)
 {
-  const int nx = 12, ny = 9, nz = 7;
-  auto a = NewVolume(nx, ny, nz);
+  a = NewVolume(nx, ny, nz);
   for (int z = 0; z < nz; ++z)
     for (int y = 0; y < ny; ++y)
       for (int x = 0; x < nx; ++x)
-        a->SetPixel({ { x, y, z } }, Pattern(x, y, z));
-  auto b = NewVolume(nz, nx, ny);
+        a->SetPixel({ { x, y, z } }, value(x, y, z));
+  b = NewVolume(nz, nx, ny);
   for (int z = 0; z < nz; ++z)
     for (int y = 0; y < ny; ++y)
       for (int x = 0; x < nx; ++x)
-        b->SetPixel({ { nz - 1 - z, x, ny - 1 - y } }, Pattern(x, y, z));
+        b->SetPixel({ { nz - 1 - z, x, ny - 1 - y } }, value(x, y, z));
   VolumeType::DirectionType d;
   d.Fill(0.0);
   d(2, 0) = -1.0; // array axis 0 runs inferior
@@ -85,6 +87,14 @@ TestPermutedDirection(const std::string &dir)
   VolumeType::PointType origin;
   origin[0] = 0.0, origin[1] = ny - 1.0, origin[2] = nz - 1.0;
   b->SetOrigin(origin);
+}
+
+static void
+TestPermutedDirection(const std::string &dir)
+{
+  const int nx = 12, ny = 9, nz = 7;
+  VolumeType::Pointer a, b;
+  StoreTwice(nx, ny, nz, Pattern, a, b);
   // Geometry check of the test itself: the same physical point holds the same value.
   VolumeType::PointType p;
   b->TransformIndexToPhysicalPoint({ { 2, 5, 3 } }, p);
@@ -339,6 +349,257 @@ TestDicomSeries(const std::string &dir)
   ExpectRefused(dir, "without a DICOM series");
 }
 
+// A zero label map with volume's size and geometry.
+static VolumeType::Pointer
+LabelMapLike(const VolumeType *volume)
+{
+  auto map = VolumeType::New();
+  map->CopyInformation(volume);
+  map->SetRegions(volume->GetLargestPossibleRegion());
+  map->Allocate();
+  map->FillBuffer(0.0f);
+  return map;
+}
+
+// Labels value on count voxels of axial slice z, from voxel first on in storage order.
+static void
+Paint(VolumeType *map, int z, float value, int count, int first = 0)
+{
+  const int nx = static_cast<int>(map->GetLargestPossibleRegion().GetSize()[0]);
+  for (int i = first; i < first + count; ++i)
+    map->SetPixel({ { i % nx, i / nx, z } }, value);
+}
+
+static std::vector<std::string>
+SliceClasses(const medgen::SliceSet &s)
+{
+  std::vector<std::string> names;
+  for (int i = 0; i < s.Count(); ++i)
+    names.push_back(s.Source(i).label < 0 ? "?" : s.ClassNames()[s.Source(i).label]);
+  return names;
+}
+
+static std::string
+Joined(const std::vector<std::string> &names)
+{
+  std::string text;
+  for (const std::string &name : names)
+    text += (text.empty() ? "" : ",") + name;
+  return text;
+}
+
+// Label maps: the highest label covering label_min_voxels voxels (10 by default) of a slice is its class; classes
+// are numbered by label value over every volume added, so a later volume renumbers the earlier slices.
+static void
+TestLabelMapClasses()
+{
+  medgen::SliceOptions options;
+  options.size = 16;
+  options.min_foreground = 0.0;
+  auto volume = NewVolume(12, 10, 8);
+  for (int z = 0; z < 8; ++z)
+    for (int y = 0; y < 10; ++y)
+      for (int x = 0; x < 12; ++x)
+        volume->SetPixel({ { x, y, z } }, Pattern(x, y, z));
+  auto map = LabelMapLike(volume);
+  Paint(map, 1, 2, 10);                      // exactly label_min_voxels: label 2
+  Paint(map, 2, 2, 9);                       // one short: background
+  Paint(map, 3, 2, 30), Paint(map, 3, 7, 12, 40); // both count: the higher, 7
+  Paint(map, 4, 7, 9), Paint(map, 4, 3, 15, 40);  // 7 too small: 3
+  for (int z = 5; z < 8; ++z)
+    Paint(map, z, 3, 20, 3 * z);
+  medgen::SliceSet s(options);
+  CHECK(s.AddImage(volume, "first", "float", "", map) == 8, "all 8 slices kept");
+  const std::string want_first = "background,label 2,background,label 7,label 3,label 3,label 3,label 3";
+  CHECK(Joined(SliceClasses(s)) == want_first, "slice classes %s, want %s", Joined(SliceClasses(s)).c_str(),
+        want_first.c_str());
+  CHECK(Joined(s.ClassNames()) == "background,label 2,label 3,label 7", "classes %s",
+        Joined(s.ClassNames()).c_str());
+
+  // A second volume brings label 5: label 7 moves from class 3 to class 4 in the first volume's slices too.
+  auto second_map = LabelMapLike(volume);
+  Paint(second_map, 2, 5, 40);
+  Paint(second_map, 6, 7, 50);
+  CHECK(s.AddImage(volume, "second", "float", "", second_map) == 8, "second volume kept");
+  const mg_dataset &d = s.Dataset();
+  const std::vector<int> want = { 0, 1, 0, 4, 2, 2, 2, 2, 0, 0, 3, 0, 0, 0, 4, 0 };
+  bool same = d.count == 16 && d.num_classes == 5 && std::string(d.class_names[3]) == "label 5" &&
+              std::string(d.class_names[4]) == "label 7";
+  for (int i = 0; same && i < 16; ++i)
+    same = d.labels[i] == want[i] && s.Source(i).label == want[i];
+  CHECK(same, "renumbered labels wrong: classes %s, slice classes %s", Joined(s.ClassNames()).c_str(),
+        Joined(SliceClasses(s)).c_str());
+}
+
+// Along every axis and for permuted storage, each slice's class comes from the voxels of that very slice.
+static void
+TestLabelMapAxes(const std::string &dir)
+{
+  const int nx = 12, ny = 9, nz = 7;
+  // Labels 0..7 whose per-slice winners differ along every axis and are not symmetric.
+  auto label = [](int x, int y, int z) {
+    return static_cast<float>((x + y + z) % 2 == 0 ? std::min({ x, 2 * y, 3 * z }) % 8 : 0);
+  };
+  VolumeType::Pointer a, b, label_a, label_b;
+  StoreTwice(nx, ny, nz, Pattern, a, b);
+  StoreTwice(nx, ny, nz, label, label_a, label_b);
+  label_b->CopyInformation(b);
+  Write<VolumeType>(label_a, dir + "/identity_labels.nrrd");
+  Write<VolumeType>(label_b, dir + "/permuted_labels.mha");
+  for (auto axis : { medgen::SliceAxis::Axial, medgen::SliceAxis::Coronal, medgen::SliceAxis::Sagittal })
+  {
+    medgen::SliceOptions options;
+    options.axis = axis;
+    options.size = 16;
+    options.min_foreground = 0.0;
+    options.label_min_voxels = 3;
+    medgen::SliceSet sa(options), sb(options);
+    sa.AddVolume(dir + "/identity.nrrd", "", dir + "/identity_labels.nrrd");
+    sb.AddVolume(dir + "/permuted.mha", "", dir + "/permuted_labels.mha");
+    // The expected classes, counted here on the identity volume's array planes.
+    const int slices = axis == medgen::SliceAxis::Axial ? nz : axis == medgen::SliceAxis::Coronal ? ny : nx;
+    std::vector<std::string> want;
+    for (int k = 0; k < slices; ++k)
+    {
+      int count[8] = { 0 };
+      for (int z = 0; z < nz; ++z)
+        for (int y = 0; y < ny; ++y)
+          for (int x = 0; x < nx; ++x)
+            if ((axis == medgen::SliceAxis::Axial ? z : axis == medgen::SliceAxis::Coronal ? y : x) == k)
+              ++count[static_cast<int>(label(x, y, z))];
+      int value = 7;
+      while (value > 0 && count[value] < 3)
+        --value;
+      want.push_back(value ? "label " + std::to_string(value) : "background");
+    }
+    CHECK(Joined(SliceClasses(sa)) == Joined(want) && Joined(SliceClasses(sb)) == Joined(want),
+          "axis %d: classes %s and %s, want %s", static_cast<int>(axis), Joined(SliceClasses(sa)).c_str(),
+          Joined(SliceClasses(sb)).c_str(), Joined(want).c_str());
+  }
+}
+
+static void
+ExpectLabelMapRefused(const std::string &volume, const std::string &map, const std::vector<std::string> &words)
+{
+  medgen::SliceSet s(medgen::SliceOptions{});
+  try
+  {
+    s.AddVolume(volume, "", map);
+    CHECK(false, "%s accepted", map.c_str());
+  }
+  catch (const medgen::VolumeError &e)
+  {
+    const std::string message = e.GetDescription();
+    bool all = message.find(map) == 0;
+    for (const std::string &word : words)
+      all = all && message.find(word) != std::string::npos;
+    CHECK(all, "message \"%s\" should open with %s and say %s", message.c_str(), map.c_str(), Joined(words).c_str());
+  }
+  CHECK(s.Count() == 0, "a refused label map added slices");
+}
+
+static void
+TestLabelMapRefusals(const std::string &dir)
+{
+  auto volume = NewVolume(10, 8, 6);
+  VolumeType::SpacingType spacing;
+  spacing[0] = 0.5, spacing[1] = 0.5, spacing[2] = 2.0;
+  volume->SetSpacing(spacing);
+  for (int i = 0; i < 480; ++i)
+    volume->GetBufferPointer()[i] = static_cast<float>(i % 37);
+  const std::string path = dir + "/lm_volume.nrrd";
+  Write<VolumeType>(volume, path);
+  auto map = LabelMapLike(volume);
+  auto write_map = [&](const std::string &name, const VolumeType::Pointer &m) {
+    Write<VolumeType>(m, dir + "/" + name);
+    return dir + "/" + name;
+  };
+
+  auto small = NewVolume(10, 8, 5);
+  small->SetSpacing(spacing);
+  ExpectLabelMapRefused(path, write_map("lm_size.nrrd", small), { "size 10 x 8 x 5", "10 x 8 x 6", path });
+  auto spaced = LabelMapLike(volume);
+  VolumeType::SpacingType other_spacing = spacing;
+  other_spacing[2] = 2.5;
+  spaced->SetSpacing(other_spacing);
+  ExpectLabelMapRefused(path, write_map("lm_spacing.nrrd", spaced),
+                        { "spacing 0.5 x 0.5 x 2.5 mm, but the volume", "has 0.5 x 0.5 x 2 mm" });
+  auto moved = LabelMapLike(volume);
+  VolumeType::PointType origin = volume->GetOrigin();
+  origin[1] += 0.25;
+  moved->SetOrigin(origin);
+  ExpectLabelMapRefused(path, write_map("lm_origin.nrrd", moved), { "origin (0, 0.25, 0)", "(0, 0, 0)" });
+  auto turned = LabelMapLike(volume);
+  VolumeType::DirectionType flipped = volume->GetDirection();
+  flipped(0, 0) = -1.0;
+  turned->SetDirection(flipped);
+  ExpectLabelMapRefused(path, write_map("lm_direction.nrrd", turned), { "direction (-1, 0, 0; 0, 1, 0; 0, 0, 1)" });
+  for (auto bad : { std::make_pair(1.5f, "a non-integer label value (1.5"),
+                    std::make_pair(-1.0f, "a negative label value (-1"),
+                    std::make_pair(256.0f, "a label value above the largest class number (256") })
+  {
+    auto m = LabelMapLike(volume);
+    m->SetPixel({ { 3, 4, 5 } }, bad.first);
+    ExpectLabelMapRefused(path, write_map("lm_bad_value.nrrd", m), { bad.second, "linear index 443" });
+  }
+
+  // Within tolerance (1e-4 of the spacing) is the same geometry.
+  auto close = LabelMapLike(volume);
+  VolumeType::SpacingType close_spacing = spacing;
+  close_spacing[0] *= 1.0 + 2e-5;
+  close->SetSpacing(close_spacing);
+  medgen::SliceSet s(medgen::SliceOptions{});
+  CHECK(s.AddVolume(path, "", write_map("lm_close.nrrd", close)) > 0, "a label map within tolerance refused");
+
+  // In memory the label map is named after its volume.
+  medgen::SliceSet in_memory(medgen::SliceOptions{});
+  try
+  {
+    in_memory.AddImage(volume, "patient 7", "float", "", small);
+    CHECK(false, "a label map of another size accepted in memory");
+  }
+  catch (const medgen::VolumeError &e)
+  {
+    CHECK(std::string(e.GetDescription()).find("patient 7's label map: size") == 0, "in-memory message: %s",
+          e.GetDescription());
+  }
+}
+
+// One kind per set: unlabelled, class names, or label maps; a refused volume leaves the set as it was.
+static void
+TestLabelMapMixing(const std::string &dir)
+{
+  const std::string volume = dir + "/lm_volume.nrrd", map = dir + "/lm_close.nrrd";
+  auto expect_mixing_refused = [&](medgen::SliceSet &s, const std::string &className, const std::string &labelMap,
+                                   const char *words) {
+    const int before = s.Count();
+    try
+    {
+      s.AddVolume(volume, className, labelMap);
+      CHECK(false, "mixing accepted: %s", words);
+    }
+    catch (const medgen::VolumeError &e)
+    {
+      CHECK(std::string(e.GetDescription()) == volume + ": " + words, "mixing message: %s", e.GetDescription());
+    }
+    CHECK(s.Count() == before, "a refused volume changed the set");
+  };
+  medgen::SliceSet labelled(medgen::SliceOptions{});
+  labelled.AddVolume(volume, "", map);
+  expect_mixing_refused(labelled, "", "",
+                        "has no class, but the volumes before it have a label map (one kind per set)");
+  expect_mixing_refused(labelled, "lung", "",
+                        "has a class name, but the volumes before it have a label map (one kind per set)");
+  medgen::SliceSet named(medgen::SliceOptions{});
+  named.AddVolume(volume, "lung");
+  expect_mixing_refused(named, "", map,
+                        "has a label map, but the volumes before it have a class name (one kind per set)");
+  medgen::SliceSet plain(medgen::SliceOptions{});
+  plain.AddVolume(volume);
+  expect_mixing_refused(plain, "", map, "has a label map, but the volumes before it have no class (one kind per set)");
+  expect_mixing_refused(plain, "lung", map, "has both a class name ('lung') and a label map; give one or the other");
+}
+
 // The reference percentile, written independently of SliceSet::Percentile: sort, interpolate linearly.
 static double
 SortedPercentile(std::vector<float> values, double p)
@@ -449,6 +710,10 @@ main(int argc, char *argv[])
     TestTwoVolumes(scratch);
     TestRefusals(scratch);
     TestDicomSeries(scratch);
+    TestLabelMapClasses();
+    TestLabelMapAxes(scratch);
+    TestLabelMapRefusals(scratch);
+    TestLabelMapMixing(scratch);
     TestCT(std::string(argv[2]) + "/volumes/cranium_ct.nii.gz");
     TestMRI(std::string(argv[3]) + "/ch2.nii.gz");
   }

@@ -127,6 +127,22 @@ static void print_group(const group *g, size_t width) {
          GROUPED(g->values));
 }
 
+/* The run's notes (where its data came from and how it was read: paths, axis, window, label maps, pixel type,
+ * pixel size), on one line when there are any. */
+static void print_notes(const mg_checkpoint *c) {
+  int notes = 0;
+  for (int i = 0; i < mg_checkpoint_metadata_count(c); i++) {
+    const char *key, *value;
+    mg_checkpoint_metadata_at(c, i, &key, &value);
+    if (strncmp(key, "run.", 4)) continue;
+    printf("%s", notes++ ? ", " : "notes: ");
+    print_escaped(key + 4, VALUE_LIMIT);
+    printf(" = ");
+    print_escaped(value, VALUE_LIMIT);
+  }
+  if (notes) printf("\n");
+}
+
 /* What a diffusion-model checkpoint is, in a few lines, from the model the engine builds from it (so a checkpoint
  * the engine cannot use is reported here, exit 1). */
 static bool print_ddpm_summary(const mg_checkpoint *c) {
@@ -199,17 +215,6 @@ static bool print_gan_summary(const mg_checkpoint *c) {
   for (int i = 0; i < mg_gan_num_classes(m); i++)
     printf("%s%s%s", i ? ", " : "classes: ", mg_gan_class_name(m, i) ? mg_gan_class_name(m, i) : "(unnamed)",
            i + 1 == mg_gan_num_classes(m) ? "\n" : "");
-  int notes = 0; /* the run's notes: where its data came from */
-  for (int i = 0; i < mg_checkpoint_metadata_count(c); i++) {
-    const char *key, *value;
-    mg_checkpoint_metadata_at(c, i, &key, &value);
-    if (strncmp(key, "run.", 4)) continue;
-    printf("%s", notes++ ? ", " : "notes: ");
-    print_escaped(key + 4, VALUE_LIMIT);
-    printf(" = ");
-    print_escaped(value, VALUE_LIMIT);
-  }
-  if (notes) printf("\n");
   mg_gan_free(m);
   mg_context_free(ctx);
   return true;
@@ -253,6 +258,7 @@ int medgen_cmd_info(int argc, char **argv) {
   /* a model checkpoint the engine cannot use is still listed, and the exit code says so */
   bool unusable = type && ((!strcmp(type, "ddpm") && !print_ddpm_summary(c)) ||
                            (!strcmp(type, "gan") && !print_gan_summary(c)));
+  print_notes(c);
 
   printf("metadata: %d %s\n", n_meta, n_meta == 1 ? "entry" : "entries");
   int shown_meta = all || n_meta <= META_LIMIT ? n_meta : META_LIMIT;

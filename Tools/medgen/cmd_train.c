@@ -1,5 +1,6 @@
-/* cmd_train.c: `medgen train`: trains a diffusion model (DDPM) or a GAN on a folder of images, one subfolder per
- * class.
+/* cmd_train.c: `medgen train`: trains a diffusion model (DDPM) or a GAN on a folder of 2D images (one subfolder per
+ * class), or on the slices of volumes (NIfTI, NRRD, MetaImage, DICOM series; through the ITK layer, mg_itk.h),
+ * classed by folder or by label maps.
  *
  * Writes RUN/checkpoint.safetensors every --checkpoint-every steps and at the end (atomically: an interruption never
  * leaves a broken checkpoint), and RUN/train-log.csv at the end or on interruption. Ctrl-C stops after the current
@@ -10,20 +11,28 @@
 #include "medgen.h"
 #include "medgen_commands.h"
 #include "mg_io.h"
+#include "mg_itk.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 enum { FOR_BOTH = 0, FOR_DDPM = 1, FOR_GAN = 2 };
 
 typedef struct train_args {
-  const char *model, *preset, *data, *out;
+  const char *model, *preset, *out;
+  const char **data, **labels;  /* --data's paths and --labels' maps (into argv, or the resumed run's notes) */
+  int n_data, n_labels;
   int model_kind;               /* FOR_DDPM or FOR_GAN; FOR_BOTH while unknown (resume) */
   bool resume, unconditional;
   int size, threads, max_per_class;
+  const char *axis_name, *window_text; /* volumes: --axis and --window as given (NULL: not given) */
+  mg_itk_axis axis;
+  double window_low, window_high;
   mg_ddpm_config ddpm;          /* the preset with the overrides below applied */
   mg_ddpm_train_options ddpm_opt;
   mg_gan_config gan;
@@ -38,24 +47,38 @@ static void print_help(FILE *out) {
   mg_gan_train_options g = mg_gan_default_train_options();
   fprintf(out,
           "Usage: medgen train --model ddpm|gan --data FOLDER --out RUN [options]\n"
-          "       medgen train --resume RUN [--data FOLDER] [--steps N]\n"
+          "       medgen train --model ddpm|gan --data VOLUME... [--labels MAP...] --out RUN [options]\n"
+          "       medgen train --resume RUN [--data ...] [--steps N]\n"
           "\n"
           "Trains a diffusion model or a GAN on your images. FOLDER holds one subfolder per class (the folder names\n"
           "become the class names, e.g. MedNIST/HeadCT/*.jpeg), or the images directly for an unconditional model.\n"
-          "Images may be PNG, JPEG or 2D NIfTI; all are converted to grayscale and resized to --size. The run folder\n"
-          "RUN receives checkpoint.safetensors (every --checkpoint-every steps and at the end) and train-log.csv.\n"
-          "Ctrl-C stops after the current step and saves a checkpoint; --resume RUN continues exactly.\n"
+          "Images may be PNG, JPEG or 2D NIfTI; all are converted to grayscale and resized to --size.\n"
+          "Volumes (.nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd files, DICOM series folders) are cut into slices along\n"
+          "--axis in patient space; slices showing only background are skipped, the rest fitted into --size pixels\n"
+          "(padded, never stretched) and normalized together (robust percentiles, or --window). Give the volumes\n"
+          "one by one, or one FOLDER holding them, directly (unconditional) or in one subfolder per class (a DICOM\n"
+          "series there is a folder of its own). --labels gives one label map per volume: a slice's class is then\n"
+          "the highest label covering at least 10 of its voxels (\"label V\"), else \"background\".\n"
+          "The run folder RUN receives checkpoint.safetensors (every --checkpoint-every steps and at the end) and\n"
+          "train-log.csv. Ctrl-C stops after the current step and saves a checkpoint; --resume RUN continues exactly.\n"
           "\n"
           "Data and run:\n"
           "  --model ddpm|gan       the model family: a diffusion model (slow to sample, the best images) or a GAN\n"
           "                         (one network evaluation per image)\n"
-          "  --data FOLDER          training images (required; with --resume, defaults to the run's own)\n"
+          "  --data PATH...         training images: one folder of 2D images, or volumes (or one folder of them)\n"
+          "                         (required; with --resume, defaults to the run's own)\n"
           "  --out RUN              run folder, created if needed (required unless --resume)\n"
           "  --size N               image size in pixels: 8 to 256 for ddpm, 32 to 256 and a power of two for gan\n"
-          "                         (default: the first image's size; for gan the next power of two)\n"
-          "  --max-per-class N      use at most N images of each class (sorted names; default: all)\n"
+          "                         (default: volumes 64; 2D images the first image's size, for gan the next power\n"
+          "                         of two)\n"
+          "  --max-per-class N      use at most N 2D images of each class (sorted names; default: all)\n"
           "  --unconditional        ignore the class folders\n"
           "  --resume RUN           continue the run in RUN from its checkpoint (either model)\n"
+          "Volumes:\n"
+          "  --axis NAME            axial (default), coronal or sagittal\n"
+          "  --window LO,HI         fixed intensity window mapped to the model's range, e.g. -1000,1000 for CT in HU\n"
+          "                         (default: the 0.5 and 99.5 percentiles of all slices)\n"
+          "  --labels MAP...        one label map per --data volume, in the same order (same size and geometry)\n"
           "Training, both models:\n"
           "  --steps N              total training steps (default: ddpm %lld, gan %lld)\n"
           "  --batch N              images per step (default: ddpm %d, gan %d)\n"
@@ -122,7 +145,17 @@ static int parse_list(const char *s, int *values, int max, int lo, int hi) {
   return n;
 }
 
-enum { OPT_FLAG, OPT_VALUE };
+/* "LO,HI" with LO < HI -> the window; false when malformed. */
+static bool parse_window(const char *s, double *low, double *high) {
+  const char *comma = strchr(s, ',');
+  char first[64];
+  if (!comma || (size_t)(comma - s) >= sizeof first) return false;
+  memcpy(first, s, (size_t)(comma - s));
+  first[comma - s] = '\0';
+  return cli_parse_double(first, -1e30, 1e30, low) && cli_parse_double(comma + 1, -1e30, 1e30, high) && *low < *high;
+}
+
+enum { OPT_FLAG, OPT_VALUE, OPT_LIST /* one or more values, up to the next "--" option */ };
 typedef struct option_spec {
   const char *name;
   int kind;
@@ -130,7 +163,8 @@ typedef struct option_spec {
 } option_spec;
 
 static const option_spec OPTIONS[] = {
-    {"--model", OPT_VALUE, FOR_BOTH}, {"--data", OPT_VALUE, FOR_BOTH}, {"--out", OPT_VALUE, FOR_BOTH},
+    {"--model", OPT_VALUE, FOR_BOTH}, {"--data", OPT_LIST, FOR_BOTH}, {"--out", OPT_VALUE, FOR_BOTH},
+    {"--axis", OPT_VALUE, FOR_BOTH}, {"--window", OPT_VALUE, FOR_BOTH}, {"--labels", OPT_LIST, FOR_BOTH},
     {"--size", OPT_VALUE, FOR_BOTH}, {"--max-per-class", OPT_VALUE, FOR_BOTH}, {"--unconditional", OPT_FLAG, FOR_BOTH},
     {"--resume", OPT_VALUE, FOR_BOTH}, {"--steps", OPT_VALUE, FOR_BOTH}, {"--batch", OPT_VALUE, FOR_BOTH},
     {"--ema-decay", OPT_VALUE, FOR_BOTH}, {"--flip", OPT_FLAG, FOR_BOTH}, {"--checkpoint-every", OPT_VALUE, FOR_BOTH},
@@ -161,7 +195,6 @@ static bool apply(train_args *a, const char *name, const char *v) {
 #define IS(s) (!strcmp(name, s))
 #define LONG(lo, hi, dst) (cli_parse_long(v, lo, hi, &n) ? ((dst) = n, true) : false)
 #define REAL(lo, hi, dst) (cli_parse_double(v, lo, hi, &x) ? ((dst) = x, true) : false)
-  if (IS("--data")) return (a->data = v), true;
   if (IS("--resume")) return (a->out = v), (a->resume = true);
   if (IS("--threads")) return LONG(1, 1024, a->threads);
   if (IS("--steps")) return (a->given_steps = true), LONG(1, 1000000000L, o->steps) && (g->steps = o->steps, true);
@@ -175,6 +208,8 @@ static bool apply(train_args *a, const char *name, const char *v) {
   if (IS("--flip")) return (o->flip_horizontal = g->flip_horizontal = 1), true;
   if (IS("--size")) return LONG(8, 256, a->size);
   if (IS("--max-per-class")) return LONG(1, 100000000, a->max_per_class);
+  if (IS("--axis")) return (a->axis_name = v), mg_itk_axis_parse(v, &a->axis);
+  if (IS("--window")) return (a->window_text = v), parse_window(v, &a->window_low, &a->window_high);
   if (IS("--batch")) return LONG(1, 1024, o->batch) && (g->batch = o->batch, true);
   if (IS("--ema-decay")) return REAL(0, 0.999999, o->ema_decay) && (g->ema_decay = o->ema_decay, true);
   if (IS("--seed")) return cli_parse_u64(v, &o->seed) && (g->seed = o->seed, true);
@@ -257,6 +292,20 @@ static int parse_args(int argc, char **argv, train_args *a) {
               spec->name, spec->model == FOR_GAN ? "gan" : "ddpm", a->model);
       return 2;
     }
+    if (spec->kind == OPT_LIST) { /* the values stay in argv */
+      int n = 0;
+      while (i + 1 + n < argc && strncmp(argv[i + 1 + n], "--", 2)) n++;
+      if (n == 0) {
+        fprintf(stderr, "medgen train: %s needs at least one path (try: medgen train --help)\n", argv[i]);
+        return 2;
+      }
+      bool data = !strcmp(spec->name, "--data");
+      *(data ? &a->data : &a->labels) = (const char **)&argv[i + 1];
+      *(data ? &a->n_data : &a->n_labels) = n;
+      a->given_other |= !data;
+      i += n;
+      continue;
+    }
     const char *v = NULL;
     if (spec->kind == OPT_VALUE) {
       if (i + 1 >= argc) {
@@ -306,9 +355,20 @@ static int parse_args(int argc, char **argv, train_args *a) {
   return 0;
 }
 
+/* One volume to read: its path, class (NULL: none) and label map (NULL: none, else points into argv or a note). */
+typedef struct volume_input {
+  char *path, *class_name;
+  const char *label_map;
+} volume_input;
+
 typedef struct train_state {
   mg_ctx *ctx;
-  mg_image_folder folder;
+  mg_image_folder folder;  /* 2D images */
+  volume_input *volumes;   /* or volumes, cut into slices */
+  int n_volumes, volumes_cap;
+  mg_itk_slices *slices;
+  char *data_note, *labels_note; /* a resumed run's path notes, split in place into the lists below */
+  const char **data_list, **labels_list;
   cli_model model;
   mg_checkpoint *ckpt;
   cli_text log;
@@ -318,9 +378,194 @@ static int finish(train_state *s, int code) {
   cli_model_free(&s->model);
   mg_checkpoint_free(s->ckpt);
   mg_image_folder_free(&s->folder);
+  for (int i = 0; i < s->n_volumes; i++) free(s->volumes[i].path), free(s->volumes[i].class_name);
+  free(s->volumes);
+  mg_itk_slices_free(s->slices);
+  free(s->data_note), free(s->labels_note), free(s->data_list), free(s->labels_list);
   cli_text_free(&s->log);
   mg_context_free(s->ctx);
   return code;
+}
+
+/* ---- Volumes: which paths --data names, and their slices ---- */
+enum { DATA_ERROR = -1, DATA_IMAGES, DATA_VOLUMES_LISTED, DATA_VOLUME_FOLDER };
+enum { DEFAULT_VOLUME_SIZE = 64 };
+
+static bool add_volume(train_state *s, const char *path, const char *class_name) {
+  if (s->n_volumes == s->volumes_cap) {
+    int cap = s->volumes_cap ? 2 * s->volumes_cap : 16;
+    volume_input *grown = realloc(s->volumes, (size_t)cap * sizeof *grown);
+    if (!grown) return false;
+    s->volumes = grown, s->volumes_cap = cap;
+  }
+  volume_input v = {strdup(path), class_name ? strdup(class_name) : NULL, NULL};
+  if (!v.path || (class_name && !v.class_name)) return free(v.path), free(v.class_name), false;
+  s->volumes[s->n_volumes++] = v;
+  return true;
+}
+
+static bool is_folder(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* README and text files may sit among images or volumes (mg_image_folder_read skips them too). */
+static bool is_text_file(const char *path) {
+  const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+  size_t n = strlen(name);
+  if (!strncasecmp(name, "README", 6)) return true;
+  for (const char *const *ext = (const char *const[]){".txt", ".md", ".csv", ".json", NULL}; *ext; ext++)
+    if (n >= strlen(*ext) && !strcasecmp(name + n - strlen(*ext), *ext)) return true;
+  return false;
+}
+
+static int compare_paths(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
+
+static void free_paths(char **paths, int n) {
+  for (int i = 0; i < n; i++) free(paths[i]);
+  free(paths);
+}
+
+/* The visible entries of folder as full paths, sorted by name; false (errno set) when it cannot be read. */
+static bool list_folder(const char *folder, char ***out, int *count) {
+  DIR *d = opendir(folder);
+  if (!d) return false;
+  char **paths = NULL;
+  int n = 0, cap = 0;
+  bool ok = true;
+  for (struct dirent *e; ok && (e = readdir(d));) {
+    if (e->d_name[0] == '.') continue; /* hidden, and "." and ".." */
+    if (n == cap) {
+      char **grown = realloc(paths, (size_t)(cap = cap ? 2 * cap : 32) * sizeof *grown);
+      if (!(ok = grown != NULL)) break;
+      paths = grown;
+    }
+    size_t len = strlen(folder) + strlen(e->d_name) + 2;
+    if ((ok = (paths[n] = malloc(len)) != NULL)) snprintf(paths[n++], len, "%s/%s", folder, e->d_name);
+  }
+  closedir(d);
+  if (!ok) {
+    free_paths(paths, n);
+    errno = ENOMEM;
+    return false;
+  }
+  if (n > 1) qsort(paths, (size_t)n, sizeof *paths, compare_paths);
+  *out = paths, *count = n;
+  return true;
+}
+
+/* One entry met while scanning a folder given as --data; so_far is what the entries before it said (-2: nothing
+ * yet). The first image or volume decides whether the folder holds 2D images or volumes. */
+static int take_entry(train_state *s, const char *path, const char *class_name, int so_far, char *err,
+                      size_t err_size) {
+  if (is_text_file(path) && !is_folder(path)) return so_far;
+  bool volume = mg_itk_is_volume_path(path);
+  if (so_far == -2 && !volume) return DATA_IMAGES;
+  if (!volume) {
+    snprintf(err, err_size, "%s: neither a volume nor a text file, in a folder of volumes (a folder holds either "
+             "2D images or volumes: .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd, DICOM series folders)", path);
+    return DATA_ERROR;
+  }
+  if (!add_volume(s, path, class_name)) {
+    snprintf(err, err_size, "%s: out of memory", path);
+    return DATA_ERROR;
+  }
+  return DATA_VOLUME_FOLDER;
+}
+
+/* One folder as --data: volumes in it (unconditional) or in class subfolders named after them, else 2D images. */
+static int scan_folder(train_state *s, const char *folder, char *err, size_t err_size) {
+  char **top, **sub;
+  int n_top, n_sub, kind = -2;
+  if (!list_folder(folder, &top, &n_top)) {
+    snprintf(err, err_size, "%s: cannot read the folder (%s)", folder, strerror(errno));
+    return DATA_ERROR;
+  }
+  for (int i = 0; i < n_top && kind != DATA_ERROR && kind != DATA_IMAGES; i++) {
+    if (!is_folder(top[i]) || mg_itk_is_volume_path(top[i])) {
+      kind = take_entry(s, top[i], NULL, kind, err, err_size);
+      continue;
+    }
+    if (!list_folder(top[i], &sub, &n_sub)) {
+      snprintf(err, err_size, "%s: cannot read the folder (%s)", top[i], strerror(errno));
+      kind = DATA_ERROR;
+      break;
+    }
+    for (int j = 0; j < n_sub && kind != DATA_ERROR && kind != DATA_IMAGES; j++)
+      kind = take_entry(s, sub[j], strrchr(top[i], '/') + 1, kind, err, err_size);
+    free_paths(sub, n_sub);
+  }
+  free_paths(top, n_top);
+  return kind == -2 ? DATA_IMAGES : kind;
+}
+
+/* What --data names: one folder of 2D images, volumes listed one by one, or one folder of volumes (listed into
+ * s->volumes). */
+static int find_data(train_state *s, const train_args *a, char *err, size_t err_size) {
+  if (a->n_data == 1 && is_folder(a->data[0]) && !mg_itk_is_volume_path(a->data[0]))
+    return scan_folder(s, a->data[0], err, err_size);
+  for (int i = 0; i < a->n_data; i++) {
+    const char *path = a->data[i];
+    struct stat st;
+    if (mg_itk_is_volume_path(path)) {
+      if (!add_volume(s, path, NULL)) return snprintf(err, err_size, "%s: out of memory", path), DATA_ERROR;
+    } else if (stat(path, &st) != 0) {
+      return snprintf(err, err_size, "%s: %s", path, errno == ENOENT ? "does not exist" : strerror(errno)),
+             DATA_ERROR;
+    } else if (S_ISDIR(st.st_mode)) {
+      return snprintf(err, err_size, "%s: a folder without a DICOM series: a folder of 2D images must be the only "
+                      "--data (volumes and 2D image folders cannot be mixed)", path), DATA_ERROR;
+    } else {
+      return snprintf(err, err_size, "%s: not a volume: give .nii, .nii.gz, .nrrd, .nhdr, .mha or .mhd files, "
+                      "DICOM series folders, or one folder of 2D images", path), DATA_ERROR;
+    }
+  }
+  return DATA_VOLUMES_LISTED;
+}
+
+/* Cuts every volume into slices (printing what each gave) and normalizes them all into data. */
+static bool read_volumes(train_state *s, const train_args *a, mg_dataset *data, char *err, size_t err_size) {
+  const mg_itk_slice_options o = {a->axis, a->size, a->window_text != NULL, a->window_low, a->window_high};
+  if (mg_itk_slices_create(&o, &s->slices, err, err_size) != MG_OK) return false;
+  for (int i = 0; i < s->n_volumes; i++) {
+    const volume_input *v = &s->volumes[i];
+    int kept;
+    if (mg_itk_slices_add(s->slices, v->path, v->class_name, v->label_map, &kept, err, err_size) != MG_OK)
+      return false;
+    printf("medgen train: %s: %d %s slice%s%s%s%s%s\n", v->path, kept, mg_itk_axis_name(a->axis),
+           kept == 1 ? "" : "s", v->class_name ? ", class " : "", v->class_name ? v->class_name : "",
+           v->label_map ? ", classes from " : "", v->label_map ? v->label_map : "");
+    fflush(stdout);
+  }
+  return mg_itk_slices_dataset(s->slices, data, err, err_size) == MG_OK;
+}
+
+/* A resumed run's newline-separated paths note, split into items pointing into a copy. */
+static bool split_note(const char *note, char **copy, const char ***items, int *count) {
+  int n = 1;
+  for (const char *p = note; *p; p++) n += *p == '\n';
+  *copy = strdup(note);
+  *items = malloc((size_t)n * sizeof **items);
+  if (!*copy || !*items) return false;
+  n = 0;
+  for (char *p = *copy;;) {
+    (*items)[n++] = p;
+    char *end = strchr(p, '\n');
+    if (!end) break;
+    *end = '\0';
+    p = end + 1;
+  }
+  *count = n;
+  return true;
+}
+
+/* paths joined by newlines, as notes keep them */
+static mg_status set_paths_note(cli_model *m, const char *key, const char *const *paths, int n) {
+  cli_text t = {0};
+  for (int i = 0; i < n; i++) cli_text_append(&t, "%s%s", i ? "\n" : "", paths[i]);
+  mg_status st = t.failed ? MG_ERR_OUT_OF_MEMORY : cli_model_set_note(m, key, t.data ? t.data : "");
+  cli_text_free(&t);
+  return st;
 }
 
 static void print_model(const cli_model *m, const char *how) {
@@ -427,19 +672,31 @@ int medgen_cmd_train(int argc, char **argv) {
     fprintf(stderr, "medgen train: cannot start the engine: %s\n", err);
     return 1;
   }
-  /* a resumed run: its checkpoint gives the model, the options and (unless --data) the data folder */
+  /* a resumed run: its checkpoint gives the model, the options and (unless --data) the data and how it was read */
   if (a.resume) {
     if (mg_checkpoint_load(ckpt_path, &s.ckpt, err, sizeof err) != MG_OK ||
         !cli_model_load(s.ctx, s.ckpt, MG_WEIGHTS_TRAINING, &s.model, err, sizeof err)) {
       fprintf(stderr, "medgen train: cannot resume: %s\n", err);
       return finish(&s, 1);
     }
-    if (!a.data) a.data = cli_model_note(&s.model, "run.data");
+    const char *data_note = cli_model_note(&s.model, "run.data"), *labels_note = cli_model_note(&s.model, "run.labels");
+    const char *axis_note = cli_model_note(&s.model, "run.axis"), *window_note = cli_model_note(&s.model, "run.window");
     const char *max_pc = cli_model_note(&s.model, "run.max_per_class");
     long mpc = 0;
     if (max_pc && cli_parse_long(max_pc, 0, 100000000, &mpc)) a.max_per_class = (int)mpc;
+    if ((!a.data && data_note && !split_note(data_note, &s.data_note, &s.data_list, &a.n_data)) ||
+        (labels_note && !split_note(labels_note, &s.labels_note, &s.labels_list, &a.n_labels))) {
+      fprintf(stderr, "medgen train: out of memory\n");
+      return finish(&s, 1);
+    }
+    if (!a.data) a.data = s.data_list;
+    if (labels_note) a.labels = s.labels_list;
+    if (axis_note && !mg_itk_axis_parse((a.axis_name = axis_note), &a.axis)) a.axis_name = NULL;
+    if (window_note && strcmp(window_note, "percentiles") &&
+        parse_window(window_note, &a.window_low, &a.window_high))
+      a.window_text = window_note;
     if (!a.data) {
-      fprintf(stderr, "medgen train: %s does not say where its data is: give --data FOLDER\n", ckpt_path);
+      fprintf(stderr, "medgen train: %s does not say where its data is: give --data\n", ckpt_path);
       return finish(&s, 1);
     }
     if (!update_resumed_options(s.ctx, &a, &s.model, ckpt_path)) return finish(&s, 1);
@@ -451,46 +708,97 @@ int medgen_cmd_train(int argc, char **argv) {
               ckpt_path, a.out);
       return finish(&s, 1);
     }
-    if (a.size && !check_model_size(&a, err, sizeof err)) {
-      fprintf(stderr, "medgen train: %s\n", err);
-      return finish(&s, 1);
-    }
   }
 
-  double t0 = cli_now_s();
-  if (mg_image_folder_read(a.data, a.size, a.max_per_class, &s.folder, err, sizeof err) != MG_OK) {
+  const int kind = find_data(&s, &a, err, sizeof err);
+  if (kind == DATA_ERROR) {
     fprintf(stderr, "medgen train: %s\n", err);
     return finish(&s, 1);
   }
-  /* a GAN takes power-of-two sizes: images of another size, with no --size given, are resized to the next one */
-  if (!a.size && !a.resume && a.model_kind == FOR_GAN && !gan_size_ok(s.folder.data.size)) {
-    a.size = next_gan_size(s.folder.data.size);
-    printf("medgen train: the images are %dx%d; a GAN takes 32, 64, 128 or 256 pixels: resizing them to %dx%d "
-           "(--size to choose)\n", s.folder.data.size, s.folder.data.size, a.size, a.size);
-    mg_image_folder_free(&s.folder);
-    if (mg_image_folder_read(a.data, a.size, a.max_per_class, &s.folder, err, sizeof err) != MG_OK) {
+  if (kind == DATA_IMAGES && (a.axis_name || a.window_text || a.labels)) {
+    fprintf(stderr, "medgen train: --axis, --window and --labels apply to volumes, and %s holds 2D images\n",
+            a.data[0]);
+    return finish(&s, 2);
+  }
+  if (kind != DATA_IMAGES && a.max_per_class) {
+    fprintf(stderr, "medgen train: --max-per-class applies to folders of 2D images, not to volumes\n");
+    return finish(&s, 2);
+  }
+  if (a.labels && (kind == DATA_VOLUME_FOLDER || a.n_labels != s.n_volumes)) {
+    if (kind == DATA_VOLUME_FOLDER)
+      fprintf(stderr, "medgen train: --labels pairs a label map with each volume listed in --data, not with the "
+                      "volumes of a folder\n");
+    else
+      fprintf(stderr, "medgen train: --labels gives %d label map%s for %d volume%s: give one per --data volume, in "
+                      "the same order\n", a.n_labels, a.n_labels == 1 ? "" : "s", s.n_volumes,
+              s.n_volumes == 1 ? "" : "s");
+    return finish(&s, 2);
+  }
+  for (int i = 0; a.labels && i < s.n_volumes; i++) s.volumes[i].label_map = a.labels[i];
+  if (kind != DATA_IMAGES && !a.size) a.size = DEFAULT_VOLUME_SIZE;
+  if (!a.resume && a.size && !check_model_size(&a, err, sizeof err)) {
+    fprintf(stderr, "medgen train: %s\n", err);
+    return finish(&s, 1);
+  }
+
+  double t0 = cli_now_s();
+  mg_dataset data;
+  if (kind != DATA_IMAGES) {
+    if (!read_volumes(&s, &a, &data, err, sizeof err)) {
       fprintf(stderr, "medgen train: %s\n", err);
       return finish(&s, 1);
     }
+  } else {
+    if (mg_image_folder_read(a.data[0], a.size, a.max_per_class, &s.folder, err, sizeof err) != MG_OK) {
+      fprintf(stderr, "medgen train: %s\n", err);
+      return finish(&s, 1);
+    }
+    /* a GAN takes power-of-two sizes: images of another size, with no --size given, are resized to the next one */
+    if (!a.size && !a.resume && a.model_kind == FOR_GAN && !gan_size_ok(s.folder.data.size)) {
+      a.size = next_gan_size(s.folder.data.size);
+      printf("medgen train: the images are %dx%d; a GAN takes 32, 64, 128 or 256 pixels: resizing them to %dx%d "
+             "(--size to choose)\n", s.folder.data.size, s.folder.data.size, a.size, a.size);
+      mg_image_folder_free(&s.folder);
+      if (mg_image_folder_read(a.data[0], a.size, a.max_per_class, &s.folder, err, sizeof err) != MG_OK) {
+        fprintf(stderr, "medgen train: %s\n", err);
+        return finish(&s, 1);
+      }
+    }
+    data = s.folder.data;
   }
-  mg_dataset data = s.folder.data;
   if (a.unconditional || (a.resume && cli_model_num_classes(&s.model) == 0)) {
     data.labels = NULL;
     data.num_classes = 0;
     data.class_names = NULL;
   }
-  printf("medgen train: %s: %d images at %dx%d", a.data, data.count, data.size, data.size);
+  if (kind == DATA_IMAGES)
+    printf("medgen train: %s: %d images at %dx%d", a.data[0], data.count, data.size, data.size);
+  else
+    printf("medgen train: %d volume%s: %d slices at %dx%d, %g mm per pixel", s.n_volumes, s.n_volumes == 1 ? "" : "s",
+           data.count, data.size, data.size, mg_itk_slices_mm_per_pixel(s.slices));
+  int class_counts[MG_MAX_CLASSES] = {0};
+  for (int i = 0; data.labels && i < data.count; i++) class_counts[data.labels[i]]++;
   for (int c = 0; c < data.num_classes; c++)
-    printf("%s%s %d", c ? ", " : "; classes: ", data.class_names[c], s.folder.class_counts[c]);
+    printf("%s%s %d", c ? ", " : "; classes: ", data.class_names[c], class_counts[c]);
   printf(" (read in %.1f s)\n", cli_now_s() - t0);
 
   if (!a.resume) {
-    char max_pc[32];
+    char max_pc[32], mm_per_pixel[32];
     snprintf(max_pc, sizeof max_pc, "%d", a.max_per_class);
-    if (create_model(s.ctx, &a, &data, ckpt_path, &s.model) != MG_OK ||
-        cli_model_set_note(&s.model, "run.data", a.data) ||
-        cli_model_set_note(&s.model, "run.max_per_class", max_pc) ||
-        cli_model_set_note(&s.model, "run.unconditional", a.unconditional ? "1" : "0")) {
+    bool failed = create_model(s.ctx, &a, &data, ckpt_path, &s.model) != MG_OK ||
+                  set_paths_note(&s.model, "run.data", a.data, a.n_data) ||
+                  cli_model_set_note(&s.model, "run.max_per_class", max_pc) ||
+                  cli_model_set_note(&s.model, "run.unconditional", a.unconditional ? "1" : "0");
+    /* how the volumes were read, so that --resume reads them the same way and samples come back in their units */
+    if (!failed && kind != DATA_IMAGES) {
+      snprintf(mm_per_pixel, sizeof mm_per_pixel, "%.9g", mg_itk_slices_mm_per_pixel(s.slices));
+      failed = cli_model_set_note(&s.model, "run.axis", mg_itk_axis_name(a.axis)) ||
+               cli_model_set_note(&s.model, "run.window", a.window_text ? a.window_text : "percentiles") ||
+               (a.labels && set_paths_note(&s.model, "run.labels", a.labels, a.n_labels)) ||
+               cli_model_set_note(&s.model, "run.pixel_type", mg_itk_slices_pixel_type(s.slices)) ||
+               cli_model_set_note(&s.model, "run.mm_per_pixel", mm_per_pixel);
+    }
+    if (failed) {
       fprintf(stderr, "medgen train: %s\n", mg_context_error(s.ctx));
       return finish(&s, 1);
     }
