@@ -54,6 +54,12 @@ public:
 
   // Input i (0-based) with its class ("" for an unconditional model; then every input must be "").
   void SetInput(unsigned int index, const InputImageType *image, const std::string &className = "");
+  // Input 0, for pipelines of one volume.
+  void
+  SetInput(const InputImageType *image, const std::string &className = "")
+  {
+    this->SetInput(0, image, className);
+  }
   // Appends an input; returns its index.
   unsigned int AddTrainingImage(const InputImageType *image, const std::string &className = "");
   const InputImageType *GetInput(unsigned int index) const;
@@ -63,9 +69,18 @@ public:
   // "ddpm" (default) or "gan".
   itkSetStringMacro(ModelType);
   itkGetStringMacro(ModelType);
-  // A preset of that model kind ("unet-s", "unet-monai", "dcgan-64"); empty: the kind's default.
+  // A preset of that model kind ("unet-s", "unet-monai", "dcgan-64"); empty: the kind's default (unet-s,
+  // dcgan-64).
   itkSetStringMacro(Preset);
   itkGetStringMacro(Preset);
+  // Smaller (or larger) models than the preset, e.g. for tests; 0 keeps the preset's. BaseChannels (DDPM, even): the
+  // UNet's channels at full resolution; the preset's attention-head and time-embedding widths scale with it, and
+  // GroupNorm's group count becomes the greatest common divisor of the preset's and BaseChannels. Width (GAN, 4 to 512): the
+  // networks' channels at full resolution.
+  itkSetClampMacro(BaseChannels, unsigned int, 0, 4096);
+  itkGetConstMacro(BaseChannels, unsigned int);
+  itkSetClampMacro(Width, unsigned int, 0, 512);
+  itkGetConstMacro(Width, unsigned int);
   // "axial" (default), "coronal" or "sagittal".
   itkSetStringMacro(Axis);
   itkGetStringMacro(Axis);
@@ -93,10 +108,15 @@ public:
   // Engine threads; 0: all cores.
   itkSetClampMacro(NumberOfThreads, int, 0, 4096);
   itkGetConstMacro(NumberOfThreads, int);
-  // "cpu" (default) or "auto"; "cuda" fails until the CUDA backend exists.
+  // "cpu" (default), "auto" (the CPU until a CUDA backend exists) or "cuda" (fails with the engine's message in a
+  // build without CUDA).
   itkSetStringMacro(Device);
   itkGetStringMacro(Device);
 
+  // Where the run is kept. A checkpoint of another model kind there, or a file that is no MedGen checkpoint, is
+  // never overwritten (Update throws). With Resume off, a checkpoint of this kind there is replaced by a new run.
+  // A resumed run keeps the checkpoint's model, BatchSize, LearningRate and Seed; NumberOfIterations and
+  // CheckpointInterval apply. When it has done NumberOfIterations steps already, Update trains no more.
   itkSetStringMacro(CheckpointFileName);
   itkGetStringMacro(CheckpointFileName);
   itkSetClampMacro(CheckpointInterval, unsigned int, 1, 100000000);
@@ -105,7 +125,8 @@ public:
   itkGetConstMacro(Resume, bool);
   itkBooleanMacro(Resume);
 
-  // After Update(): slices trained on, steps done (including a resumed run's earlier ones), the last loss.
+  // After Update(): slices trained on, steps done (including a resumed run's earlier ones), the last loss (NaN when
+  // no step ran), whether the run continued a checkpoint.
   itkGetConstMacro(NumberOfSlices, unsigned int);
   itkGetConstMacro(CompletedIterations, unsigned int);
   itkGetConstMacro(Loss, double);
@@ -121,6 +142,10 @@ protected:
   void GenerateData() override;
 
 private:
+  // The name messages use for input i: its reader's file name, else "input i".
+  std::string InputName(unsigned int index) const;
+  [[noreturn]] void Fail(const std::string &message) const;
+
   std::vector<std::string> m_ClassNames;
   std::vector<typename LabelMapType::ConstPointer> m_LabelMaps;
 
@@ -128,6 +153,8 @@ private:
   std::string m_Preset;
   std::string m_Axis{ "axial" };
   unsigned int m_ImageSize{ 64 };
+  unsigned int m_BaseChannels{ 0 };
+  unsigned int m_Width{ 0 };
   bool m_UseIntensityWindow{ false };
   double m_WindowMinimum{ -1000.0 };
   double m_WindowMaximum{ 1000.0 };
