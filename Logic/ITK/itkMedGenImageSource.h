@@ -91,6 +91,10 @@ public:
   // Engine threads; 0: all cores.
   itkSetClampMacro(NumberOfThreads, int, 0, 4096);
   itkGetConstMacro(NumberOfThreads, int);
+  // "cpu" (default), "auto" (the CPU until a CUDA backend exists) or "cuda" (fails with the engine's message in a
+  // build without CUDA).
+  itkSetStringMacro(Device);
+  itkGetStringMacro(Device);
   // BigGAN truncation of the GAN's latents (0: none).
   itkSetClampMacro(Truncation, double, 0.0, 1e6);
   itkGetConstMacro(Truncation, double);
@@ -128,6 +132,7 @@ private:
   unsigned int m_NumberOfSamples{ 1 };
   bool m_UseEMAWeights{ true };
   int m_NumberOfThreads{ 0 };
+  std::string m_Device{ "cpu" };
   double m_Truncation{ 0.0 };
   SpacingType m_Spacing;
   PointType m_Origin;

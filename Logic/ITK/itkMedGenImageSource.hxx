@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
-#include <fstream>
 #include <limits>
 #include <sstream>
 #include <vector>
@@ -15,6 +14,7 @@
 #include "itkMetaDataObject.h"
 #include "itkNumericTraits.h"
 #include "medgen.h"
+#include "mg_itk.h"
 
 namespace itk
 {
@@ -28,6 +28,7 @@ struct MedGenImageSource<TOutputImage>::Engine
   mg_gan *gan{ nullptr };
   std::string file;
   bool ema{ true };
+  std::string device;
   std::string fingerprint;
   int size{ 0 };
   int channels{ 0 };
@@ -47,24 +48,6 @@ struct MedGenImageSource<TOutputImage>::Engine
 
 namespace medgen_detail
 {
-// FNV-1a over the file's bytes: identifies the exact checkpoint a sample came from.
-inline std::string
-FileFingerprint(const std::string &path)
-{
-  std::ifstream in(path, std::ios::binary);
-  uint64_t h = 1469598103934665603ull;
-  char buf[1 << 16];
-  while (in)
-  {
-    in.read(buf, sizeof buf);
-    for (std::streamsize i = 0; i < in.gcount(); ++i)
-      h = (h ^ static_cast<unsigned char>(buf[i])) * 1099511628211ull;
-  }
-  char hex[32];
-  std::snprintf(hex, sizeof hex, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
-  return hex;
-}
-
 // Carries progress from the engine's C callback to ITK observers. An observer's exception must not cross the
 // C code: it is kept and rethrown once the engine has returned.
 struct ProgressBridge
@@ -88,6 +71,17 @@ OnEngineProgress(void *user, const mg_progress *progress)
     return 1;
   }
   return bridge->filter->GetAbortGenerateData() ? 1 : 0;
+}
+
+// The engine's device for a Device property: "auto" is the CPU until a CUDA backend exists.
+inline mg_device
+DeviceFromName(const std::string &device)
+{
+  if (device == "cpu" || device == "auto")
+    return MG_DEVICE_CPU;
+  if (device == "cuda")
+    return MG_DEVICE_CUDA;
+  throw MedGenError(__FILE__, __LINE__, "Device \"" + device + "\": must be cpu, auto or cuda");
 }
 
 template <typename TPixel>
@@ -130,7 +124,8 @@ MedGenImageSource<TOutputImage>::LoadModel()
 {
   if (m_ModelFileName.empty())
     throw MedGenError(__FILE__, __LINE__, "MedGenImageSource: no ModelFileName set");
-  if (m_Engine && m_Engine->file == m_ModelFileName && m_Engine->ema == m_UseEMAWeights)
+  if (m_Engine && m_Engine->file == m_ModelFileName && m_Engine->ema == m_UseEMAWeights &&
+      m_Engine->device == m_Device)
   {
     if (mg_context_set_threads(m_Engine->ctx, m_NumberOfThreads) != MG_OK)
       this->ThrowEngineError(mg_context_error(m_Engine->ctx));
@@ -140,10 +135,11 @@ MedGenImageSource<TOutputImage>::LoadModel()
   auto engine = std::make_shared<Engine>();
   engine->file = m_ModelFileName;
   engine->ema = m_UseEMAWeights;
+  engine->device = m_Device;
   char err[1024] = "";
   if (mg_checkpoint_load(m_ModelFileName.c_str(), &engine->ckpt, err, sizeof err) != MG_OK)
     this->ThrowEngineError(err);
-  mg_context_options options{ MG_DEVICE_CPU, m_NumberOfThreads };
+  mg_context_options options{ medgen_detail::DeviceFromName(m_Device), m_NumberOfThreads };
   if (mg_context_create(&options, &engine->ctx, err, sizeof err) != MG_OK)
     this->ThrowEngineError(err);
   const char *type = mg_checkpoint_model_type(engine->ckpt);
@@ -168,7 +164,10 @@ MedGenImageSource<TOutputImage>::LoadModel()
   if (engine->channels != 1)
     this->ThrowEngineError("the model makes " + std::to_string(engine->channels) +
                            "-channel images; MedGenImageSource makes scalar images");
-  engine->fingerprint = medgen_detail::FileFingerprint(m_ModelFileName);
+  char fingerprint[32];
+  if (mg_itk_fingerprint(m_ModelFileName.c_str(), fingerprint, sizeof fingerprint, err, sizeof err) != MG_OK)
+    this->ThrowEngineError(err);
+  engine->fingerprint = fingerprint;
   m_Engine = engine;
 }
 
@@ -319,6 +318,7 @@ MedGenImageSource<TOutputImage>::PrintSelf(std::ostream &os, Indent indent) cons
   os << indent << "NumberOfSamples: " << m_NumberOfSamples << std::endl;
   os << indent << "UseEMAWeights: " << (m_UseEMAWeights ? "On" : "Off") << std::endl;
   os << indent << "NumberOfThreads: " << m_NumberOfThreads << std::endl;
+  os << indent << "Device: " << m_Device << std::endl;
   os << indent << "Truncation: " << m_Truncation << std::endl;
   os << indent << "Spacing: " << m_Spacing << std::endl;
   os << indent << "Origin: " << m_Origin << std::endl;

@@ -82,7 +82,7 @@ for f in a.nii.gz a.csv a.png; do [ -s "$out/$f" ] || fail "sample did not write
 [ "$(grep -c ',bars$' "$out/a.csv")" -eq 3 ] && [ "$(grep -c ',disk$' "$out/a.csv")" -eq 3 ] ||
   fail "a.csv should name both classes in turn"
 grep -q "MedGen synthetic image - not for diagnosis" "$out/a.png" || fail "the grid is not marked synthetic"
-gzip -dc "$out/a.nii.gz" | head -c 352 | grep -q "MedGen synthetic" || fail "the NIfTI stack is not marked synthetic"
+gzip -dc "$out/a.nii.gz" | head -c 352 | grep -q "MedGen SYNTHETIC" || fail "the NIfTI stack is not marked synthetic"
 check "sample again on 2 threads" 0 "$medgen" sample --checkpoint "$ck" --n 6 --seed 3 --threads 2 --out "$out/b.nii.gz"
 cmp -s "$out/a.nii.gz" "$out/b.nii.gz" || fail "the same seed gave different images on 1 and 2 threads"
 check "sample one class, truncated, raw weights, as PNGs" 0 "$medgen" sample --checkpoint "$ck" --n 4 --class disk \

@@ -44,7 +44,7 @@ for name, shape, expected, synthetic in cases:
     check(h.get_xyzt_units()[0] == "mm", f"{name}: units {h.get_xyzt_units()}")
     descrip = h["descrip"].tobytes().rstrip(b"\0").decode()
     intent = h["intent_name"].tobytes().rstrip(b"\0").decode()
-    marked = "MedGen synthetic image - not for diagnosis" in descrip and intent == "MedGenSynth"
+    marked = descrip.startswith("MedGen SYNTHETIC") and intent == "MedGenSynth"
     check(marked == synthetic, f"{name}: descrip {descrip!r}, intent {intent!r}, synthetic {synthetic}")
 print(f"nibabel {nib.__version__}: {len(cases)} files checked, {failures} failures")
 sys.exit(1 if failures else 0)

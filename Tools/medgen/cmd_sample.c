@@ -1,8 +1,9 @@
 /* cmd_sample.c: `medgen sample`: synthetic images from a trained diffusion model or GAN (the checkpoint says
  * which).
  *
- * Writes the images in the training data's intensity units as a NIfTI stack (one slice per image; the class of
- * each slice is listed in a CSV beside it) or as a folder of PNGs, and optionally a PNG grid to look at. Every file
+ * Writes the images in the training data's intensity units as a volume (NIfTI, NRRD, MetaImage or a DICOM series
+ * through mg_itk_write_stack: one slice per image, the pixel type and voxel size of the training volumes, the class
+ * of each slice listed in a CSV beside it) or as a folder of PNGs, and optionally a PNG grid to look at. Every file
  * is marked synthetic in its metadata and written atomically; a failure or Ctrl-C leaves no partial output.
  * A GAN can also walk its latent space: --interpolate A B draws the frames between seed A's first image and seed
  * B's, along the great circle between their latent vectors. */
@@ -10,6 +11,7 @@
 #include "medgen.h"
 #include "medgen_commands.h"
 #include "mg_io.h"
+#include "mg_itk.h"
 
 #include <errno.h>
 #include <math.h>
@@ -19,7 +21,7 @@
 #include <string.h>
 
 typedef struct sample_args {
-  const char *checkpoint, *out, *grid, *class_name;
+  const char *checkpoint, *out, *grid, *class_name, *pixel_type, *format;
   int n, threads, batch, frames;
   bool raw_weights, interpolate;
   uint64_t seed, seed_b;
@@ -32,18 +34,30 @@ typedef struct sample_args {
 static void print_help(FILE *out) {
   mg_ddpm_sample_options d = mg_ddpm_default_sample_options();
   fprintf(out,
-          "Usage: medgen sample --checkpoint CKPT --out FILE.nii.gz [--grid FILE.png] [options]\n"
-          "       medgen sample --checkpoint GAN_CKPT --interpolate SEED_A SEED_B --frames N --out FILE.nii.gz\n"
+          "Usage: medgen sample --checkpoint CKPT --out OUTPUT [--grid FILE.png] [options]\n"
+          "       medgen sample --checkpoint GAN_CKPT --interpolate SEED_A SEED_B --frames N --out OUTPUT\n"
           "\n"
           "Generates synthetic images with a diffusion model or a GAN trained by `medgen train` (the checkpoint says\n"
-          "which). --out takes .nii or .nii.gz (a stack of float32 slices in the training images' units, with\n"
-          "FILE.csv beside it naming each slice's class), .png (one image), or a folder: --out DIR/ writes\n"
-          "DIR/sample-0000-<class>.png, ... --grid writes all images tiled into one PNG. All files are marked\n"
-          "synthetic.\n"
+          "which). The output's name says its format:\n"
+          "  FILE.nii, FILE.nii.gz     a NIfTI stack, one slice per image\n"
+          "  FILE.nrrd, FILE.nhdr      an NRRD stack\n"
+          "  FILE.mha, FILE.mhd        a MetaImage stack\n"
+          "  DIR/ --format dicom       a DICOM series, one file per image, in the new directory DIR\n"
+          "  DIR/                      one PNG per image: DIR/sample-0000-<class>.png, ...\n"
+          "  FILE.png                  one PNG (with --n 1)\n"
+          "Stacks hold the images in the training data's units, in the training volumes' pixel type and pixel size\n"
+          "(recorded by medgen train; else float and 1 mm), with FILE.csv (DIR.csv for DICOM) beside them naming each\n"
+          "slice's class. --grid writes all images tiled into one PNG. Every file is marked synthetic: NIfTI in\n"
+          "descrip, NRRD and MetaImage in MedGen_* fields, DICOM in ImageType, SeriesDescription and ImageComments,\n"
+          "PNG in a text chunk.\n"
           "\n"
           "Options:\n"
           "  --checkpoint CKPT   a checkpoint written by medgen train (required)\n"
-          "  --out PATH          output (required): FILE.nii, FILE.nii.gz, FILE.png (one image) or DIR/\n"
+          "  --out PATH          output (required), as above\n"
+          "  --format F          what --out DIR/ holds: png (default) or dicom\n"
+          "  --pixel-type TYPE   a stack's pixel type: unsigned_char, char, unsigned_short, short, unsigned_int, int,\n"
+          "                      float or double; integer types round to nearest and clamp to their range\n"
+          "                      (default: the training volumes' type, else float)\n"
           "  --grid FILE.png     also write a picture of all images\n"
           "  --n N               number of images (default 16)\n"
           "  --class NAME        class to draw (a class folder's name or its index); default: every class in turn;\n"
@@ -112,7 +126,7 @@ static int parse_args(int argc, char **argv, sample_args *a) {
     }
     static const char *valued[] = {"--checkpoint", "--out", "--grid", "--n", "--class", "--sampler", "--steps",
                                    "--eta", "--guidance", "--batch", "--seed", "--threads", "--truncation",
-                                   "--interpolate", "--frames"};
+                                   "--interpolate", "--frames", "--pixel-type", "--format"};
     bool known = false;
     for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) known |= !strcmp(name, valued[k]);
     if (!known) return usage_error("unknown option '%s'", name);
@@ -125,6 +139,8 @@ static int parse_args(int argc, char **argv, sample_args *a) {
     else if (!strcmp(name, "--out")) a->out = v;
     else if (!strcmp(name, "--grid")) a->grid = v;
     else if (!strcmp(name, "--class")) a->class_name = v;
+    else if (!strcmp(name, "--pixel-type")) ok = mg_itk_pixel_type_known(v) && (a->pixel_type = v);
+    else if (!strcmp(name, "--format")) ok = (!strcmp(v, "png") || !strcmp(v, "dicom")) && (a->format = v);
     else if (!strcmp(name, "--n")) ok = cli_parse_long(v, 1, 1000000, &n) && (a->n = (int)n, a->given_n = true);
     else if (!strcmp(name, "--sampler")) ok = (n = mg_sampler_from_name(v)) >= 0 && (a->ddpm.sampler = n, true);
     else if (!strcmp(name, "--steps")) ok = cli_parse_long(v, 1, 10000, &n) && (a->ddpm.steps = (int)n);
@@ -158,7 +174,31 @@ static bool ends_with(const char *s, const char *suffix) {
   return n >= k && !strcmp(s + n - k, suffix);
 }
 
-typedef enum out_kind { OUT_NIFTI, OUT_PNG, OUT_FOLDER } out_kind;
+typedef enum out_kind { OUT_STACK, OUT_PNG, OUT_FOLDER } out_kind;
+
+/* The output's kind by its name and --format (see the help); reported and -1 when they do not fit. */
+static int output_kind(const sample_args *a) {
+  const bool dir = ends_with(a->out, "/");
+  if (a->format && !dir) {
+    fprintf(stderr, "medgen sample: --format %s names what a directory holds: give --out DIR/ (a file's name says "
+                    "its format)\n", a->format);
+    return -1;
+  }
+  out_kind kind = dir ? (a->format && !strcmp(a->format, "dicom") ? OUT_STACK : OUT_FOLDER)
+                  : mg_itk_format_of(a->out) != MG_ITK_NOT_VOLUME ? OUT_STACK
+                  : ends_with(a->out, ".png") ? OUT_PNG : (out_kind)-1;
+  if ((int)kind < 0 || (kind == OUT_PNG && a->n != 1)) {
+    fprintf(stderr, "medgen sample: --out %s: use FILE.nii.gz, FILE.nii, FILE.nrrd, FILE.nhdr, FILE.mha or FILE.mhd "
+                    "(a stack), DIR/ --format dicom (a DICOM series), FILE.png (with --n 1) or DIR/ (one PNG per "
+                    "image)\n", a->out);
+    return -1;
+  }
+  if (a->pixel_type && kind != OUT_STACK) {
+    fprintf(stderr, "medgen sample: --pixel-type is for stacks (NIfTI, NRRD, MetaImage, DICOM); PNGs are 8-bit\n");
+    return -1;
+  }
+  return kind;
+}
 
 /* Which class each image gets: the named one, none (-1 for all; diffusion models only), or every class in turn.
  * Returns false (reported) for a name the model does not know. */
@@ -206,10 +246,16 @@ static int sample_progress(void *user, const mg_progress *p) {
   return cli_interrupted();
 }
 
-/* The class list beside a NIfTI stack: slice index and class name. */
-static mg_status write_class_csv(const char *stack_path, const cli_model *m, const int32_t *labels, int n, char *path,
-                                 size_t path_size, char *err, size_t err_size) {
-  size_t base = strlen(stack_path) - (ends_with(stack_path, ".nii.gz") ? 7 : 4);
+/* The class list beside a stack (FILE.csv for FILE.nii.gz, FILE.nrrd, ...; DIR.csv for a DICOM series DIR/): slice
+ * index and class name, written into *csv, which the caller commits once the stack is written or else aborts, so a
+ * failed stack leaves an earlier list untouched. */
+static mg_status prepare_class_csv(const char *stack_path, const cli_model *m, const int32_t *labels, int n,
+                                   char *path, size_t path_size, mg_atomic_file **csv, char *err, size_t err_size) {
+  size_t base = strlen(stack_path);
+  while (base > 1 && stack_path[base - 1] == '/') base--;
+  const char *dot = strrchr(stack_path, '.'), *slash = strrchr(stack_path, '/');
+  if (ends_with(stack_path, ".nii.gz")) base -= 7;
+  else if (!ends_with(stack_path, "/") && dot && (!slash || dot > slash)) base = (size_t)(dot - stack_path);
   snprintf(path, path_size, "%.*s.csv", (int)base, stack_path);
   cli_text t = {0};
   cli_text_append(&t, "slice,class\n");
@@ -218,8 +264,14 @@ static mg_status write_class_csv(const char *stack_path, const cli_model *m, con
     if (labels && labels[i] >= 0 && !name) cli_text_append(&t, "%d,%d\n", i, labels[i]);
     else cli_text_append(&t, "%d,%s\n", i, name ? name : "none");
   }
+  *csv = NULL;
   mg_status s = t.failed ? mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory")
-                         : mg_file_write_atomic(path, t.data, t.len, err, err_size);
+                         : mg_atomic_file_open(path, csv, err, err_size);
+  if (s == MG_OK) s = mg_atomic_file_write(*csv, t.data, t.len, err, err_size);
+  if (s != MG_OK) {
+    mg_atomic_file_abort(*csv);
+    *csv = NULL;
+  }
   cli_text_free(&t);
   return s;
 }
@@ -263,14 +315,9 @@ int medgen_cmd_sample(int argc, char **argv) {
   sample_args a;
   int parsed = parse_args(argc, argv, &a);
   if (parsed) return parsed == 1 ? 0 : 2;
-  out_kind kind = ends_with(a.out, "/") ? OUT_FOLDER
-                  : ends_with(a.out, ".nii") || ends_with(a.out, ".nii.gz") ? OUT_NIFTI
-                  : ends_with(a.out, ".png") ? OUT_PNG : (out_kind)-1;
-  if ((int)kind < 0 || (kind == OUT_PNG && a.n != 1)) {
-    fprintf(stderr, "medgen sample: --out %s: use FILE.nii.gz or FILE.nii (a stack), FILE.png (with --n 1) or "
-                    "DIR/ (one PNG per image)\n", a.out);
-    return 2;
-  }
+  int kind_or_error = output_kind(&a);
+  if (kind_or_error < 0) return 2;
+  const out_kind kind = (out_kind)kind_or_error;
   if (a.grid && !ends_with(a.grid, ".png")) {
     fprintf(stderr, "medgen sample: --grid %s: the grid is a PNG; name it FILE.png\n", a.grid);
     return 2;
@@ -291,10 +338,38 @@ int medgen_cmd_sample(int argc, char **argv) {
     fprintf(stderr, "medgen sample: cannot start the engine: %s\n", err);
     goto done;
   }
+  const char *model_type = mg_checkpoint_model_type(ckpt);
+  if (!model_type || (strcmp(model_type, "ddpm") && strcmp(model_type, "gan"))) {
+    if (model_type)
+      fprintf(stderr, "medgen sample: %s holds a model of type '%s'; sampling needs a diffusion model or GAN "
+                      "written by medgen train\n", a.checkpoint, model_type);
+    else
+      fprintf(stderr, "medgen sample: %s is not a MedGen model checkpoint (its metadata names no model type); "
+                      "sampling needs a diffusion model or GAN written by medgen train\n", a.checkpoint);
+    goto done;
+  }
   if (!cli_model_load(ctx, ckpt, a.raw_weights ? MG_WEIGHTS_RAW : MG_WEIGHTS_EMA, &m, err, sizeof err)) {
+    fprintf(stderr, "medgen sample: %s%s%s\n", strstr(err, a.checkpoint) ? "" : a.checkpoint,
+            strstr(err, a.checkpoint) ? "" : ": ", err);
+    goto done;
+  }
+  /* what a stack records: the exact checkpoint, and the training volumes' pixel type and size */
+  char fingerprint[32];
+  if (kind == OUT_STACK &&
+      mg_itk_fingerprint(a.checkpoint, fingerprint, sizeof fingerprint, err, sizeof err) != MG_OK) {
     fprintf(stderr, "medgen sample: %s\n", err);
     goto done;
   }
+  const char *pixel_type = a.pixel_type ? a.pixel_type : cli_model_note(&m, "run.pixel_type");
+  if (!pixel_type || !mg_itk_pixel_type_known(pixel_type)) {
+    if (pixel_type && kind == OUT_STACK)
+      printf("medgen sample: note: the training volumes' pixel type '%s' cannot be written; writing float\n",
+             pixel_type);
+    pixel_type = "float";
+  }
+  double mm_per_pixel = 1;
+  const char *mm_note = cli_model_note(&m, "run.mm_per_pixel");
+  if (mm_note && !cli_parse_double(mm_note, 1e-6, 1e6, &mm_per_pixel)) mm_per_pixel = 1;
   mg_checkpoint_free(ckpt);
   ckpt = NULL;
   if (!options_fit(&a, &m)) {
@@ -319,7 +394,7 @@ int medgen_cmd_sample(int argc, char **argv) {
   enum { NIFTI_MAX_SLICES = 32767, PNG_MAX_SIDE = 16384, GRID_GAP = 2 };
   const int classes = cli_model_num_classes(&m);
   const bool conditional = classes > 0;
-  if (kind == OUT_NIFTI && a.n > NIFTI_MAX_SLICES) {
+  if (kind == OUT_STACK && mg_itk_format_of(a.out) == MG_ITK_NIFTI && a.n > NIFTI_MAX_SLICES) {
     fprintf(stderr, "medgen sample: a NIfTI stack holds at most %d images; use --out DIR/ for %d\n", NIFTI_MAX_SLICES,
             a.n);
     goto done;
@@ -395,22 +470,33 @@ int medgen_cmd_sample(int argc, char **argv) {
     fprintf(stderr, "medgen sample: %s\n", err);
     goto done;
   }
-  if (kind == OUT_NIFTI) {
-    int dim[3] = {S, S, a.n};
-    float pixdim[3] = {1, 1, 1};
-    /* NIfTI's y axis points up: the top image row is the highest y */
-    float *stack = malloc((size_t)a.n * per * sizeof *stack);
-    if (!stack) st = mg_file_error(err, sizeof err, MG_ERR_OUT_OF_MEMORY, a.out, "out of memory");
-    for (int i = 0; stack && i < a.n; i++)
-      for (int y = 0; y < S; y++)
-        memcpy(stack + ((size_t)i * S + (S - 1 - y)) * S, images + ((size_t)i * S + y) * S, S * sizeof *stack);
-    if (stack) st = mg_nifti_write(a.out, stack, dim, pixdim, true, err, sizeof err);
-    free(stack);
+  if (kind == OUT_STACK) {
+    char csv_path[4200];
+    mg_atomic_file *csv = NULL;
+    st = prepare_class_csv(a.out, &m, conditional ? labels : NULL, a.n, csv_path, sizeof csv_path, &csv, err,
+                           sizeof err);
+    const char *class_label = !conditional || (a.class_name && !strcmp(a.class_name, "none")) ? NULL
+                              : a.class_name ? cli_model_class_name(&m, labels[0]) : "each in turn";
+    mg_itk_synthetic_info info = {
+        .model_fingerprint = fingerprint,
+        .model_type = m.gan ? "gan" : "ddpm",
+        .sampler = m.gan ? (a.interpolate ? "gan-interpolate" : "gan") : mg_sampler_name(a.ddpm.sampler),
+        .steps = m.gan ? 1 : a.ddpm.sampler == MG_SAMPLER_DDPM ? mg_ddpm_get_config(m.ddpm)->timesteps : a.ddpm.steps,
+        .seed = a.seed,
+        .class_name = class_label,
+        .guidance = m.gan ? 0 : a.ddpm.guidance,
+        .truncation = m.gan ? a.truncation : 0,
+        .model_file = a.checkpoint,
+        .weights = a.raw_weights ? "raw" : "ema",
+    };
+    if (st == MG_OK)
+      st = mg_itk_write_stack(a.out, images, a.n, S, mm_per_pixel, pixel_type, &info, err, sizeof err);
     if (st == MG_OK) {
       snprintf(written[0], sizeof written[0], "%s", a.out);
-      st = write_class_csv(a.out, &m, conditional ? labels : NULL, a.n, written[1], sizeof written[1], err,
-                           sizeof err);
-      if (st != MG_OK) written[1][0] = '\0';
+      st = mg_atomic_file_commit(csv, err, sizeof err);
+      if (st == MG_OK) snprintf(written[1], sizeof written[1], "%s", csv_path);
+    } else {
+      mg_atomic_file_abort(csv);
     }
   } else if (kind == OUT_PNG) {
     st = mg_png_write_grid(a.out, images, 1, S, 1, lo, hi, true, err, sizeof err); /* a grid of one: one image */
@@ -441,8 +527,10 @@ int medgen_cmd_sample(int argc, char **argv) {
   }
   char took[32];
   cli_format_duration(cli_now_s() - t0, took, sizeof took);
-  printf("medgen sample: wrote %s%s%s%s%s in %s (marked synthetic)\n", a.out, written[1][0] ? " and " : "",
-         written[1], a.grid ? " and " : "", a.grid ? a.grid : "", took);
+  char stack_type[96] = "";
+  if (kind == OUT_STACK) snprintf(stack_type, sizeof stack_type, " (%s, %g mm pixels)", pixel_type, mm_per_pixel);
+  printf("medgen sample: wrote %s%s%s%s%s%s in %s (marked synthetic)\n", a.out, stack_type,
+         written[1][0] ? " and " : "", written[1], a.grid ? " and " : "", a.grid ? a.grid : "", took);
   code = 0;
 done:
   free(images);
