@@ -10,6 +10,7 @@ packages=(
   python3-torch python3-numpy         # PyTorch reference tests
   libinsighttoolkit5-dev              # ITK 5.2: volumes in any format, the ITK filters
   mricron-data                        # the demo's brain MRI (Colin-27) and test volumes
+  libxml2-utils                       # xmllint: the Slicer CLI modules' XML test
 )
 
 missing=()
