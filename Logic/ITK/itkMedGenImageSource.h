@@ -121,6 +121,8 @@ protected:
 private:
   struct Engine; // context, checkpoint and model, kept between updates while the file and weights stay the same
   void LoadModel();
+  void ResolveClassAndSampler();
+  void FillMetaData(MetaDataDictionary &dict) const;
   [[noreturn]] void ThrowEngineError(const std::string &message) const;
 
   std::string m_ModelFileName;
@@ -140,6 +142,7 @@ private:
   typename ReferenceImageType::ConstPointer m_ReferenceImage;
 
   std::shared_ptr<Engine> m_Engine;
+  int m_ClassIndex{ -1 }; // resolved from m_ClassName when the output information is generated
 };
 
 } // namespace itk

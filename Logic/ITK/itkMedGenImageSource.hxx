@@ -197,6 +197,62 @@ MedGenImageSource<TOutputImage>::GenerateOutputInformation()
     output->SetOrigin(m_Origin);
     output->SetDirection(m_Direction);
   }
+  this->ResolveClassAndSampler();
+  // The marks go on with the geometry, so that a writer downstream (which copies the dictionary before it updates
+  // its input) stores them.
+  this->FillMetaData(output->GetMetaDataDictionary());
+}
+
+template <typename TOutputImage>
+void
+MedGenImageSource<TOutputImage>::ResolveClassAndSampler()
+{
+  const bool isGan = m_Engine->gan != nullptr;
+  if (!isGan && mg_sampler_from_name(m_Sampler.c_str()) < 0)
+    this->ThrowEngineError("unknown sampler \"" + m_Sampler + "\" (ddpm, ddim, dpm++2m)");
+  // Class: a name the model knows or a decimal index; empty means none.
+  m_ClassIndex = -1;
+  if (m_ClassName.empty())
+    return;
+  const int numClasses = isGan ? mg_gan_num_classes(m_Engine->gan) : mg_ddpm_num_classes(m_Engine->ddpm);
+  int index = isGan ? mg_gan_class_index(m_Engine->gan, m_ClassName.c_str())
+                    : mg_ddpm_class_index(m_Engine->ddpm, m_ClassName.c_str());
+  if (index < 0 && m_ClassName.find_first_not_of("0123456789") == std::string::npos && m_ClassName.size() < 9)
+    index = std::stoi(m_ClassName);
+  if (numClasses == 0)
+    this->ThrowEngineError("the model is unconditional; class \"" + m_ClassName + "\" cannot be asked for");
+  if (index < 0 || index >= numClasses)
+    this->ThrowEngineError("no class \"" + m_ClassName + "\" (the model has " + std::to_string(numClasses) +
+                           " classes)");
+  m_ClassIndex = index;
+}
+
+template <typename TOutputImage>
+void
+MedGenImageSource<TOutputImage>::FillMetaData(MetaDataDictionary &dict) const
+{
+  const bool isGan = m_Engine->gan != nullptr;
+  const auto number = [](double v) {
+    std::ostringstream s;
+    s << v;
+    return s.str();
+  };
+  const std::string sampler =
+    isGan ? "gan" : mg_sampler_name(static_cast<mg_sampler>(mg_sampler_from_name(m_Sampler.c_str())));
+  EncapsulateMetaData<std::string>(dict, "MedGen", "synthetic");
+  EncapsulateMetaData<std::string>(dict, "MedGen_Model", m_ModelFileName);
+  EncapsulateMetaData<std::string>(dict, "MedGen_ModelFingerprint", m_Engine->fingerprint);
+  EncapsulateMetaData<std::string>(dict, "MedGen_ModelType", isGan ? "gan" : "ddpm");
+  EncapsulateMetaData<std::string>(dict, "MedGen_Sampler", sampler);
+  EncapsulateMetaData<std::string>(dict, "MedGen_Steps", isGan ? "1" : std::to_string(m_NumberOfSteps));
+  EncapsulateMetaData<std::string>(dict, "MedGen_Seed", std::to_string(m_Seed));
+  EncapsulateMetaData<std::string>(dict, "MedGen_Class", m_ClassIndex >= 0 ? std::to_string(m_ClassIndex) : "none");
+  EncapsulateMetaData<std::string>(dict, "MedGen_Guidance", number(m_Guidance));
+  EncapsulateMetaData<std::string>(dict, "MedGen_Truncation", number(m_Truncation));
+  EncapsulateMetaData<std::string>(dict, "MedGen_Weights", m_UseEMAWeights ? "ema" : "raw");
+  // NIfTI: ITK 5.2's writer stores no key-value fields and never writes descrip; it does write "aux_file" (at most
+  // 23 characters): the marker and the fingerprint fit exactly.
+  EncapsulateMetaData<std::string>(dict, "aux_file", "MedGen:" + m_Engine->fingerprint.substr(8));
 }
 
 template <typename TOutputImage>
@@ -217,30 +273,11 @@ MedGenImageSource<TOutputImage>::GenerateData()
   const int n = ImageDimension == 3 ? static_cast<int>(m_NumberOfSamples) : 1;
   const int s = m_Engine->size;
   const bool isGan = m_Engine->gan != nullptr;
-
-  // Class: a name the model knows or a decimal index; empty means none.
-  std::vector<int32_t> labels;
-  std::string classLabel = "none";
-  if (!m_ClassName.empty())
-  {
-    const int numClasses = isGan ? mg_gan_num_classes(m_Engine->gan) : mg_ddpm_num_classes(m_Engine->ddpm);
-    int index = isGan ? mg_gan_class_index(m_Engine->gan, m_ClassName.c_str())
-                      : mg_ddpm_class_index(m_Engine->ddpm, m_ClassName.c_str());
-    if (index < 0 && m_ClassName.find_first_not_of("0123456789") == std::string::npos && m_ClassName.size() < 9)
-      index = std::stoi(m_ClassName);
-    if (numClasses == 0)
-      this->ThrowEngineError("the model is unconditional; class \"" + m_ClassName + "\" cannot be asked for");
-    if (index < 0 || index >= numClasses)
-      this->ThrowEngineError("no class \"" + m_ClassName + "\" (the model has " + std::to_string(numClasses) +
-                             " classes)");
-    labels.assign(n, index);
-    classLabel = std::to_string(index);
-  }
+  const std::vector<int32_t> labels(m_ClassIndex >= 0 ? n : 0, m_ClassIndex);
 
   std::vector<float> pixels(static_cast<size_t>(n) * s * s);
   medgen_detail::ProgressBridge bridge{ this, nullptr };
   mg_status status;
-  std::string sampler = "gan";
   if (isGan)
   {
     mg_gan_sample_options options = mg_gan_default_sample_options();
@@ -251,15 +288,11 @@ MedGenImageSource<TOutputImage>::GenerateData()
   }
   else
   {
-    const int samplerIndex = mg_sampler_from_name(m_Sampler.c_str());
-    if (samplerIndex < 0)
-      this->ThrowEngineError("unknown sampler \"" + m_Sampler + "\" (ddpm, ddim, dpm++2m)");
     mg_ddpm_sample_options options = mg_ddpm_default_sample_options();
-    options.sampler = static_cast<mg_sampler>(samplerIndex);
+    options.sampler = static_cast<mg_sampler>(mg_sampler_from_name(m_Sampler.c_str())); // checked in GOI
     options.steps = static_cast<int>(m_NumberOfSteps);
     options.guidance = m_Guidance;
     options.seed = m_Seed;
-    sampler = mg_sampler_name(options.sampler);
     status = mg_ddpm_sample(m_Engine->ddpm, &options, n, labels.empty() ? nullptr : labels.data(), pixels.data(),
                             medgen_detail::OnEngineProgress, &bridge);
   }
@@ -285,23 +318,6 @@ MedGenImageSource<TOutputImage>::GenerateData()
     it.Set(medgen_detail::ToPixel<PixelType>(pixels[at]));
   }
 
-  const std::string steps = isGan ? "1" : std::to_string(m_NumberOfSteps);
-  const std::string seed = std::to_string(m_Seed);
-  MetaDataDictionary &dict = output->GetMetaDataDictionary();
-  EncapsulateMetaData<std::string>(dict, "MedGen", "synthetic");
-  EncapsulateMetaData<std::string>(dict, "MedGen_Model", m_ModelFileName);
-  EncapsulateMetaData<std::string>(dict, "MedGen_ModelFingerprint", m_Engine->fingerprint);
-  EncapsulateMetaData<std::string>(dict, "MedGen_ModelType", isGan ? "gan" : "ddpm");
-  EncapsulateMetaData<std::string>(dict, "MedGen_Sampler", sampler);
-  EncapsulateMetaData<std::string>(dict, "MedGen_Steps", steps);
-  EncapsulateMetaData<std::string>(dict, "MedGen_Seed", seed);
-  EncapsulateMetaData<std::string>(dict, "MedGen_Class", classLabel);
-  EncapsulateMetaData<std::string>(dict, "MedGen_Guidance", std::to_string(m_Guidance));
-  EncapsulateMetaData<std::string>(dict, "MedGen_Truncation", std::to_string(m_Truncation));
-  EncapsulateMetaData<std::string>(dict, "MedGen_Weights", m_UseEMAWeights ? "ema" : "raw");
-  // NIfTI: ITK 5.2's writer stores no key-value fields and never writes descrip; it does write "aux_file" (at most
-  // 23 characters): the marker and the fingerprint fit exactly.
-  EncapsulateMetaData<std::string>(dict, "aux_file", "MedGen:" + m_Engine->fingerprint.substr(8));
 }
 
 template <typename TOutputImage>

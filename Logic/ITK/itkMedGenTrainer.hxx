@@ -46,20 +46,21 @@ struct TrainingRun
   }
 };
 
-// Progress as the image source reports it, plus the step and loss a trainer keeps.
+// Progress as the image source reports it; the trainer's step count and loss are updated first, so that progress
+// observers can read them.
 struct TrainingProgress
 {
   ProgressBridge bridge;
-  int64_t step;
-  double loss;
+  unsigned int *completed;
+  double *loss;
 };
 
 inline int
 OnTrainingProgress(void *user, const mg_progress *progress)
 {
   auto *training = static_cast<TrainingProgress *>(user);
-  training->step = progress->step;
-  training->loss = progress->loss;
+  *training->completed = static_cast<unsigned int>(progress->step);
+  *training->loss = progress->loss;
   return OnEngineProgress(&training->bridge, progress);
 }
 
@@ -386,11 +387,10 @@ MedGenTrainer<TInputImage>::GenerateData()
   }
 
   // Training writes CheckpointFileName every CheckpointInterval steps, at the end, and when cancelled.
-  medgen_detail::TrainingProgress progress{ { this, nullptr }, 0, std::numeric_limits<double>::quiet_NaN() };
+  medgen_detail::TrainingProgress progress{ { this, nullptr }, &m_CompletedIterations, &m_Loss };
   const mg_status status = isGan ? mg_gan_train(run.gan, &data, medgen_detail::OnTrainingProgress, &progress)
                                  : mg_ddpm_train(run.ddpm, &data, medgen_detail::OnTrainingProgress, &progress);
   m_CompletedIterations = static_cast<unsigned int>(isGan ? mg_gan_step(run.gan) : mg_ddpm_step(run.ddpm));
-  m_Loss = progress.loss;
   if (progress.bridge.error)
     std::rethrow_exception(progress.bridge.error);
   if (status == MG_ERR_CANCELLED)

@@ -148,10 +148,7 @@ Sample(const Arguments &args, const ModelNotes &notes, ProgressPrinter &progress
     source->SetSpacing(spacing);
   }
 
-  // The source writes its synthetic mark into the output's metadata as it runs, and the writer copies the metadata
-  // before it updates its input: so the images are made first.
   progress.Watch(source);
-  source->Update();
   auto writer = itk::ImageFileWriter<ImageType>::New();
   writer->SetInput(source->GetOutput());
   writer->SetFileName(output.TemporaryPath());

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -221,11 +222,13 @@ Train(const Arguments &args, const std::vector<std::string> &volumes, const Pres
   const long commentEvery = std::max(1L, iterations / 20);
   long lastComment = -1;
   trainer->AddObserver(itk::ProgressEvent(), [&](const itk::EventObject &) {
-    const long step = std::lround(trainer->GetProgress() * static_cast<double>(iterations));
+    const long step = static_cast<long>(trainer->GetCompletedIterations());
     if (step > 0 && step % commentEvery == 0 && step != lastComment)
     {
       lastComment = step;
-      progress.Comment("step " + std::to_string(step) + " of " + std::to_string(iterations));
+      std::ostringstream line;
+      line << "step " << step << " of " << iterations << ", loss " << trainer->GetLoss();
+      progress.Comment(line.str());
     }
   });
   trainer->Update();

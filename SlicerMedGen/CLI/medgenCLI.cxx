@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <limits>
@@ -16,10 +17,6 @@
 
 #include "itkMacro.h"
 #include "medgen.h" // MEDGEN_VERSION_STRING
-extern "C"
-{
-#include "cli_util.h"
-}
 
 namespace medgen
 {
@@ -122,17 +119,21 @@ ValueAccepted(const Parameter &p, const std::string &value)
   {
     case ParameterType::Integer:
     {
-      long parsed;
+      char *end;
+      errno = 0;
+      const long parsed = std::strtol(value.c_str(), &end, 10);
       const long lo = p.constrained ? static_cast<long>(p.minimum) : std::numeric_limits<long>::min();
       const long hi = p.constrained ? static_cast<long>(p.maximum) : std::numeric_limits<long>::max();
-      return cli_parse_long(value.c_str(), lo, hi, &parsed);
+      return !errno && end != value.c_str() && !*end && parsed >= lo && parsed <= hi;
     }
     case ParameterType::Double:
     {
-      double parsed;
+      char *end;
+      errno = 0;
+      const double parsed = std::strtod(value.c_str(), &end);
       const double lo = p.constrained ? p.minimum : -std::numeric_limits<double>::max();
       const double hi = p.constrained ? p.maximum : std::numeric_limits<double>::max();
-      return cli_parse_double(value.c_str(), lo, hi, &parsed);
+      return !errno && end != value.c_str() && !*end && parsed >= lo && parsed <= hi;
     }
     case ParameterType::StringEnumeration:
       for (const std::string &e : p.elements)

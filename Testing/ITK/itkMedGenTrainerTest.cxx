@@ -250,13 +250,21 @@ main(int argc, char *argv[])
   reader->SetFileName(phantomFile);
   auto trainer = TinyDdpm(nullptr, ckptA, 7, 1);
   trainer->SetInput(reader->GetOutput());
+  // Observers see the progress, the steps done and the last step's loss as training goes.
   std::vector<float> progress;
+  bool stepAndLossSeen = true;
   auto recorder = itk::CStyleCommand::New();
   recorder->SetClientData(&progress);
   recorder->SetCallback([](itk::Object *caller, const itk::EventObject &, void *data) {
     static_cast<std::vector<float> *>(data)->push_back(static_cast<itk::ProcessObject *>(caller)->GetProgress());
   });
   trainer->AddObserver(itk::ProgressEvent(), recorder);
+  unsigned int stepsSeen = 0;
+  trainer->AddObserver(itk::ProgressEvent(), [&](const itk::EventObject &) {
+    const unsigned int steps = trainer->GetCompletedIterations();
+    stepAndLossSeen = stepAndLossSeen && steps >= stepsSeen && (steps == 0 || std::isfinite(trainer->GetLoss()));
+    stepsSeen = steps;
+  });
   std::string error = UpdateError([&] { trainer->Update(); });
   Check(error.empty(), "training from the reader failed: " + error);
   Check(trainer->GetCompletedIterations() == 6, "6 steps done");
@@ -268,6 +276,7 @@ main(int argc, char *argv[])
     monotonic = monotonic && progress[i] >= progress[i - 1];
   Check(progress.size() >= 6 && monotonic && progress.back() == 1.0f,
         "progress: " + std::to_string(progress.size()) + " events, monotonic, ending at 1");
+  Check(stepAndLossSeen && stepsSeen == 6, "each progress event sees the steps done so far and a finite loss");
   Check(Note(ckptA, "run.pixel_type") == "short", "run.pixel_type is short, got " + Note(ckptA, "run.pixel_type"));
   Check(Note(ckptA, "run.axis") == "axial", "run.axis is axial");
   // Axial slices are 24 x 0.8 mm by 20 x 0.8 mm: the longer side, 19.2 mm, spans 16 pixels.
