@@ -40,6 +40,7 @@ static mg_status from_bytes(mg_image *img, mg_image_f *out, const char *path, ch
   out->width = img->width;
   out->height = img->height;
   out->synthetic = img->synthetic;
+  out->eight_bit = true;
   mg_image_free(img);
   return MG_OK;
 }
@@ -47,6 +48,7 @@ static mg_status from_bytes(mg_image *img, mg_image_f *out, const char *path, ch
 mg_status mg_image_read_kind(const char *path, mg_image_f *out, mg_image_kind *kind, char *err, size_t err_size) {
   if (!out) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no output image given");
   memset(out, 0, sizeof *out);
+  *kind = MG_IMAGE_UNKNOWN;
   if (!path) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no file name given");
   FILE *f = fopen(path, "rb");
   if (!f) return mg_file_error(err, err_size, MG_ERR_IO, path, "cannot open the file");

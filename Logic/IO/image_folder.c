@@ -191,19 +191,27 @@ done:
   return st;
 }
 
-/* Reads image i into its slot of images, widening [*lo, *hi] to its pixel range. */
-static mg_status read_one(const char *file, int size, float *slot, float *lo, float *hi, bool *is_float, char *err,
-                          size_t err_size) {
-  mg_image_f img;
+/* mg_image_read, then fallback (when given) for a file none of its readers knows. */
+static mg_status read_image(const char *file, mg_image_reader fallback, mg_image_f *img, char *err,
+                            size_t err_size) {
   mg_image_kind kind;
-  mg_status st = mg_image_read_kind(file, &img, &kind, err, err_size);
+  mg_status st = mg_image_read_kind(file, img, &kind, err, err_size);
+  if (st == MG_ERR_FORMAT && kind == MG_IMAGE_UNKNOWN && fallback) st = fallback(file, img, err, err_size);
+  return st;
+}
+
+/* Reads image i into its slot of images, widening [*lo, *hi] to its pixel range. */
+static mg_status read_one(const char *file, mg_image_reader fallback, int size, float *slot, float *lo, float *hi,
+                          bool *is_float, char *err, size_t err_size) {
+  mg_image_f img;
+  mg_status st = read_image(file, fallback, &img, err, err_size);
   if (st != MG_OK) return st;
   const int64_t n = (int64_t)img.width * img.height;
   for (int64_t p = 0; p < n; p++) {
     *lo = img.pixels[p] < *lo ? img.pixels[p] : *lo;
     *hi = img.pixels[p] > *hi ? img.pixels[p] : *hi;
   }
-  *is_float = kind == MG_IMAGE_NIFTI;
+  *is_float = !img.eight_bit;
   mg_image_resize_area(img.pixels, img.width, img.height, size, slot);
   mg_image_f_free(&img);
   return MG_OK;
@@ -213,13 +221,12 @@ static mg_status read_one(const char *file, int size, float *slot, float *lo, fl
  * takes the first image's size, so the first image is read alone; the rest are read in parallel, each into its
  * own slot, so the result does not depend on the thread count. On failures the lowest-numbered file is
  * reported, as a serial read would. */
-static mg_status read_images(const char *path, const source_list *sources, int *size, float **images,
-                             double *offset, double *scale, char *err, size_t err_size) {
+static mg_status read_images(const char *path, const source_list *sources, mg_image_reader fallback, int *size,
+                             float **images, double *offset, double *scale, char *err, size_t err_size) {
   const int count = sources->paths.count;
   const char *first = sources->paths.items[0];
   mg_image_f img;
-  mg_image_kind kind;
-  mg_status st = mg_image_read_kind(first, &img, &kind, err, err_size);
+  mg_status st = read_image(first, fallback, &img, err, err_size);
   if (st != MG_OK) return st;
   const int width = img.width, height = img.height;
   mg_image_f_free(&img);
@@ -249,8 +256,8 @@ static mg_status read_images(const char *path, const source_list *sources, int *
     if (i > failed_so_far) continue; /* a lower-numbered failure is reported anyway */
     char message[1024] = "";
     bool is_float = false;
-    mg_status one = read_one(sources->paths.items[i], *size, *images + (size_t)i * pixels, &lo, &hi, &is_float,
-                             message, sizeof message);
+    mg_status one = read_one(sources->paths.items[i], fallback, *size, *images + (size_t)i * pixels, &lo, &hi,
+                             &is_float, message, sizeof message);
     any_float = any_float || is_float;
     if (one != MG_OK) {
 #pragma omp critical(mg_image_folder_failure)
@@ -264,7 +271,7 @@ static mg_status read_images(const char *path, const source_list *sources, int *
   }
   if (st != MG_OK) return st;
 
-  /* 8-bit formats have a fixed range; float data is scaled by what the folder actually holds. */
+  /* 8-bit samples have a fixed range; any other data is scaled by what the folder actually holds. */
   if (any_float) {
     if (hi == lo)
       return mg_file_error(err, err_size, MG_ERR_FORMAT, path, "every pixel of every image is %g: constant "
@@ -284,8 +291,8 @@ static mg_status read_images(const char *path, const source_list *sources, int *
   return MG_OK;
 }
 
-mg_status mg_image_folder_read(const char *path, int size, int max_per_class, mg_image_folder *out, char *err,
-                               size_t err_size) {
+mg_status mg_image_folder_read(const char *path, int size, int max_per_class, mg_image_reader fallback,
+                               mg_image_folder *out, char *err, size_t err_size) {
   if (!out) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no output given");
   memset(out, 0, sizeof *out);
   if (!path) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no folder given");
@@ -299,7 +306,7 @@ mg_status mg_image_folder_read(const char *path, int size, int max_per_class, mg
   float *images = NULL;
   double offset = 0.0, scale = 1.0;
   mg_status st = list_tree(path, max_per_class, &sources, &classes, &class_counts, err, err_size);
-  if (st == MG_OK) st = read_images(path, &sources, &size, &images, &offset, &scale, err, err_size);
+  if (st == MG_OK) st = read_images(path, &sources, fallback, &size, &images, &offset, &scale, err, err_size);
   const int count = sources.paths.count;
   list_free(&sources.paths);
   if (st != MG_OK) {

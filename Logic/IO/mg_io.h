@@ -64,6 +64,7 @@ typedef struct mg_image_f {
   int width, height;
   float *pixels;  /* width*height values, row-major, top row first, malloc'ed */
   bool synthetic; /* the file carries MedGen's synthetic marker */
+  bool eight_bit; /* the file's samples are unsigned 8-bit (PNG, JPEG, 8-bit formats ITK reads): values 0..255 */
 } mg_image_f;
 mg_status mg_image_read(const char *path, mg_image_f *out, char *err, size_t err_size);
 void mg_image_f_free(mg_image_f *img);
@@ -74,13 +75,22 @@ void mg_image_f_free(mg_image_f *img);
  * pixels mixes them by area; nothing is interpolated. */
 void mg_image_resize_area(const float *src, int width, int height, int size, float *out);
 
+/* A reader with mg_image_read's contract, for the files mg_image_read does not know (mg_itk_image_read in
+ * Logic/ITK/mg_itk.h reads every 2D format ITK reads: DICOM, TIFF, BMP, NRRD, MetaImage, ...). It sets eight_bit
+ * for unsigned 8-bit samples. Logic/IO stays plain C: the ITK layer above it is passed in, never linked here. */
+typedef mg_status (*mg_image_reader)(const char *path, mg_image_f *out, char *err, size_t err_size);
+
 /* A folder of 2D training images, one subfolder per class (class names are the subfolder names, sorted), or
- * images directly in the folder (unlabelled). Files are taken in sorted name order; hidden files are skipped;
- * files the readers do not know are refused with a message naming them (an image folder should hold images),
- * except README/text files (.txt, .md, .csv, .json) which are skipped. Every image is resized to size x size
- * (size 0: the size of the first image, which must then be square) and scaled to [-1, 1] by the intensity range
- * (8-bit formats: 0..255; others: the minimum and maximum over the whole folder), recorded in norm_offset and
- * norm_scale. max_per_class > 0 keeps the first max_per_class files of each class (sorted names). */
+ * images directly in the folder (unlabelled). Files are taken in sorted name order, whatever their extension (a
+ * DICOM file often has none); hidden files are skipped; README/text files (.txt, .md, .csv, .json) are skipped.
+ * Each file goes to mg_image_read (PNG, JPEG, NIfTI); a file it does not know goes to fallback when one is given
+ * (NULL: none), and a file no reader knows is refused with a message naming it (an image folder should hold
+ * images). Every image is resized to size x size (size 0: the size of the first image, which must then be square)
+ * and scaled to [-1, 1] by the intensity range, recorded in norm_offset and norm_scale: when every image has
+ * unsigned 8-bit samples (eight_bit: PNG, JPEG, and fallback-read files of unsigned char components, colour ones
+ * included) the range is 0..255; when any image has other samples (NIfTI of any type, 16-bit, float, DICOM with a
+ * rescale to another type) it is the minimum and maximum over the whole folder. max_per_class > 0 keeps the first
+ * max_per_class files of each class (sorted names). */
 typedef struct mg_image_folder {
   mg_dataset data;    /* points into the arrays below */
   float *images;
@@ -88,17 +98,31 @@ typedef struct mg_image_folder {
   char **class_names; /* num_classes names */
   int *class_counts;  /* images per class */
 } mg_image_folder;
-mg_status mg_image_folder_read(const char *path, int size, int max_per_class, mg_image_folder *out, char *err,
-                               size_t err_size);
+mg_status mg_image_folder_read(const char *path, int size, int max_per_class, mg_image_reader fallback,
+                               mg_image_folder *out, char *err, size_t err_size);
 void mg_image_folder_free(mg_image_folder *f);
 
-/* Writes a float32 NIfTI-1 file (.nii, or .nii.gz when the path ends so) of dim[0] x dim[1] x dim[2] voxels
- * (x fastest; dim[2] = 1 for one image), voxel size pixdim, atomically. descrip (80 bytes at most) should carry
- * the synthetic marker for generated images: MG_NIFTI_SYNTHETIC_DESCRIP. The intent name is set to "MedGenSynth"
- * when synthetic is true. */
-#define MG_NIFTI_SYNTHETIC_DESCRIP "MedGen synthetic image - not for diagnosis"
+/* NIfTI-1 datatype codes mg_nifti_write can store. */
+typedef enum mg_nifti_datatype {
+  MG_NIFTI_UINT8 = 2, MG_NIFTI_INT16 = 4, MG_NIFTI_INT32 = 8, MG_NIFTI_FLOAT32 = 16, MG_NIFTI_FLOAT64 = 64,
+  MG_NIFTI_INT8 = 256, MG_NIFTI_UINT16 = 512, MG_NIFTI_UINT32 = 768
+} mg_nifti_datatype;
+
+/* The words that open the descrip of every synthetic NIfTI MedGen writes (readers look for them). */
+#define MG_NIFTI_SYNTHETIC_DESCRIP "MedGen SYNTHETIC"
+
+typedef struct mg_nifti_write_options {
+  mg_nifti_datatype datatype; /* 0: float32; integer types get values rounded to nearest and clamped to range */
+  bool synthetic;             /* descrip opens with MG_NIFTI_SYNTHETIC_DESCRIP, intent name "MedGenSynth" */
+  const char *fields;         /* synthetic only (may be NULL): what follows the marker in descrip, e.g.
+                                 "fnv1a64:0123456789abcdef ddim/50 seed 7"; cut to fit descrip's 79 characters */
+} mg_nifti_write_options;
+
+/* Writes a NIfTI-1 file (.nii, or .nii.gz when the path ends so) of dim[0] x dim[1] x dim[2] voxels given as
+ * floats (x fastest; dim[2] = 1 for one image), voxel size pixdim, stored as options->datatype, atomically.
+ * options NULL: float32, not marked. A non-synthetic file's descrip is "MedGen <version>". */
 mg_status mg_nifti_write(const char *path, const float *data, const int dim[3], const float pixdim[3],
-                         bool synthetic, char *err, size_t err_size);
+                         const mg_nifti_write_options *options, char *err, size_t err_size);
 
 /* A grid of count images (each size x size floats) as one 8-bit PNG, columns wide (fewer when count is smaller),
  * with a 2-pixel black gap, values mapped linearly from [lo, hi] to [0, 255] (clamped). Written atomically with

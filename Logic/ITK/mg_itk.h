@@ -5,6 +5,7 @@
 #define MG_ITK_H
 
 #include "medgen.h"
+#include "mg_io.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -12,6 +13,22 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- Reading: one 2D image in any format ITK 5.2 reads (mg_itk_image.cxx) ---- */
+/* mg_image_read's contract (mg_io.h), for the formats Logic/IO's C readers do not know: pass it to
+ * mg_image_folder_read as its fallback reader. Reads a 2D image (or a 3D file holding one slice) of one component
+ * (gray) or RGB/RGBA (Rec. 709 luma of R, G, B, alpha dropped; 8-bit colour rounds to integers as the PNG reader
+ * does) as float in the file's units, index order kept (ITK's first row is the top row). eight_bit: unsigned char
+ * components. DICOM (GDCMImageIO): RescaleSlope/RescaleIntercept are applied (CT in HU); MONOCHROME1 is converted
+ * to MONOCHROME2 by ITK 5.2 itself (stored values inverted, so that high is bright in every file; ITK warns once on
+ * stderr). synthetic: the file carries MedGen's mark (key "MedGen" = "synthetic", or a DICOM ImageType holding
+ * SYNTHETIC). Refused, naming the file: files no ITK reader knows, volumes of more than one slice, multi-frame
+ * DICOM, other pixel types (complex, vectors, tensors), images larger than 16384 on a side. */
+mg_status mg_itk_image_read(const char *path, mg_image_f *out, char *err, size_t err_size);
+/* True when folder holds 2D DICOM images rather than a DICOM series: its DICOM files are each in a series of their
+ * own (X-rays: one image per series). Two files of one series, or a lone multi-frame file, make it a volume; a
+ * multi-frame file among others is left for mg_itk_image_read to refuse by name. */
+bool mg_itk_is_dicom_image_folder(const char *folder);
 
 /* ---- Reading: slices from volumes (medgen::SliceSet; see medgenVolumeSlices.h for every rule) ---- */
 typedef enum mg_itk_axis { MG_ITK_AXIAL, MG_ITK_CORONAL, MG_ITK_SAGITTAL } mg_itk_axis;
@@ -27,7 +44,8 @@ typedef struct mg_itk_slice_options {
 } mg_itk_slice_options;
 
 /* True when path names a volume rather than a folder of 2D images: a file whose name ends in .nii, .nii.gz, .nrrd,
- * .nhdr, .mha, .mhd, .dcm, or a directory holding a DICOM series (files with the DICM signature). */
+ * .nhdr, .mha, .mhd, .dcm (but not an existing file holding one 2D image: those go to image folders), or a directory
+ * holding a DICOM series (files with the DICM signature, unless mg_itk_is_dicom_image_folder). */
 bool mg_itk_is_volume_path(const char *path);
 
 typedef struct mg_itk_slices mg_itk_slices;
@@ -46,12 +64,20 @@ const char *mg_itk_slices_pixel_type(const mg_itk_slices *s);
 double mg_itk_slices_mm_per_pixel(const mg_itk_slices *s);
 
 /* ---- Writing: a stack of synthetic images ---- */
-/* The formats, by the path: .nii/.nii.gz (the synthetic mark and the reproduction fields in descrip), .nrrd/.nhdr
- * and .mha/.mhd (every field as a key-value pair), or a DICOM series when the path is a directory name ending in
- * '/' (one file per image; ImageType DERIVED\SECONDARY, a SeriesDescription starting "SYNTHETIC", the fields in
- * ImageComments). */
-typedef enum mg_itk_format { MG_ITK_NIFTI, MG_ITK_NRRD, MG_ITK_METAIMAGE, MG_ITK_DICOM, MG_ITK_NOT_VOLUME } mg_itk_format;
+/* The formats, by the path: .nii/.nii.gz (through mg_nifti_write: descrip opens with "MedGen SYNTHETIC" followed by
+ * the reproduction fields, intent name "MedGenSynth"), .nrrd/.nhdr and .mha/.mhd (every field as a key-value pair:
+ * the keys itkMedGenImageSource.h lists), or a DICOM series when the path is a directory name ending in '/' (one
+ * file per image, Secondary Capture with ConversionType SYN, ImageType DERIVED\SECONDARY\SYNTHETIC, Modality OT,
+ * PatientName SYNTHETIC^MEDGEN, BurnedInAnnotation NO, a SeriesDescription opening "SYNTHETIC MedGen", the fields
+ * in ImageComments, new Study/Series/SOP Instance UIDs). */
+typedef enum mg_itk_format {
+  MG_ITK_NIFTI, MG_ITK_NRRD, MG_ITK_METAIMAGE, MG_ITK_DICOM, MG_ITK_NOT_VOLUME
+} mg_itk_format;
 mg_itk_format mg_itk_format_of(const char *path);
+
+/* The pixel types a stack can be written in, by ITK's component names with '_' or ' ': "unsigned char", "char",
+ * "unsigned short", "short", "unsigned int", "int", "float", "double". */
+bool mg_itk_pixel_type_known(const char *name);
 
 /* What a synthetic stack says about itself; every field but model_fingerprint may be NULL or 0. */
 typedef struct mg_itk_synthetic_info {
@@ -60,14 +86,21 @@ typedef struct mg_itk_synthetic_info {
   const char *sampler;           /* "ddim", "dpm++2m", "ddpm", "gan" */
   int steps;
   unsigned long long seed;
-  const char *class_name;
+  const char *class_name;        /* NULL: "none" */
   double guidance, truncation;
+  const char *model_file;        /* the checkpoint's path (MedGen_Model) */
+  const char *weights;           /* "ema" or "raw" */
 } mg_itk_synthetic_info;
 
-/* count images of size x size values (original units, top row first) written as a 3D stack (one image per slice)
- * with pixel spacing mm_per_pixel (slice spacing 1 when mm_per_pixel <= 0 gives spacing 1 everywhere) and
- * pixel_type one of "unsigned char", "char", "unsigned short", "short", "unsigned int", "int", "float", "double"
- * (values rounded and clamped to the type's range). Atomic: a failure leaves nothing under path. */
+/* count images of size x size values (original units, top row first) written as a 3D stack, one image per slice:
+ * pixel spacing mm_per_pixel in-plane (1 when mm_per_pixel <= 0), 1 between slices. pixel_type as
+ * mg_itk_pixel_type_known takes (integer types: values rounded to nearest and clamped to the type's range; DICOM
+ * stores float and double as 16-bit integers with RescaleSlope/RescaleIntercept covering the values' range).
+ * Orientation: one patient space in every format, that of medgenVolumeSlices.h's axial slices (columns run +L, rows
+ * +P): NRRD, MetaImage and DICOM get the identity direction with the top image row first; NIfTI (RAS, identity
+ * sform) gets both in-plane axes reversed, so that every format puts each pixel at the same patient position.
+ * Atomic: files are written under temporary names and renamed into place, a DICOM series into a temporary sibling
+ * directory renamed to path at the end (an existing non-empty directory is refused); a failure leaves nothing. */
 mg_status mg_itk_write_stack(const char *path, const float *images, int count, int size, double mm_per_pixel,
                              const char *pixel_type, const mg_itk_synthetic_info *info, char *err,
                              size_t err_size);

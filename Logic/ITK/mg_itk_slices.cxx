@@ -63,8 +63,8 @@ HasDicomSignature(const std::string &file)
   return ok;
 }
 
-// A NIfTI file can hold one 2D image (a folder of 2D training images may hold such files); a header that cannot be
-// read is left for the volume reader to report.
+// A NIfTI, NRRD, MetaImage or DICOM file can hold one 2D image (a folder of 2D training images may hold such files);
+// a header that cannot be read is left for the volume reader to report.
 static bool
 IsSingleSliceImage(const std::string &file)
 {
@@ -99,13 +99,13 @@ mg_itk_is_volume_path(const char *path)
       const std::string name = dir.GetFile(i);
       const std::string full = p + "/" + name;
       if (name[0] != '.' && !itksys::SystemTools::FileIsDirectory(full) && HasDicomSignature(full))
-        return true;
+        return !mg_itk_is_dicom_image_folder(path);
     }
     return false;
   }
   for (const char *ext : { ".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm" })
     if (EndsWith(p, ext))
-      return !(EndsWith(p, ".nii") || EndsWith(p, ".nii.gz")) || !IsSingleSliceImage(p);
+      return !IsSingleSliceImage(p);
   return false;
 }
 

@@ -149,7 +149,7 @@ int main(int argc, char **argv) {
                 "[--threads N]");
   char err[4096];
   mg_image_folder real;
-  if (mg_image_folder_read(real_path, size, 0, &real, err, sizeof err) != MG_OK) return fail(err);
+  if (mg_image_folder_read(real_path, size, 0, NULL, &real, err, sizeof err) != MG_OK) return fail(err);
   const mg_dataset *all = &real.data;
   if (all->num_classes < 2) return fail("the real folder needs class subfolders");
   const int64_t per = (int64_t)size * size;
@@ -263,7 +263,7 @@ int main(int argc, char **argv) {
   int ref_count = n_train;
   float *ref_own = NULL;
   if (train_path) {
-    if (mg_image_folder_read(train_path, size, 0, &given, err, sizeof err) != MG_OK) return fail(err);
+    if (mg_image_folder_read(train_path, size, 0, NULL, &given, err, sizeof err) != MG_OK) return fail(err);
     ref_count = given.data.count;
     ref = ref_own = malloc((size_t)ref_count * per * sizeof(float));
     if (!ref_own) return fail("out of memory");

@@ -34,6 +34,9 @@ static const char *path_of(const char *name) {
   return p;
 }
 
+/* float32, marked synthetic: how these tests write their NIfTI files */
+static const mg_nifti_write_options synthetic_float = {MG_NIFTI_FLOAT32, true, "test"};
+
 static void make_dir(const char *name) { mkdir(path_of(name), 0755); }
 
 static void write_bytes(const char *name, const void *data, size_t n) {
@@ -253,8 +256,9 @@ static void test_image_read(void) {
   for (int i = 0; i < W * H * 3; i++) values[i] = (float)(i * 0.25 - 7.0);
   const int one[3] = {W, H, 1}, three[3] = {W, H, 3};
   const float pixdim[3] = {1, 1, 1};
-  tu_check(mg_nifti_write(path_of("slice.nii.gz"), values, one, pixdim, true, err, sizeof err) == MG_OK, "%s", err);
-  tu_check(mg_nifti_write(path_of("volume.nii"), values, three, pixdim, false, err, sizeof err) == MG_OK, "%s", err);
+  tu_check(mg_nifti_write(path_of("slice.nii.gz"), values, one, pixdim, &synthetic_float, err, sizeof err) == MG_OK,
+           "%s", err);
+  tu_check(mg_nifti_write(path_of("volume.nii"), values, three, pixdim, NULL, err, sizeof err) == MG_OK, "%s", err);
   if (tu_check(mg_image_read(path_of("slice.nii.gz"), &f, err, sizeof err) == MG_OK, "2D NIfTI: %s", err)) {
     int bad = f.width == W && f.height == H ? 0 : 1; /* NIfTI's y points up: row r of the image is y = H-1-r */
     for (int r = 0; !bad && r < H; r++) bad += memcmp(f.pixels + r * W, values + (H - 1 - r) * W, sizeof(float) * W) != 0;
@@ -299,7 +303,8 @@ static void test_nifti_write(void) {
   for (int gz = 0; gz < 2; gz++) {
     for (int synthetic = 0; synthetic < 2; synthetic++) {
       const char *path = path_of(gz ? "out.nii.gz" : "out.nii");
-      if (!tu_check(mg_nifti_write(path, data, dim, pixdim, synthetic, err, sizeof err) == MG_OK, "write: %s", err))
+      if (!tu_check(mg_nifti_write(path, data, dim, pixdim, synthetic ? &synthetic_float : NULL, err, sizeof err) ==
+                        MG_OK, "write: %s", err))
         continue;
       /* the raw bytes, decompressed independently of the reader */
       unsigned char raw[352 + N * 4 + 16];
@@ -344,16 +349,16 @@ static void test_nifti_write(void) {
       mg_volume_free(&v);
     }
   }
-  tu_check(mg_nifti_write(path_of("out.img"), data, dim, pixdim, true, err, sizeof err) == MG_ERR_INVALID_ARGUMENT &&
-               strstr(err, ".nii.gz"), "bad extension: %s", err);
+  tu_check(mg_nifti_write(path_of("out.img"), data, dim, pixdim, &synthetic_float, err, sizeof err) ==
+               MG_ERR_INVALID_ARGUMENT && strstr(err, ".nii.gz"), "bad extension: %s", err);
   const int zero[3] = {7, 0, 1};
-  tu_check(mg_nifti_write(path_of("zero.nii"), data, zero, pixdim, true, err, sizeof err) == MG_ERR_INVALID_ARGUMENT &&
-               strstr(err, "dim[1]"), "zero dim: %s", err);
+  tu_check(mg_nifti_write(path_of("zero.nii"), data, zero, pixdim, &synthetic_float, err, sizeof err) ==
+               MG_ERR_INVALID_ARGUMENT && strstr(err, "dim[1]"), "zero dim: %s", err);
   const float bad_pixdim[3] = {1, NAN, 1};
-  tu_check(mg_nifti_write(path_of("nan.nii"), data, dim, bad_pixdim, true, err, sizeof err) ==
+  tu_check(mg_nifti_write(path_of("nan.nii"), data, dim, bad_pixdim, &synthetic_float, err, sizeof err) ==
                MG_ERR_INVALID_ARGUMENT, "NaN voxel size: %s", err);
-  tu_check(mg_nifti_write(path_of("no-such-folder/x.nii.gz"), data, dim, pixdim, true, err, sizeof err) == MG_ERR_IO &&
-               strstr(err, "no-such-folder"), "unwritable path: %s", err);
+  tu_check(mg_nifti_write(path_of("no-such-folder/x.nii.gz"), data, dim, pixdim, &synthetic_float, err, sizeof err) ==
+               MG_ERR_IO && strstr(err, "no-such-folder"), "unwritable path: %s", err);
 }
 
 /* ---- PNG grids ---- */
@@ -402,7 +407,7 @@ static void check_folder_fails(const char *label, const char *folder, int size, 
                                const char *needle) {
   mg_image_folder f;
   char err[1024] = "";
-  mg_status st = mg_image_folder_read(path_of(folder), size, 0, &f, err, sizeof err);
+  mg_status st = mg_image_folder_read(path_of(folder), size, 0, NULL, &f, err, sizeof err);
   tu_check(st == want, "%s: status %d, expected %d (%s)", label, (int)st, (int)want, err);
   tu_check(strstr(err, path_of(names)) && strstr(err, needle), "%s: message \"%s\" lacks \"%s\" or \"%s\"", label,
            err, path_of(names), needle);
@@ -434,7 +439,7 @@ static void test_folder(void) {
 
   mg_image_folder f;
   char err[1024] = "";
-  if (tu_check(mg_image_folder_read(path_of("set"), 0, 0, &f, err, sizeof err) == MG_OK, "folder: %s", err)) {
+  if (tu_check(mg_image_folder_read(path_of("set"), 0, 0, NULL, &f, err, sizeof err) == MG_OK, "folder: %s", err)) {
     const mg_dataset *d = &f.data;
     tu_check(d->count == 5 && d->size == S && d->channels == 1 && d->num_classes == 3, "folder: %d images of %d, "
              "%d classes", d->count, d->size, d->num_classes);
@@ -467,7 +472,7 @@ static void test_folder(void) {
   }
 
   /* a chosen size resizes everything; max_per_class keeps the first files by name */
-  if (tu_check(mg_image_folder_read(path_of("set"), 4, 1, &f, err, sizeof err) == MG_OK, "size 4: %s", err)) {
+  if (tu_check(mg_image_folder_read(path_of("set"), 4, 1, NULL, &f, err, sizeof err) == MG_OK, "size 4: %s", err)) {
     tu_check(f.data.count == 3 && f.data.size == 4 && f.class_counts[2] == 1 && f.data.labels[2] == 2,
              "size 4, one per class: %d images", f.data.count);
     float src[S * S];
@@ -486,7 +491,7 @@ static void test_folder(void) {
   write_png("flat/1.png", p[4], S, S);
   write_png("flat/2.png", p[5], S, S);
   write_bytes("flat/info.json", "{}", 2);
-  if (tu_check(mg_image_folder_read(path_of("flat"), 0, 0, &f, err, sizeof err) == MG_OK, "flat: %s", err)) {
+  if (tu_check(mg_image_folder_read(path_of("flat"), 0, 0, NULL, &f, err, sizeof err) == MG_OK, "flat: %s", err)) {
     tu_check(f.data.count == 2 && !f.data.labels && !f.labels && f.data.num_classes == 0 && !f.data.class_names,
              "flat folder must be unlabelled");
     tu_check(f.data.images[S * S + 7] == norm8(p[5][7]), "flat folder order");
@@ -499,9 +504,9 @@ static void test_folder(void) {
   for (int i = 0; i < S * S; i++) a[i] = (float)(i % 9) - 3.0f, b[i] = 5.0f - (float)(i % 5); /* -3 .. 5 */
   const int dim[3] = {S, S, 1};
   const float pixdim[3] = {1, 1, 1};
-  tu_check(mg_nifti_write(path_of("nifti/a.nii"), a, dim, pixdim, false, err, sizeof err) == MG_OK, "%s", err);
-  tu_check(mg_nifti_write(path_of("nifti/b.nii.gz"), b, dim, pixdim, false, err, sizeof err) == MG_OK, "%s", err);
-  if (tu_check(mg_image_folder_read(path_of("nifti"), 0, 0, &f, err, sizeof err) == MG_OK, "nifti: %s", err)) {
+  tu_check(mg_nifti_write(path_of("nifti/a.nii"), a, dim, pixdim, NULL, err, sizeof err) == MG_OK, "%s", err);
+  tu_check(mg_nifti_write(path_of("nifti/b.nii.gz"), b, dim, pixdim, NULL, err, sizeof err) == MG_OK, "%s", err);
+  if (tu_check(mg_image_folder_read(path_of("nifti"), 0, 0, NULL, &f, err, sizeof err) == MG_OK, "nifti: %s", err)) {
     tu_check(f.data.norm_offset == 1.0 && f.data.norm_scale == 4.0, "NIfTI range: offset %g scale %g",
              f.data.norm_offset, f.data.norm_scale);
     double worst = 0;
@@ -516,7 +521,7 @@ static void test_folder(void) {
   write_png("nifti/c.png", p[0], S, S);
   uint8_t hi = 0;
   for (int i = 0; i < S * S; i++) hi = p[0][i] > hi ? p[0][i] : hi;
-  if (tu_check(mg_image_folder_read(path_of("nifti"), 0, 0, &f, err, sizeof err) == MG_OK, "mixed: %s", err)) {
+  if (tu_check(mg_image_folder_read(path_of("nifti"), 0, 0, NULL, &f, err, sizeof err) == MG_OK, "mixed: %s", err)) {
     tu_check(f.data.norm_offset == (hi - 3.0) / 2 && f.data.norm_scale == (hi + 3.0) / 2,
              "mixed range: offset %g scale %g, expected the range -3 .. %d", f.data.norm_offset, f.data.norm_scale,
              hi);
@@ -525,7 +530,7 @@ static void test_folder(void) {
   make_dir("constant");
   float seven[S * S];
   for (int i = 0; i < S * S; i++) seven[i] = 7.0f;
-  tu_check(mg_nifti_write(path_of("constant/a.nii"), seven, dim, pixdim, false, err, sizeof err) == MG_OK, "%s", err);
+  tu_check(mg_nifti_write(path_of("constant/a.nii"), seven, dim, pixdim, NULL, err, sizeof err) == MG_OK, "%s", err);
   check_folder_fails("constant images", "constant", 0, MG_ERR_FORMAT, "constant", "constant");
 
   /* layout and content errors, each naming the file or folder at fault */
@@ -564,7 +569,7 @@ static void test_folder(void) {
   pattern(oblong, S, 5, 4);
   write_png("oblong/1.png", oblong, S, 5);
   check_folder_fails("non-square without a size", "oblong", 0, MG_ERR_INVALID_ARGUMENT, "oblong/1.png", "--size");
-  tu_check(mg_image_folder_read(path_of("oblong"), 6, 0, &f, err, sizeof err) == MG_OK && f.data.size == 6,
+  tu_check(mg_image_folder_read(path_of("oblong"), 6, 0, NULL, &f, err, sizeof err) == MG_OK && f.data.size == 6,
            "non-square with a size: %s", err);
   mg_image_folder_free(&f);
 
@@ -584,9 +589,9 @@ static void test_folder(void) {
   }
   mg_image_folder one, four;
   omp_set_num_threads(1);
-  mg_status st1 = mg_image_folder_read(path_of("corrupt"), 16, 0, &one, err, sizeof err);
+  mg_status st1 = mg_image_folder_read(path_of("corrupt"), 16, 0, NULL, &one, err, sizeof err);
   omp_set_num_threads(4);
-  mg_status st4 = mg_image_folder_read(path_of("corrupt"), 16, 0, &four, err, sizeof err);
+  mg_status st4 = mg_image_folder_read(path_of("corrupt"), 16, 0, NULL, &four, err, sizeof err);
   tu_check(st1 == MG_OK && st4 == MG_OK && one.data.count == MANY && four.data.count == MANY &&
                memcmp(one.images, four.images, sizeof(float) * MANY * 16 * 16) == 0,
            "1 and 4 threads must read the same images (%s)", err);
@@ -600,6 +605,85 @@ static void test_folder(void) {
     omp_set_num_threads(threads);
     check_folder_fails("corrupt JPEG", "corrupt", 0, MG_ERR_FORMAT, "corrupt/A/15.jpeg", "corrupt JPEG");
   }
+}
+
+/* ---- the fallback reader: files mg_image_read does not know ---- */
+
+/* A stand-in for mg_itk_image_read: files holding "STUB <bits> <value>" read as 4x4 images of that value, 8-bit
+ * when bits is 8; anything else is refused with this reader's own message. Counts its calls. */
+static int stub_calls;
+static mg_status stub_read(const char *path, mg_image_f *out, char *err, size_t err_size) {
+  memset(out, 0, sizeof *out);
+#pragma omp atomic
+  stub_calls++;
+  FILE *f = fopen(path, "rb");
+  int bits = 0;
+  float value = 0;
+  bool ok = f && fscanf(f, "STUB %d %f", &bits, &value) == 2;
+  if (f) fclose(f);
+  if (!ok) return mg_file_error(err, err_size, MG_ERR_FORMAT, path, "not a stub file");
+  out->width = out->height = 4;
+  out->pixels = malloc(16 * sizeof *out->pixels);
+  if (!out->pixels) return mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory");
+  for (int i = 0; i < 16; i++) out->pixels[i] = value;
+  out->eight_bit = bits == 8;
+  return MG_OK;
+}
+
+static void test_folder_fallback(void) {
+  uint8_t p[4 * 4];
+  for (int i = 0; i < 16; i++) p[i] = (uint8_t)(10 + 10 * i); /* 10..160 */
+  make_dir("hook");
+  make_dir("hook/a");
+  write_png("hook/a/0.png", p, 4, 4);
+  write_bytes("hook/a/scan", "STUB 16 1000", 12); /* no extension, as DICOM files often come */
+  mg_image_folder f;
+  char err[1024] = "";
+  /* mg_image_read says which files are 8-bit */
+  mg_image_f img;
+  if (tu_check(mg_image_read(path_of("hook/a/0.png"), &img, err, sizeof err) == MG_OK, "%s", err))
+    tu_check(img.eight_bit, "a PNG must read as eight_bit");
+  mg_image_f_free(&img);
+  const int one[3] = {4, 4, 1};
+  const float pixdim[3] = {1, 1, 1};
+  const float values[16] = {0};
+  const mg_nifti_write_options uint8_marked = {MG_NIFTI_UINT8, true, "test"};
+  tu_check(mg_nifti_write(path_of("uint8.nii"), values, one, pixdim, &uint8_marked, err, sizeof err) == MG_OK, "%s",
+           err);
+  if (tu_check(mg_image_read(path_of("uint8.nii"), &img, err, sizeof err) == MG_OK, "%s", err))
+    tu_check(!img.eight_bit, "a NIfTI, even uint8, keeps the folder-range rule (not eight_bit)");
+  mg_image_f_free(&img);
+
+  /* without a fallback the unknown file is refused by name; with one it is read, and its 16-bit data scales the
+   * folder by the range (10..1000) */
+  check_folder_fails("no fallback", "hook", 4, MG_ERR_FORMAT, "hook/a/scan", "unknown image format");
+  stub_calls = 0;
+  if (tu_check(mg_image_folder_read(path_of("hook"), 4, 0, stub_read, &f, err, sizeof err) == MG_OK, "%s", err)) {
+    tu_check(f.data.count == 2 && f.data.norm_offset == 505.0 && f.data.norm_scale == 495.0,
+             "PNG + 16-bit fallback image: %d images, offset %g scale %g (want 2, 505, 495)", f.data.count,
+             f.data.norm_offset, f.data.norm_scale);
+    tu_check(f.images[16] == 1.0f && f.images[0] == -1.0f, "the fallback image should read as 1, the PNG's 10 as -1");
+  }
+  mg_image_folder_free(&f);
+  tu_check(stub_calls == 1, "only the unknown file goes to the fallback (%d calls)", stub_calls);
+  /* an 8-bit fallback image keeps the fixed 0..255 scaling */
+  write_bytes("hook/a/scan", "STUB 8 200", 10);
+  if (tu_check(mg_image_folder_read(path_of("hook"), 4, 0, stub_read, &f, err, sizeof err) == MG_OK, "%s", err))
+    tu_check(f.data.norm_offset == 127.5 && f.data.norm_scale == 127.5 && f.images[16] == norm8(200),
+             "PNG + 8-bit fallback image: offset %g scale %g", f.data.norm_offset, f.data.norm_scale);
+  mg_image_folder_free(&f);
+
+  /* the fallback's refusal names the file; a corrupt PNG stays the PNG reader's error, never the fallback's */
+  write_bytes("hook/a/junk", "not an image", 12);
+  stub_calls = 0;
+  tu_check(mg_image_folder_read(path_of("hook"), 4, 0, stub_read, &f, err, sizeof err) == MG_ERR_FORMAT &&
+               strstr(err, path_of("hook/a/junk")) && strstr(err, "not a stub file"), "junk file: %s", err);
+  remove(path_of("hook/a/junk"));
+  truncate_half("hook/a/0.png");
+  stub_calls = 0;
+  tu_check(mg_image_folder_read(path_of("hook"), 4, 0, stub_read, &f, err, sizeof err) == MG_ERR_FORMAT &&
+               strstr(err, path_of("hook/a/0.png")) && !strstr(err, "stub") && stub_calls == 0,
+           "corrupt PNG: %s (%d fallback calls)", err, stub_calls);
 }
 
 /* ---- MedNIST, from the shared data ---- */
@@ -645,9 +729,9 @@ static int test_mednist(const char *data_dir) {
   const char *classes[6] = {"AbdomenCT", "BreastMRI", "CXR", "ChestCT", "Hand", "HeadCT"};
   mg_image_folder full, half;
   char err[1024] = "";
-  mg_status st = mg_image_folder_read(path_of("MedNIST"), 0, 0, &full, err, sizeof err);
+  mg_status st = mg_image_folder_read(path_of("MedNIST"), 0, 0, NULL, &full, err, sizeof err);
   if (!tu_check(st == MG_OK, "MedNIST at 64: %s", err)) return tu_finish();
-  st = mg_image_folder_read(path_of("MedNIST"), 32, 0, &half, err, sizeof err);
+  st = mg_image_folder_read(path_of("MedNIST"), 32, 0, NULL, &half, err, sizeof err);
   if (!tu_check(st == MG_OK, "MedNIST at 32: %s", err)) {
     mg_image_folder_free(&full);
     return tu_finish();
@@ -688,8 +772,9 @@ static int test_nibabel(const char *python, const char *script) {
   const int volume[3] = {5, 4, 3}, slice[3] = {5, 4, 1};
   const float pixdim[3] = {0.5f, 0.75f, 2.0f};
   char err[512] = "", cmd[2048];
-  tu_check(mg_nifti_write(path_of("volume.nii.gz"), values, volume, pixdim, true, err, sizeof err) == MG_OK, "%s", err);
-  tu_check(mg_nifti_write(path_of("slice.nii"), values, slice, pixdim, false, err, sizeof err) == MG_OK, "%s", err);
+  tu_check(mg_nifti_write(path_of("volume.nii.gz"), values, volume, pixdim, &synthetic_float, err, sizeof err) == MG_OK,
+           "%s", err);
+  tu_check(mg_nifti_write(path_of("slice.nii"), values, slice, pixdim, NULL, err, sizeof err) == MG_OK, "%s", err);
   snprintf(cmd, sizeof cmd, "'%s' '%s' '%s'", python, script, root);
   int status = system(cmd);
   if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 77) return tu_skip("nibabel is not installed");
@@ -717,6 +802,7 @@ int main(int argc, char **argv) {
     test_grid();
     clear_root();
     test_folder();
+    test_folder_fallback();
     rc = tu_finish();
   }
   nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);

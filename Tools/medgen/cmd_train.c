@@ -52,7 +52,8 @@ static void print_help(FILE *out) {
           "\n"
           "Trains a diffusion model or a GAN on your images. FOLDER holds one subfolder per class (the folder names\n"
           "become the class names, e.g. MedNIST/HeadCT/*.jpeg), or the images directly for an unconditional model.\n"
-          "Images may be PNG, JPEG or 2D NIfTI; all are converted to grayscale and resized to --size.\n"
+          "Images may be PNG, JPEG, 2D NIfTI or any 2D image ITK reads: single-frame DICOM (with or without .dcm;\n"
+          "rescale applied), TIFF, BMP, 2D NRRD or MetaImage. All are converted to grayscale and resized to --size.\n"
           "Volumes (.nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd files, DICOM series folders) are cut into slices along\n"
           "--axis in patient space; slices showing only background are skipped, the rest fitted into --size pixels\n"
           "(padded, never stretched) and normalized together (robust percentiles, or --window). Give the volumes\n"
@@ -516,8 +517,9 @@ static int find_data(train_state *s, const train_args *a, char *err, size_t err_
       return snprintf(err, err_size, "%s: a folder without a DICOM series: a folder of 2D images must be the only "
                       "--data (volumes and 2D image folders cannot be mixed)", path), DATA_ERROR;
     } else {
-      return snprintf(err, err_size, "%s: not a volume: give .nii, .nii.gz, .nrrd, .nhdr, .mha or .mhd files, "
-                      "DICOM series folders, or one folder of 2D images", path), DATA_ERROR;
+      return snprintf(err, err_size, "%s: not a volume (a 2D image trains only in a folder of 2D images): give "
+                      ".nii, .nii.gz, .nrrd, .nhdr, .mha or .mhd files, DICOM series folders, or one folder of 2D "
+                      "images", path), DATA_ERROR;
     }
   }
   return DATA_VOLUMES_LISTED;
@@ -749,7 +751,9 @@ int medgen_cmd_train(int argc, char **argv) {
       return finish(&s, 1);
     }
   } else {
-    if (mg_image_folder_read(a.data[0], a.size, a.max_per_class, &s.folder, err, sizeof err) != MG_OK) {
+    /* files the C readers do not know (DICOM, TIFF, BMP, NRRD, ...) go to ITK */
+    if (mg_image_folder_read(a.data[0], a.size, a.max_per_class, mg_itk_image_read, &s.folder, err, sizeof err) !=
+        MG_OK) {
       fprintf(stderr, "medgen train: %s\n", err);
       return finish(&s, 1);
     }
@@ -759,7 +763,8 @@ int medgen_cmd_train(int argc, char **argv) {
       printf("medgen train: the images are %dx%d; a GAN takes 32, 64, 128 or 256 pixels: resizing them to %dx%d "
              "(--size to choose)\n", s.folder.data.size, s.folder.data.size, a.size, a.size);
       mg_image_folder_free(&s.folder);
-      if (mg_image_folder_read(a.data[0], a.size, a.max_per_class, &s.folder, err, sizeof err) != MG_OK) {
+      if (mg_image_folder_read(a.data[0], a.size, a.max_per_class, mg_itk_image_read, &s.folder, err,
+                               sizeof err) != MG_OK) {
         fprintf(stderr, "medgen train: %s\n", err);
         return finish(&s, 1);
       }
