@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_medgen_cli.sh MEDGEN SCRATCH_DIR: the medgen command line end to end: help and version exit 0, usage errors
 # exit 2 with a one-line reason, commands of later versions refuse politely (train and sample: test_medgen_train.sh), and a 3-step `medgen demo` writes its
-# picture (marked synthetic), loss log and a checkpoint that `medgen info` can read; Ctrl-C (SIGINT) during
+# picture (marked synthetic), its synthetic stack (a marked 64x64x24 NIfTI in the MRI's pixel type, unsigned char),
+# loss log and a checkpoint that `medgen info` can read; Ctrl-C (SIGINT) during
 # training stops the demo with a non-zero exit, one line on stderr and no output files. Exit 77 (skip) without
 # Debian's mricron-data.
 medgen="$1"
@@ -30,10 +31,17 @@ rm -rf "$out"
 if ! "$medgen" demo --steps 3 --threads 2 --out "$out"; then
   echo "FAIL: medgen demo --steps 3"; exit 1
 fi
-for f in demo.png demo-loss.csv demo.safetensors; do
+for f in demo.png demo-synthetic.nii.gz demo-loss.csv demo.safetensors; do
   [ -s "$out/$f" ] || { echo "FAIL: $out/$f missing or empty"; failed=1; }
 done
 grep -q "MedGen synthetic image - not for diagnosis" "$out/demo.png" || { echo "FAIL: demo.png is not marked synthetic"; failed=1; }
+gzip -dc "$out/demo-synthetic.nii.gz" | head -c 348 >"$dir/stack-header"
+# NIfTI-1 header: dim[0..3] at byte 40, datatype at 70 (2: unsigned char), descrip at 148
+[ "$(od -An -t d2 -j 40 -N 8 "$dir/stack-header" | tr -s ' ')" = " 3 64 64 24" ] &&
+  [ "$(od -An -t d2 -j 70 -N 2 "$dir/stack-header" | tr -d ' ')" = "2" ] ||
+  { echo "FAIL: demo-synthetic.nii.gz should be 24 slices of 64x64 unsigned char"; failed=1; }
+dd if="$dir/stack-header" bs=1 skip=148 count=80 2>/dev/null | grep -aq "^MedGen SYNTHETIC .*dpm++2m/25 seed 1" ||
+  { echo "FAIL: demo-synthetic.nii.gz's descrip lacks the synthetic mark or the sampling fields"; failed=1; }
 [ "$(wc -l <"$out/demo-loss.csv")" -eq 4 ] || { echo "FAIL: demo-loss.csv should hold a header and 3 steps"; failed=1; }
 ls -A "$out" | grep -q tmp && { echo "FAIL: temporary files left in $out"; failed=1; }
 "$medgen" info "$out/demo.safetensors" >"$dir/info.log" 2>&1 || { echo "FAIL: medgen info cannot read the demo checkpoint"; cat "$dir/info.log"; failed=1; }
