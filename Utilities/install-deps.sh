@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# install-deps.sh: installs what MedGen needs to build, test and run its demo on Debian/Ubuntu.
+# install-deps.sh [--build-only]: installs what MedGen needs to build, test and run its demo on Debian/Ubuntu;
+# --build-only leaves out what only the tests need (PyTorch is the large one).
 # Skips apt entirely when everything is already installed, so repeated runs take a second.
 set -euo pipefail
 
@@ -7,11 +8,15 @@ packages=(
   build-essential cmake pkg-config   # compiler and build tools
   libopenblas-dev libcjson-dev        # BLAS for the CPU kernels, JSON for checkpoint metadata
   libpng-dev zlib1g-dev libjpeg-dev   # PNG in and out, .nii.gz in and out, JPEG training images
-  python3-torch python3-numpy         # PyTorch reference tests
   libinsighttoolkit5-dev              # ITK 5.2: volumes in any format, the ITK filters
   mricron-data                        # the demo's brain MRI (Colin-27) and test volumes
-  libxml2-utils                       # xmllint: the Slicer CLI modules' XML test
 )
+if [ "${1:-}" != "--build-only" ]; then
+  packages+=(
+    python3-torch python3-numpy       # PyTorch reference tests
+    libxml2-utils                     # xmllint: the Slicer CLI modules' XML test
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
