@@ -3,101 +3,30 @@
 
 #include "itkMedGenImageSource.h"
 
-#include <cmath>
-#include <cstdio>
 #include <exception>
-#include <limits>
 #include <sstream>
 #include <vector>
 
 #include "itkImageRegionIteratorWithIndex.h"
+#include "itkMedGenEngineBridge.h"
 #include "itkMetaDataObject.h"
-#include "itkNumericTraits.h"
 #include "medgen.h"
 #include "mg_itk.h"
 
 namespace itk
 {
 
+// The engine model kept between updates, with what it was loaded from and what it makes.
 template <typename TOutputImage>
-struct MedGenImageSource<TOutputImage>::Engine
+struct MedGenImageSource<TOutputImage>::Engine : medgen_detail::EngineModel
 {
-  mg_ctx *ctx{ nullptr };
-  mg_checkpoint *ckpt{ nullptr };
-  mg_ddpm *ddpm{ nullptr };
-  mg_gan *gan{ nullptr };
   std::string file;
   bool ema{ true };
   std::string device;
   std::string fingerprint;
   int size{ 0 };
   int channels{ 0 };
-  ~Engine()
-  {
-    // Models live in their context's memory: free them first.
-    if (ddpm)
-      mg_ddpm_free(ddpm);
-    if (gan)
-      mg_gan_free(gan);
-    if (ckpt)
-      mg_checkpoint_free(ckpt);
-    if (ctx)
-      mg_context_free(ctx);
-  }
 };
-
-namespace medgen_detail
-{
-// Carries progress from the engine's C callback to ITK observers. An observer's exception must not cross the
-// C code: it is kept and rethrown once the engine has returned.
-struct ProgressBridge
-{
-  ProcessObject *filter;
-  std::exception_ptr error;
-};
-
-inline int
-OnEngineProgress(void *user, const mg_progress *progress)
-{
-  auto *bridge = static_cast<ProgressBridge *>(user);
-  try
-  {
-    if (progress->total > 0)
-      bridge->filter->UpdateProgress(static_cast<float>(progress->step) / static_cast<float>(progress->total));
-  }
-  catch (...)
-  {
-    bridge->error = std::current_exception();
-    return 1;
-  }
-  return bridge->filter->GetAbortGenerateData() ? 1 : 0;
-}
-
-// The engine's device for a Device property: "auto" is the CPU until a CUDA backend exists.
-inline mg_device
-DeviceFromName(const std::string &device)
-{
-  if (device == "cpu" || device == "auto")
-    return MG_DEVICE_CPU;
-  if (device == "cuda")
-    return MG_DEVICE_CUDA;
-  throw MedGenError(__FILE__, __LINE__, "Device \"" + device + "\": must be cpu, auto or cuda");
-}
-
-template <typename TPixel>
-TPixel
-ToPixel(double v)
-{
-  using Limits = std::numeric_limits<TPixel>;
-  const double lo = static_cast<double>(NumericTraits<TPixel>::NonpositiveMin());
-  const double hi = static_cast<double>(NumericTraits<TPixel>::max());
-  if (Limits::is_integer)
-    v = std::nearbyint(v);
-  if (std::isnan(v))
-    return TPixel{};
-  return static_cast<TPixel>(v < lo ? lo : (v > hi ? hi : v));
-}
-} // namespace medgen_detail
 
 template <typename TOutputImage>
 MedGenImageSource<TOutputImage>::MedGenImageSource()

@@ -14,6 +14,7 @@
 #include "itkCastImageFilter.h"
 #include "itkImageFileReader.h"
 #include "itkImageIOBase.h"
+#include "itkMedGenEngineBridge.h"
 #include "itksys/SystemTools.hxx"
 #include "medgen.h"
 #include "medgenVolumeSlices.h"
@@ -23,29 +24,6 @@ namespace itk
 
 namespace medgen_detail
 {
-// The engine objects of one training run, freed in the order the engine asks (models before their context).
-struct TrainingRun
-{
-  mg_ctx *ctx{ nullptr };
-  mg_checkpoint *ckpt{ nullptr };
-  mg_ddpm *ddpm{ nullptr };
-  mg_gan *gan{ nullptr };
-  TrainingRun() = default;
-  TrainingRun(const TrainingRun &) = delete;
-  TrainingRun &operator=(const TrainingRun &) = delete;
-  ~TrainingRun()
-  {
-    if (ddpm)
-      mg_ddpm_free(ddpm);
-    if (gan)
-      mg_gan_free(gan);
-    if (ckpt)
-      mg_checkpoint_free(ckpt);
-    if (ctx)
-      mg_context_free(ctx);
-  }
-};
-
 // Progress as the image source reports it; the trainer's step count and loss are updated first, so that progress
 // observers can read them.
 struct TrainingProgress
@@ -220,7 +198,7 @@ MedGenTrainer<TInputImage>::GenerateData()
   const std::string &path = m_CheckpointFileName;
 
   // What lies at CheckpointFileName decides between a new run and a resumed one; nothing else is overwritten.
-  medgen_detail::TrainingRun run;
+  medgen_detail::EngineModel run;
   char err[4096] = "";
   if (itksys::SystemTools::FileExists(path, true))
   {
@@ -247,16 +225,7 @@ MedGenTrainer<TInputImage>::GenerateData()
     // medgen::SliceSet does for the files it reads itself.
     const auto *reader = medgen_detail::ReaderOf(image);
     if (const ImageIOBase *io = reader ? reader->GetImageIO() : nullptr)
-    {
-      for (unsigned int d = 3; d < io->GetNumberOfDimensions(); ++d)
-        if (io->GetDimensions(d) > 1)
-          this->Fail(this->InputName(i) + ": is a " + std::to_string(io->GetNumberOfDimensions()) +
-                     "D image (dimension " + std::to_string(d + 1) + " has " + std::to_string(io->GetDimensions(d)) +
-                     " entries); MedGenTrainer trains on 3D single-channel volumes");
-      if (io->GetNumberOfComponents() != 1)
-        this->Fail(this->InputName(i) + ": has " + std::to_string(io->GetNumberOfComponents()) +
-                   " components per voxel; MedGenTrainer trains on 3D single-channel volumes");
-    }
+      medgen::CheckSingleChannel(this->InputName(i), *io);
     using CastType = CastImageFilter<InputImageType, medgen::VolumeType>;
     auto cast = CastType::New();
     cast->SetInput(image);

@@ -25,23 +25,23 @@ Fail(const std::string &path, const std::string &problem)
   throw VolumeError(__FILE__, __LINE__, path + ": " + problem);
 }
 
-static void
-CheckImageIO(const std::string &path, itk::ImageIOBase *io)
+void
+CheckSingleChannel(const std::string &name, const itk::ImageIOBase &io)
 {
-  for (unsigned int d = 3; d < io->GetNumberOfDimensions(); ++d)
-    if (io->GetDimensions(d) > 1)
+  for (unsigned int d = 3; d < io.GetNumberOfDimensions(); ++d)
+    if (io.GetDimensions(d) > 1)
     {
       std::ostringstream msg;
-      msg << "is a " << io->GetNumberOfDimensions() << "D image (dimension " << d + 1 << " has "
-          << io->GetDimensions(d) << " entries); MedGen takes 2D or 3D single-channel volumes";
-      Fail(path, msg.str());
+      msg << "is a " << io.GetNumberOfDimensions() << "D image (dimension " << d + 1 << " has "
+          << io.GetDimensions(d) << " entries); MedGen takes 2D or 3D single-channel volumes";
+      Fail(name, msg.str());
     }
-  if (io->GetNumberOfComponents() != 1)
+  if (io.GetNumberOfComponents() != 1)
   {
     std::ostringstream msg;
-    msg << "has " << io->GetNumberOfComponents() << " components per voxel ("
-        << itk::ImageIOBase::GetPixelTypeAsString(io->GetPixelType()) << "); MedGen takes single-channel images";
-    Fail(path, msg.str());
+    msg << "has " << io.GetNumberOfComponents() << " components per voxel ("
+        << itk::ImageIOBase::GetPixelTypeAsString(io.GetPixelType()) << "); MedGen takes single-channel images";
+    Fail(name, msg.str());
   }
 }
 
@@ -63,7 +63,7 @@ ReadVolume(const std::string &path, std::string &pixelType)
       auto io = itk::GDCMImageIO::New();
       io->SetFileName(files.front());
       io->ReadImageInformation();
-      CheckImageIO(path, io);
+      CheckSingleChannel(path, *io);
       pixelType = itk::ImageIOBase::GetComponentTypeAsString(io->GetComponentType());
       auto reader = itk::ImageSeriesReader<VolumeType>::New();
       reader->SetImageIO(io);
@@ -78,7 +78,7 @@ ReadVolume(const std::string &path, std::string &pixelType)
       Fail(path, "cannot be read: not an image, or a damaged or truncated file (no ITK reader recognises it)");
     io->SetFileName(path);
     io->ReadImageInformation();
-    CheckImageIO(path, io);
+    CheckSingleChannel(path, *io);
     pixelType = itk::ImageIOBase::GetComponentTypeAsString(io->GetComponentType());
     auto reader = itk::ImageFileReader<VolumeType>::New();
     reader->SetImageIO(io);

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "itkImage.h"
+#include "itkImageIOBase.h"
 #include "itkMacro.h"
 #include "medgen.h"
 
@@ -82,6 +83,10 @@ struct SliceSource
 };
 
 using VolumeType = itk::Image<float, 3>;
+
+// Throws VolumeError naming name when the image io has read the header of is 4D (or more) or has several components
+// per voxel: ITK's readers would silently keep a 4D file's first volume and turn colour into grey.
+void CheckSingleChannel(const std::string &name, const itk::ImageIOBase &io);
 
 // Accumulates slices from volumes. Dataset() normalizes all slices together and returns a view whose pointers
 // stay valid until the next AddVolume/AddImage or Dataset call or the set's destruction.

@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <exception>
 #include <map>
 #include <string>
 #include <vector>
@@ -18,6 +17,7 @@
 #include "itkVectorImage.h"
 #include "itksys/Directory.hxx"
 #include "itksys/SystemTools.hxx"
+#include "mg_itk_guard.h"
 
 namespace
 {
@@ -78,8 +78,7 @@ mg_itk_image_read(const char *path, mg_image_f *out, char *err, size_t err_size)
     return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no file name given");
   if (!itksys::SystemTools::FileExists(path, true))
     return mg_file_error(err, err_size, MG_ERR_IO, path, "cannot open the file (missing, or not a file)");
-  try
-  {
+  return mg_itk_detail::Guard(path, MG_ERR_FORMAT, err, err_size, [&] {
     itk::ImageIOBase::Pointer io = itk::ImageIOFactory::CreateImageIO(path, itk::IOFileModeEnum::ReadMode);
     if (!io)
       return mg_file_error(err, err_size, MG_ERR_FORMAT, path,
@@ -126,19 +125,7 @@ mg_itk_image_read(const char *path, mg_image_f *out, char *err, size_t err_size)
     out->synthetic = HasSyntheticMark(io->GetMetaDataDictionary());
     out->eight_bit = eight_bit;
     return MG_OK;
-  }
-  catch (const itk::ExceptionObject &e)
-  {
-    return mg_file_error(err, err_size, MG_ERR_FORMAT, path, "ITK cannot read it: %s", e.GetDescription());
-  }
-  catch (const std::bad_alloc &)
-  {
-    return mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory");
-  }
-  catch (const std::exception &e)
-  {
-    return mg_file_error(err, err_size, MG_ERR_FORMAT, path, "%s", e.what());
-  }
+  }, "ITK cannot read it: ");
 }
 
 bool

@@ -3,13 +3,13 @@
 
 #include <cstdio>
 #include <cstring>
-#include <exception>
 #include <string>
 
-#include "medgenVolumeSlices.h"
 #include "itkImageIOFactory.h"
 #include "itksys/Directory.hxx"
 #include "itksys/SystemTools.hxx"
+#include "medgenVolumeSlices.h"
+#include "mg_itk_guard.h"
 
 struct mg_itk_slices
 {
@@ -18,14 +18,6 @@ struct mg_itk_slices
     : set(o)
   {}
 };
-
-static mg_status
-Report(const std::exception &e, mg_status status, char *err, size_t err_size)
-{
-  const auto *itk_error = dynamic_cast<const itk::ExceptionObject *>(&e);
-  std::snprintf(err, err_size, "%s", itk_error ? itk_error->GetDescription() : e.what());
-  return status;
-}
 
 static const char *const kAxisNames[] = { "axial", "coronal", "sagittal" };
 
@@ -129,19 +121,10 @@ mg_itk_slices_create(const mg_itk_slice_options *options, mg_itk_slices **out, c
     o.window_low = options->window_low;
     o.window_high = options->window_high;
   }
-  try
-  {
+  return mg_itk_detail::Guard("", MG_ERR_INVALID_ARGUMENT, err, err_size, [&] {
     *out = new mg_itk_slices(o);
     return MG_OK;
-  }
-  catch (const std::bad_alloc &e)
-  {
-    return Report(e, MG_ERR_OUT_OF_MEMORY, err, err_size);
-  }
-  catch (const std::exception &e)
-  {
-    return Report(e, MG_ERR_INVALID_ARGUMENT, err, err_size);
-  }
+  });
 }
 
 void
@@ -154,39 +137,21 @@ mg_status
 mg_itk_slices_add(mg_itk_slices *s, const char *path, const char *class_name, const char *label_map, int *kept,
                   char *err, size_t err_size)
 {
-  try
-  {
+  return mg_itk_detail::Guard("", MG_ERR_FORMAT, err, err_size, [&] {
     const int n = s->set.AddVolume(path, class_name ? class_name : "", label_map ? label_map : "");
     if (kept)
       *kept = n;
     return MG_OK;
-  }
-  catch (const std::bad_alloc &e)
-  {
-    return Report(e, MG_ERR_OUT_OF_MEMORY, err, err_size);
-  }
-  catch (const std::exception &e)
-  {
-    return Report(e, MG_ERR_FORMAT, err, err_size);
-  }
+  });
 }
 
 mg_status
 mg_itk_slices_dataset(mg_itk_slices *s, mg_dataset *out, char *err, size_t err_size)
 {
-  try
-  {
+  return mg_itk_detail::Guard("", MG_ERR_INVALID_ARGUMENT, err, err_size, [&] {
     *out = s->set.Dataset();
     return MG_OK;
-  }
-  catch (const std::bad_alloc &e)
-  {
-    return Report(e, MG_ERR_OUT_OF_MEMORY, err, err_size);
-  }
-  catch (const std::exception &e)
-  {
-    return Report(e, MG_ERR_INVALID_ARGUMENT, err, err_size);
-  }
+  });
 }
 
 const char *

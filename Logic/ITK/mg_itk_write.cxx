@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <exception>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -29,6 +28,7 @@
 #include "itksys/Directory.hxx"
 #include "itksys/SystemTools.hxx"
 #include "mg_io.h"
+#include "mg_itk_guard.h"
 
 namespace
 {
@@ -439,19 +439,6 @@ ForComponent(Component c, F &&write)
   }
 }
 
-mg_status
-Report(const std::string &path, const std::exception &e, mg_status status, char *err, size_t err_size)
-{
-  const auto *itk_error = dynamic_cast<const itk::ExceptionObject *>(&e);
-  const std::string what = itk_error ? itk_error->GetDescription() : e.what();
-  // Our own errors already start with the path; ITK's say what failed without naming our file.
-  if (what.rfind(path, 0) == 0)
-    std::snprintf(err, err_size, "%s", what.c_str());
-  else
-    std::snprintf(err, err_size, "%s: %s", path.c_str(), what.c_str());
-  return status;
-}
-
 } // namespace
 
 mg_itk_format
@@ -509,32 +496,14 @@ mg_itk_write_stack(const char *path, const float *images, int count, int size, d
     return MG_ERR_INVALID_ARGUMENT;
   }
   const double mm = mm_per_pixel > 0 && std::isfinite(mm_per_pixel) ? mm_per_pixel : 1.0;
-  if (format == MG_ITK_NIFTI)
-  {
-    try
-    {
+  return mg_itk_detail::Guard(file, MG_ERR_IO, err, err_size, [&] {
+    if (format == MG_ITK_NIFTI)
       return WriteNifti(file, images, count, size, mm, *type, *info, err, err_size);
-    }
-    catch (const std::bad_alloc &e)
-    {
-      return Report(file, e, MG_ERR_OUT_OF_MEMORY, err, err_size);
-    }
-  }
-  try
-  {
     ForComponent(type->component, [&](auto zero) {
       WriteWithItk<decltype(zero)>(format, file, images, count, size, mm, *info);
     });
     return MG_OK;
-  }
-  catch (const std::bad_alloc &e)
-  {
-    return Report(file, e, MG_ERR_OUT_OF_MEMORY, err, err_size);
-  }
-  catch (const std::exception &e)
-  {
-    return Report(file, e, MG_ERR_IO, err, err_size);
-  }
+  });
 }
 
 mg_status

@@ -22,21 +22,12 @@
 #include "itkImageRegionConstIterator.h"
 #include "itkMedGenImageSource.h"
 #include "itkMetaDataObject.h"
+#include "itkTestCheck.h"
 #include "medgen.h"
 
 namespace
 {
-int failures = 0;
-
-void
-Check(bool ok, const std::string &what)
-{
-  if (!ok)
-  {
-    std::cout << "FAIL: " << what << std::endl;
-    ++failures;
-  }
-}
+using medgen_test::Check;
 
 constexpr int S = 32;
 constexpr int N = 16;
@@ -447,6 +438,5 @@ main(int argc, char *argv[])
   Check(kind == "MedGenError", "a class asked of an unconditional model throws");
 
   floatSource->Print(std::cout);
-  std::cout << (failures ? "FAILED" : "PASSED") << " (" << failures << " failures)" << std::endl;
-  return failures ? 1 : 0;
+  return medgen_test::Finish();
 }

@@ -32,21 +32,12 @@
 #include "itkMedGenImageSource.h"
 #include "itkMedGenTrainer.h"
 #include "itkMetaDataObject.h"
+#include "itkTestCheck.h"
 #include "medgen.h"
 
 namespace
 {
-int failures = 0;
-
-void
-Check(bool ok, const std::string &what)
-{
-  if (!ok)
-  {
-    std::cout << "FAIL: " << what << std::endl;
-    ++failures;
-  }
-}
+using medgen_test::Check;
 
 using VolumeType = itk::Image<short, 3>;
 using TrainerType = itk::MedGenTrainer<VolumeType>;
@@ -467,6 +458,5 @@ main(int argc, char *argv[])
   CheckpointState(ckptNamed, "ddpm", steps, classes);
   Check(classes == 2, "two class names give 2 classes, got " + std::to_string(classes));
 
-  std::cout << (failures ? "FAILED: " : "passed") << (failures ? std::to_string(failures) : "") << std::endl;
-  return failures ? 1 : 0;
+  return medgen_test::Finish();
 }

@@ -21,12 +21,11 @@
 #include <string>
 #include <vector>
 
-#include "itkGDCMImageIO.h"
 #include "itkImageFileWriter.h"
-#include "itkImageSeriesWriter.h"
 #include "itkMetaDataObject.h"
 #include "itkRGBPixel.h"
 #include "itksys/SystemTools.hxx"
+#include "medgenTestVolumes.h"
 
 namespace
 {
@@ -89,51 +88,6 @@ Phantom(int nz, int first, int last, bool round = false)
   return image;
 }
 
-// A CT series, one file per slice with its image plane tags, marked synthetic.
-void
-WriteDicomSeries(const ShortVolume::Pointer &volume, const std::string &dir, const std::string &series_number)
-{
-  itksys::SystemTools::MakeDirectory(dir);
-  const int nz = static_cast<int>(volume->GetLargestPossibleRegion().GetSize()[2]);
-  std::vector<itk::MetaDataDictionary> dictionaries(nz);
-  std::vector<itk::MetaDataDictionary *> pointers;
-  std::vector<std::string> files;
-  for (int z = 0; z < nz; ++z)
-  {
-    itk::MetaDataDictionary &d = dictionaries[z];
-    auto set = [&d](const char *tag, const std::string &value) {
-      itk::EncapsulateMetaData<std::string>(d, tag, value);
-    };
-    const std::string uid = "1.2.826.0.1.3680043.2.1125.1.77." + series_number;
-    set("0008|0016", "1.2.840.10008.5.1.4.1.1.2"); // CT Image Storage: keeps the image plane module
-    set("0008|0008", "DERIVED\\SECONDARY\\SYNTHETIC");
-    set("0008|103e", "SYNTHETIC MedGen test volume");
-    set("0010|0010", "SYNTHETIC^MEDGEN");
-    set("0008|0060", "CT");
-    set("0028|0004", "MONOCHROME2");
-    set("0020|000d", uid + ".1");
-    set("0020|000e", uid + ".2");
-    set("0008|0018", uid + ".3." + std::to_string(z + 1));
-    set("0020|0013", std::to_string(z + 1));
-    set("0020|0037", "1\\0\\0\\0\\1\\0");
-    set("0020|0032", "0\\0\\" + std::to_string(2.5 * z));
-    set("0028|0030", "0.9\\0.9");
-    set("0018|0050", "2.5");
-    pointers.push_back(&d);
-    char name[32];
-    std::snprintf(name, sizeof name, "/slice%03d.dcm", z);
-    files.push_back(dir + name);
-  }
-  auto io = itk::GDCMImageIO::New();
-  io->KeepOriginalUIDOn();
-  auto writer = itk::ImageSeriesWriter<ShortVolume, itk::Image<short, 2>>::New();
-  writer->SetInput(volume);
-  writer->SetImageIO(io);
-  writer->SetFileNames(files);
-  writer->SetMetaDataDictionaryArray(&pointers);
-  writer->Update();
-}
-
 void
 MakeVolumes(const std::string &dir)
 {
@@ -141,7 +95,7 @@ MakeVolumes(const std::string &dir)
   Write<ShortVolume>(phantom, dir + "/phantom.nii.gz");
   Write<ShortVolume>(Phantom(9, 1, 6), dir + "/phantom.nrrd");
   Write<ShortVolume>(Phantom(8, 1, 5), dir + "/phantom.mha");
-  WriteDicomSeries(Phantom(8, 1, 6), dir + "/dicom", "1");
+  medgen_test::WriteDicomSeries(Phantom(8, 1, 6), dir + "/dicom", "1");
 
   auto labels = NewImage<LabelVolume>({ { 24, 20, 14 } });
   for (int z = 2; z <= 9; ++z)
@@ -156,7 +110,7 @@ MakeVolumes(const std::string &dir)
   Write<ShortVolume>(Phantom(12, 1, 10, true), disk + "/disk1.nii.gz");
   Write<ShortVolume>(Phantom(11, 0, 9, true), disk + "/disk2.nrrd");
   Write<ShortVolume>(Phantom(10, 0, 9), box + "/box1.mha");
-  WriteDicomSeries(Phantom(12, 2, 11), box + "/series", "2");
+  medgen_test::WriteDicomSeries(Phantom(12, 2, 11), box + "/series", "2");
   std::ofstream(dir + "/classes/README.txt") << "two classes of synthetic test volumes\n";
 
   using ShortImage = itk::Image<short, 2>;

@@ -9,26 +9,15 @@
 #include <vector>
 
 #include "itkImage.h"
-#include "itkGDCMImageIO.h"
 #include "itkImageFileWriter.h"
-#include "itkImageSeriesWriter.h"
-#include "itkMetaDataObject.h"
 #include "itkRGBPixel.h"
+#include "itkTestCheck.h"
 #include "itksys/SystemTools.hxx"
+#include "medgenTestVolumes.h"
 #include "medgenVolumeSlices.h"
 
-static int failures = 0;
-#define CHECK(cond, ...)                                                                                          \
-  do                                                                                                              \
-  {                                                                                                               \
-    if (!(cond))                                                                                                  \
-    {                                                                                                             \
-      std::printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                                 \
-      std::printf(__VA_ARGS__);                                                                                   \
-      std::printf("\n");                                                                                          \
-      ++failures;                                                                                                 \
-    }                                                                                                             \
-  } while (0)
+using medgen_test::Check;
+using medgen_test::Format;
 
 using VolumeType = itk::Image<float, 3>;
 
@@ -100,7 +89,7 @@ TestPermutedDirection(const std::string &dir)
   b->TransformIndexToPhysicalPoint({ { 2, 5, 3 } }, p);
   VolumeType::IndexType ia;
   a->TransformPhysicalPointToIndex(p, ia);
-  CHECK(a->GetPixel(ia) == b->GetPixel({ { 2, 5, 3 } }), "test geometry is inconsistent");
+  Check(a->GetPixel(ia) == b->GetPixel({ { 2, 5, 3 } }), "test geometry is inconsistent");
 
   Write<VolumeType>(a, dir + "/identity.nrrd");
   Write<VolumeType>(b, dir + "/permuted.mha");
@@ -114,13 +103,13 @@ TestPermutedDirection(const std::string &dir)
     const int ka = sa.AddVolume(dir + "/identity.nrrd");
     const int kb = sb.AddVolume(dir + "/permuted.mha");
     const int expected = axis == medgen::SliceAxis::Axial ? nz : axis == medgen::SliceAxis::Coronal ? ny : nx;
-    CHECK(ka == expected && kb == expected, "axis %d: %d and %d slices, want %d", static_cast<int>(axis), ka, kb,
-          expected);
+    Check(ka == expected && kb == expected,
+          Format("axis %d: %d and %d slices, want %d", static_cast<int>(axis), ka, kb, expected));
     double worst = 0.0;
     for (int i = 0; i < std::min(ka, kb); ++i)
       for (int j = 0; j < 16 * 16; ++j)
         worst = std::max(worst, static_cast<double>(std::fabs(sa.RawSlice(i)[j] - sb.RawSlice(i)[j])));
-    CHECK(worst < 1e-3, "axis %d: permuted volume differs by %g", static_cast<int>(axis), worst);
+    Check(worst < 1e-3, Format("axis %d: permuted volume differs by %g", static_cast<int>(axis), worst));
   }
 
   // The axial convention itself, on A (identity: columns +x = left, rows +y = posterior, slices +z = superior).
@@ -130,14 +119,15 @@ TestPermutedDirection(const std::string &dir)
   options.min_foreground = 0.0;
   medgen::SliceSet s(options);
   s.AddVolume(dir + "/identity.nrrd", "left");
-  CHECK(s.Source(0).slice_index == 0 && s.Source(nz - 1).slice_index == nz - 1, "slice order inferior->superior");
-  CHECK(s.Source(0).label == 0 && s.ClassNames().size() == 1 && s.ClassNames()[0] == "left", "class kept");
+  Check(s.Source(0).slice_index == 0 && s.Source(nz - 1).slice_index == nz - 1, "slice order inferior->superior");
+  Check(s.Source(0).label == 0 && s.ClassNames().size() == 1 && s.ClassNames()[0] == "left", "class kept");
   const float *slice = s.RawSlice(2);
   // Output row r centre sits at y = r + 0.5 - 6 mm from the centre, voxel v = 4 + y.
   const double v = 4.0 + (5 + 0.5 - 6.0);
   const double expect = (1 - (v - 3)) * Pattern(7, 3, 2) + (v - 3) * Pattern(7, 4, 2);
-  CHECK(std::fabs(slice[5 * 12 + 7] - expect) < 1e-3, "axial pixel (5, 7) = %g, want %g", slice[5 * 12 + 7], expect);
-  CHECK(!s.InField(2)[0] && s.InField(2)[6 * 12], "first row padded, middle rows in field");
+  Check(std::fabs(slice[5 * 12 + 7] - expect) < 1e-3,
+        Format("axial pixel (5, 7) = %g, want %g", slice[5 * 12 + 7], expect));
+  Check(!s.InField(2)[0] && s.InField(2)[6 * 12], "first row padded, middle rows in field");
 }
 
 // 0.5 x 1 mm pixels, 160 x 40 voxels = 80 x 40 mm: a 15 mm disk must stay round in 64 x 64 pixels of 1.25 mm.
@@ -162,10 +152,10 @@ TestAnisotropicPadding(const std::string &dir)
   options.normalization = medgen::Normalization::Window;
   options.window_low = 0.0, options.window_high = 1.0;
   medgen::SliceSet s(options);
-  CHECK(s.AddVolume(dir + "/disk.nrrd") == nz, "all disk slices kept");
+  Check(s.AddVolume(dir + "/disk.nrrd") == nz, "all disk slices kept");
   const mg_dataset &data = s.Dataset();
-  CHECK(data.norm_offset == 0.5 && data.norm_scale == 0.5, "window offset/scale %g %g", data.norm_offset,
-        data.norm_scale);
+  Check(data.norm_offset == 0.5 && data.norm_scale == 0.5,
+        Format("window offset/scale %g %g", data.norm_offset, data.norm_scale));
   int rmin = 64, rmax = -1, cmin = 64, cmax = -1;
   for (int r = 0; r < 64; ++r)
     for (int c = 0; c < 64; ++c)
@@ -173,14 +163,14 @@ TestAnisotropicPadding(const std::string &dir)
         rmin = std::min(rmin, r), rmax = std::max(rmax, r), cmin = std::min(cmin, c), cmax = std::max(cmax, c);
   const int height = rmax - rmin + 1, width = cmax - cmin + 1;
   // 30 mm / 1.25 mm = 24 pixels each way.
-  CHECK(std::abs(height - 24) <= 1 && std::abs(width - 24) <= 1, "disk is %d x %d pixels, want 24 x 24", height,
-        width);
+  Check(std::abs(height - 24) <= 1 && std::abs(width - 24) <= 1,
+        Format("disk is %d x %d pixels, want 24 x 24", height, width));
   // 40 mm high in 80 mm: rows 0..15 and 48..63 are padding with the background value (-1).
   bool padded = true;
   for (int c = 0; c < 64; ++c)
     padded = padded && !s.InField(0)[c] && !s.InField(0)[63 * 64 + c] && s.InField(0)[32 * 64 + c] &&
              data.images[c] == -1.0f && data.images[63 * 64 + c] == -1.0f;
-  CHECK(padded && !s.InField(0)[15 * 64] && s.InField(0)[16 * 64] && s.InField(0)[47 * 64] && !s.InField(0)[48 * 64],
+  Check(padded && !s.InField(0)[15 * 64] && s.InField(0)[16 * 64] && s.InField(0)[47 * 64] && !s.InField(0)[48 * 64],
         "padding rows");
 }
 
@@ -196,10 +186,10 @@ TestTwoVolumes(const std::string &dir)
   const int first = s.AddVolume(dir + "/identity.nrrd", "cube");
   const int second = s.AddVolume(dir + "/disk.nrrd", "disk");
   const mg_dataset &d = s.Dataset();
-  CHECK(d.count == first + second && d.num_classes == 2, "two volumes: %d slices, %d classes", d.count,
-        d.num_classes);
-  CHECK(d.labels[0] == 0 && d.labels[first] == 1 && std::string(d.class_names[1]) == "disk" && s.Source(first).file == dir + "/disk.nrrd" &&
-          s.Source(first - 1).file == dir + "/identity.nrrd",
+  Check(d.count == first + second && d.num_classes == 2,
+        Format("two volumes: %d slices, %d classes", d.count, d.num_classes));
+  Check(d.labels[0] == 0 && d.labels[first] == 1 && std::string(d.class_names[1]) == "disk" &&
+          s.Source(first).file == dir + "/disk.nrrd" && s.Source(first - 1).file == dir + "/identity.nrrd",
         "labels and provenance in order");
   double low = 1e30, high = -1e30;
   for (int i = 0; i < d.count; ++i)
@@ -209,10 +199,10 @@ TestTwoVolumes(const std::string &dir)
         const double value = s.RawSlice(i)[j];
         low = std::min(low, value), high = std::max(high, value);
       }
-  CHECK(low == 0.0 && high > 200.0, "raw range %g..%g", low, high);
-  CHECK(std::fabs(-d.norm_scale + d.norm_offset - low) < 1e-6 && std::fabs(d.norm_scale + d.norm_offset - high) < 1e-6,
-        "normalization spans both volumes: %g..%g, want %g..%g", d.norm_offset - d.norm_scale,
-        d.norm_offset + d.norm_scale, low, high);
+  Check(low == 0.0 && high > 200.0, Format("raw range %g..%g", low, high));
+  Check(std::fabs(-d.norm_scale + d.norm_offset - low) < 1e-6 && std::fabs(d.norm_scale + d.norm_offset - high) < 1e-6,
+        Format("normalization spans both volumes: %g..%g, want %g..%g", d.norm_offset - d.norm_scale,
+               d.norm_offset + d.norm_scale, low, high));
 }
 
 static void
@@ -222,13 +212,13 @@ ExpectRefused(const std::string &path, const char *what)
   try
   {
     s.AddVolume(path);
-    CHECK(false, "%s accepted", what);
+    Check(false, Format("%s accepted", what));
   }
   catch (const medgen::VolumeError &e)
   {
     const std::string message = e.GetDescription();
-    CHECK(message.find(path) != std::string::npos && message.find(what) != std::string::npos,
-          "message \"%s\" should name the file and say '%s'", message.c_str(), what);
+    Check(message.find(path) != std::string::npos && message.find(what) != std::string::npos,
+          Format("message \"%s\" should name the file and say '%s'", message.c_str(), what));
   }
 }
 
@@ -294,40 +284,7 @@ TestDicomSeries(const std::string &dir)
 
   const std::string series = dir + "/dicom";
   itksys::SystemTools::RemoveADirectory(series);
-  itksys::SystemTools::MakeDirectory(series);
-  std::vector<itk::MetaDataDictionary> dictionaries(nz);
-  std::vector<itk::MetaDataDictionary *> dictionary_pointers;
-  std::vector<std::string> files;
-  for (int z = 0; z < nz; ++z)
-  {
-    itk::MetaDataDictionary &d = dictionaries[z];
-    auto set = [&d](const char *tag, const std::string &value) {
-      itk::EncapsulateMetaData<std::string>(d, tag, value);
-    };
-    set("0008|0016", "1.2.840.10008.5.1.4.1.1.2"); // CT Image Storage: keeps the image plane module
-    set("0008|0060", "CT");
-    set("0028|0004", "MONOCHROME2");
-    set("0020|000d", "1.2.826.0.1.3680043.2.1125.1.42.1");
-    set("0020|000e", "1.2.826.0.1.3680043.2.1125.1.42.2");
-    set("0008|0018", "1.2.826.0.1.3680043.2.1125.1.42.3." + std::to_string(z + 1));
-    set("0020|0013", std::to_string(z + 1));
-    set("0020|0037", "1\\0\\0\\0\\1\\0");
-    set("0020|0032", "-8\\-6\\" + std::to_string(10.0 + 2.5 * z));
-    set("0028|0030", "0.8\\0.8");
-    set("0018|0050", "2.5");
-    dictionary_pointers.push_back(&d);
-    char name[32];
-    std::snprintf(name, sizeof name, "/slice%03d.dcm", z);
-    files.push_back(series + name);
-  }
-  auto io = itk::GDCMImageIO::New();
-  io->KeepOriginalUIDOn();
-  auto writer = itk::ImageSeriesWriter<ShortVolume, itk::Image<short, 2>>::New();
-  writer->SetInput(volume);
-  writer->SetImageIO(io);
-  writer->SetFileNames(files);
-  writer->SetMetaDataDictionaryArray(&dictionary_pointers);
-  writer->Update();
+  medgen_test::WriteDicomSeries(volume, series, "42");
 
   for (auto axis : { medgen::SliceAxis::Axial, medgen::SliceAxis::Coronal })
   {
@@ -339,12 +296,12 @@ TestDicomSeries(const std::string &dir)
     const int kd = from_dicom.AddVolume(series);
     const int kn = from_nrrd.AddVolume(dir + "/dicom_reference.nrrd");
     const int expected = axis == medgen::SliceAxis::Axial ? nz : ny;
-    CHECK(kd == expected && kn == expected, "DICOM series: %d and %d slices, want %d", kd, kn, expected);
+    Check(kd == expected && kn == expected, Format("DICOM series: %d and %d slices, want %d", kd, kn, expected));
     double worst = 0.0;
     for (int i = 0; i < std::min(kd, kn); ++i)
       for (int j = 0; j < 24 * 24; ++j)
         worst = std::max(worst, std::fabs(static_cast<double>(from_dicom.RawSlice(i)[j]) - from_nrrd.RawSlice(i)[j]));
-    CHECK(worst < 1e-3, "DICOM series differs from NRRD by %g (axis %d)", worst, static_cast<int>(axis));
+    Check(worst < 1e-3, Format("DICOM series differs from NRRD by %g (axis %d)", worst, static_cast<int>(axis)));
   }
   ExpectRefused(dir, "without a DICOM series");
 }
@@ -409,26 +366,26 @@ TestLabelMapClasses()
   for (int z = 5; z < 8; ++z)
     Paint(map, z, 3, 20, 3 * z);
   medgen::SliceSet s(options);
-  CHECK(s.AddImage(volume, "first", "float", "", map) == 8, "all 8 slices kept");
+  Check(s.AddImage(volume, "first", "float", "", map) == 8, "all 8 slices kept");
   const std::string want_first = "background,label 2,background,label 7,label 3,label 3,label 3,label 3";
-  CHECK(Joined(SliceClasses(s)) == want_first, "slice classes %s, want %s", Joined(SliceClasses(s)).c_str(),
-        want_first.c_str());
-  CHECK(Joined(s.ClassNames()) == "background,label 2,label 3,label 7", "classes %s",
-        Joined(s.ClassNames()).c_str());
+  Check(Joined(SliceClasses(s)) == want_first,
+        Format("slice classes %s, want %s", Joined(SliceClasses(s)).c_str(), want_first.c_str()));
+  Check(Joined(s.ClassNames()) == "background,label 2,label 3,label 7",
+        Format("classes %s", Joined(s.ClassNames()).c_str()));
 
   // A second volume brings label 5: label 7 moves from class 3 to class 4 in the first volume's slices too.
   auto second_map = LabelMapLike(volume);
   Paint(second_map, 2, 5, 40);
   Paint(second_map, 6, 7, 50);
-  CHECK(s.AddImage(volume, "second", "float", "", second_map) == 8, "second volume kept");
+  Check(s.AddImage(volume, "second", "float", "", second_map) == 8, "second volume kept");
   const mg_dataset &d = s.Dataset();
   const std::vector<int> want = { 0, 1, 0, 4, 2, 2, 2, 2, 0, 0, 3, 0, 0, 0, 4, 0 };
   bool same = d.count == 16 && d.num_classes == 5 && std::string(d.class_names[3]) == "label 5" &&
               std::string(d.class_names[4]) == "label 7";
   for (int i = 0; same && i < 16; ++i)
     same = d.labels[i] == want[i] && s.Source(i).label == want[i];
-  CHECK(same, "renumbered labels wrong: classes %s, slice classes %s", Joined(s.ClassNames()).c_str(),
-        Joined(SliceClasses(s)).c_str());
+  Check(same, Format("renumbered labels wrong: classes %s, slice classes %s", Joined(s.ClassNames()).c_str(),
+                     Joined(SliceClasses(s)).c_str()));
 }
 
 // Along every axis and for permuted storage, each slice's class comes from the voxels of that very slice.
@@ -472,9 +429,9 @@ TestLabelMapAxes(const std::string &dir)
         --value;
       want.push_back(value ? "label " + std::to_string(value) : "background");
     }
-    CHECK(Joined(SliceClasses(sa)) == Joined(want) && Joined(SliceClasses(sb)) == Joined(want),
-          "axis %d: classes %s and %s, want %s", static_cast<int>(axis), Joined(SliceClasses(sa)).c_str(),
-          Joined(SliceClasses(sb)).c_str(), Joined(want).c_str());
+    Check(Joined(SliceClasses(sa)) == Joined(want) && Joined(SliceClasses(sb)) == Joined(want),
+          Format("axis %d: classes %s and %s, want %s", static_cast<int>(axis), Joined(SliceClasses(sa)).c_str(),
+                 Joined(SliceClasses(sb)).c_str(), Joined(want).c_str()));
   }
 }
 
@@ -485,7 +442,7 @@ ExpectLabelMapRefused(const std::string &volume, const std::string &map, const s
   try
   {
     s.AddVolume(volume, "", map);
-    CHECK(false, "%s accepted", map.c_str());
+    Check(false, Format("%s accepted", map.c_str()));
   }
   catch (const medgen::VolumeError &e)
   {
@@ -493,9 +450,10 @@ ExpectLabelMapRefused(const std::string &volume, const std::string &map, const s
     bool all = message.find(map) == 0;
     for (const std::string &word : words)
       all = all && message.find(word) != std::string::npos;
-    CHECK(all, "message \"%s\" should open with %s and say %s", message.c_str(), map.c_str(), Joined(words).c_str());
+    Check(all,
+          Format("message \"%s\" should open with %s and say %s", message.c_str(), map.c_str(), Joined(words).c_str()));
   }
-  CHECK(s.Count() == 0, "a refused label map added slices");
+  Check(s.Count() == 0, "a refused label map added slices");
 }
 
 static void
@@ -549,19 +507,19 @@ TestLabelMapRefusals(const std::string &dir)
   close_spacing[0] *= 1.0 + 2e-5;
   close->SetSpacing(close_spacing);
   medgen::SliceSet s(medgen::SliceOptions{});
-  CHECK(s.AddVolume(path, "", write_map("lm_close.nrrd", close)) > 0, "a label map within tolerance refused");
+  Check(s.AddVolume(path, "", write_map("lm_close.nrrd", close)) > 0, "a label map within tolerance refused");
 
   // In memory the label map is named after its volume.
-  medgen::SliceSet in_memory(medgen::SliceOptions{});
+  medgen::SliceSet in_memory(medgen::SliceOptions {});
   try
   {
     in_memory.AddImage(volume, "patient 7", "float", "", small);
-    CHECK(false, "a label map of another size accepted in memory");
+    Check(false, "a label map of another size accepted in memory");
   }
   catch (const medgen::VolumeError &e)
   {
-    CHECK(std::string(e.GetDescription()).find("patient 7's label map: size") == 0, "in-memory message: %s",
-          e.GetDescription());
+    Check(std::string(e.GetDescription()).find("patient 7's label map: size") == 0,
+          Format("in-memory message: %s", e.GetDescription()));
   }
 }
 
@@ -570,21 +528,22 @@ static void
 TestLabelMapMixing(const std::string &dir)
 {
   const std::string volume = dir + "/lm_volume.nrrd", map = dir + "/lm_close.nrrd";
-  auto expect_mixing_refused = [&](medgen::SliceSet &s, const std::string &className, const std::string &labelMap,
-                                   const char *words) {
+  auto expect_mixing_refused =
+    [&](medgen::SliceSet &s, const std::string &className, const std::string &labelMap, const char *words)
+  {
     const int before = s.Count();
     try
     {
       s.AddVolume(volume, className, labelMap);
-      CHECK(false, "mixing accepted: %s", words);
+      Check(false, Format("mixing accepted: %s", words));
     }
     catch (const medgen::VolumeError &e)
     {
-      CHECK(std::string(e.GetDescription()) == volume + ": " + words, "mixing message: %s", e.GetDescription());
+      Check(std::string(e.GetDescription()) == volume + ": " + words, Format("mixing message: %s", e.GetDescription()));
     }
-    CHECK(s.Count() == before, "a refused volume changed the set");
+    Check(s.Count() == before, "a refused volume changed the set");
   };
-  medgen::SliceSet labelled(medgen::SliceOptions{});
+  medgen::SliceSet labelled(medgen::SliceOptions {});
   labelled.AddVolume(volume, "", map);
   expect_mixing_refused(labelled, "", "",
                         "has no class, but the volumes before it have a label map (one kind per set)");
@@ -625,9 +584,10 @@ TestCT(const std::string &path)
   medgen::SliceSet window(options);
   const int kept = window.AddVolume(path, "ct");
   const mg_dataset &w = window.Dataset();
-  CHECK(w.norm_offset == 0.0 && w.norm_scale == 1000.0, "CT window: offset %g scale %g", w.norm_offset,
-        w.norm_scale);
-  CHECK(w.count == kept && w.num_classes == 1 && w.labels[0] == 0 && window.PixelType() == "short", "CT class and pixel type %s", window.PixelType().c_str());
+  Check(w.norm_offset == 0.0 && w.norm_scale == 1000.0,
+        Format("CT window: offset %g scale %g", w.norm_offset, w.norm_scale));
+  Check(w.count == kept && w.num_classes == 1 && w.labels[0] == 0 && window.PixelType() == "short",
+        Format("CT class and pixel type %s", window.PixelType().c_str()));
   std::printf("CT: %d axial slices kept, first index %d, last %d\n", kept, window.Source(0).slice_index,
               window.Source(kept - 1).slice_index);
   // HU survive: every in-field pixel inside the window maps back to its raw value.
@@ -644,9 +604,9 @@ TestCT(const std::string &path)
         if (hu > -1000.0f && hu < 1000.0f)
           worst = std::max(worst, std::fabs(back - hu));
       }
-  CHECK(worst < 0.1, "CT window round trip off by %g HU", worst);
-  CHECK(raw_min < -900.0 && raw_min > -3100.0 && raw_max > 1000.0 && raw_max < 4000.0, "CT range %g..%g is not HU",
-        raw_min, raw_max);
+  Check(worst < 0.1, Format("CT window round trip off by %g HU", worst));
+  Check(raw_min < -900.0 && raw_min > -3100.0 && raw_max > 1000.0 && raw_max < 4000.0,
+        Format("CT range %g..%g is not HU", raw_min, raw_max));
 
   options.normalization = medgen::Normalization::Percentiles;
   medgen::SliceSet robust(options);
@@ -654,15 +614,15 @@ TestCT(const std::string &path)
   const mg_dataset &r = robust.Dataset();
   const double p_low = SortedPercentile(raw, 0.5), p_high = SortedPercentile(raw, 99.5);
   const double back_low = -1.0 * r.norm_scale + r.norm_offset, back_high = r.norm_scale + r.norm_offset;
-  CHECK(std::fabs(back_low - p_low) < 1.0 && std::fabs(back_high - p_high) < 1.0,
-        "CT percentiles map back to %g..%g, want %g..%g", back_low, back_high, p_low, p_high);
+  Check(std::fabs(back_low - p_low) < 1.0 && std::fabs(back_high - p_high) < 1.0,
+        Format("CT percentiles map back to %g..%g, want %g..%g", back_low, back_high, p_low, p_high));
 
   // Background rule: every skipped slice has under 5% of its voxels above the threshold; at least one is skipped
   // (head CTs have air above and below the head) and at least half the slices are kept.
   options.min_foreground = 0.0;
   medgen::SliceSet all(options);
   const int total = all.AddVolume(path);
-  CHECK(kept < total && kept > total / 2, "CT kept %d of %d slices", kept, total);
+  Check(kept < total && kept > total / 2, Format("CT kept %d of %d slices", kept, total));
   std::printf("CT: %d of %d slices kept, HU %g..%g, percentiles %g..%g\n", kept, total, raw_min, raw_max, p_low,
               p_high);
 }
@@ -686,8 +646,8 @@ TestMRI(const std::string &path)
     float lo = 1.0f, hi = -1.0f;
     for (size_t i = 0; i < static_cast<size_t>(d.count) * 32 * 32; ++i)
       lo = std::min(lo, d.images[i]), hi = std::max(hi, d.images[i]);
-    CHECK(kept > 40 && lo == -1.0f && hi == 1.0f && d.norm_scale > 0.0, "MRI axis %d: %d slices, range %g..%g",
-          static_cast<int>(axis), kept, lo, hi);
+    Check(kept > 40 && lo == -1.0f && hi == 1.0f && d.norm_scale > 0.0,
+          Format("MRI axis %d: %d slices, range %g..%g", static_cast<int>(axis), kept, lo, hi));
     std::printf("MRI axis %d: %d slices, offset %g scale %g\n", static_cast<int>(axis), kept, d.norm_offset,
                 d.norm_scale);
   }
@@ -722,6 +682,5 @@ main(int argc, char *argv[])
     std::printf("FAIL: unexpected exception: %s\n", e.GetDescription());
     return 1;
   }
-  std::printf(failures ? "%d failures\n" : "all passed\n", failures);
-  return failures ? 1 : 0;
+  return medgen_test::Finish();
 }

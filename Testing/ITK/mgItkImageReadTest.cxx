@@ -26,6 +26,7 @@
 #include "itkImageFileWriter.h"
 #include "itkMetaDataObject.h"
 #include "itkRGBPixel.h"
+#include "itkTestCheck.h"
 #include "itksys/SystemTools.hxx"
 #include "medgen.h"
 #include "mg_io.h"
@@ -33,17 +34,7 @@
 
 namespace
 {
-int failures = 0;
-
-void
-Check(bool ok, const std::string &what)
-{
-  if (!ok)
-  {
-    std::cout << "FAIL: " << what << std::endl;
-    ++failures;
-  }
-}
+using medgen_test::Check;
 
 constexpr int kWidth = 12, kHeight = 10; // not square, so that a transposed read shows
 
@@ -423,7 +414,7 @@ main(int argc, char *argv[])
   if (argc == 3 && !std::strcmp(argv[1], "--write-folders"))
   {
     WriteFolders(argv[2]);
-    return failures ? 1 : 0;
+    return medgen_test::failures ? 1 : 0;
   }
   if (argc != 2)
   {
@@ -435,6 +426,5 @@ main(int argc, char *argv[])
   itksys::SystemTools::MakeDirectory(scratch);
   TestFormats(scratch);
   TestFolders(scratch);
-  std::cout << (failures ? "FAILED" : "passed") << ": " << failures << " failures" << std::endl;
-  return failures ? 1 : 0;
+  return medgen_test::Finish();
 }

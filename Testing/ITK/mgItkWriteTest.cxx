@@ -28,6 +28,7 @@
 #include "itkImageSeriesReader.h"
 #include "itkMedGenImageSource.h"
 #include "itkMetaDataObject.h"
+#include "itkTestCheck.h"
 #include "itksys/Directory.hxx"
 #include "itksys/SystemTools.hxx"
 #include "medgen.h"
@@ -36,17 +37,7 @@
 
 namespace
 {
-int failures = 0;
-
-void
-Check(bool ok, const std::string &what)
-{
-  if (!ok)
-  {
-    std::cout << "FAIL: " << what << std::endl;
-    ++failures;
-  }
-}
+using medgen_test::Check;
 
 using ReadImage = itk::Image<double, 3>;
 
@@ -570,6 +561,5 @@ main(int argc, char *argv[])
   TestFormats(scratch);
   TestFailures(scratch);
   TestFingerprint(scratch);
-  std::cout << (failures ? "FAILED" : "passed") << ": " << failures << " failures" << std::endl;
-  return failures ? 1 : 0;
+  return medgen_test::Finish();
 }
