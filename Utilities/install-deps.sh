@@ -14,6 +14,7 @@ packages=(
 if [ "${1:-}" != "--build-only" ]; then
   packages+=(
     python3-torch python3-numpy       # PyTorch reference tests
+    python3-nibabel                   # an independent NIfTI reader for the NIfTI writer's test
     libxml2-utils                     # xmllint: the Slicer CLI modules' XML test
   )
 fi

@@ -24,6 +24,7 @@
 #include "itksys/SystemTools.hxx"
 #include "medgen.h"
 #include "medgenCLI.h"
+#include "medgenVolumeSlices.h"
 
 namespace
 {
@@ -149,12 +150,7 @@ VolumeComponentType(const std::string &path)
   {
     throw std::runtime_error(path + ": " + e.GetDescription());
   }
-  if (io->GetNumberOfComponents() != 1)
-    throw std::runtime_error(path + ": has " + std::to_string(io->GetNumberOfComponents()) +
-                             " components per voxel; MedGen trains on single-channel (scalar) volumes");
-  if (io->GetNumberOfDimensions() > 3 && io->GetDimensions(3) > 1)
-    throw std::runtime_error(path + ": is a " + std::to_string(io->GetNumberOfDimensions()) +
-                             "D image; MedGen trains on 3D volumes");
+  medgen::CheckSingleChannel(path, *io);
   return itk::ImageIOBase::GetComponentTypeAsString(io->GetComponentType());
 }
 

@@ -499,12 +499,12 @@ AtomicOutput::AtomicOutput(const std::string &path)
   const bool gz = name.size() > 3 && name.compare(name.size() - 3, 3, ".gz") == 0;
   const size_t dot = name.find_last_of('.', gz ? name.size() - 4 : std::string::npos);
   if (dot == std::string::npos || dot == 0)
-    throw std::runtime_error(path + ": the file name needs an extension that names the format (.nrrd, .mha, .nii.gz)");
+    throw std::runtime_error(path + ": the file name needs an extension that names the format (.nrrd, .mha)");
   const std::string extension = name.substr(dot);
   for (const char *detached : { ".nhdr", ".mhd", ".hdr" })
     if (extension == detached)
       throw std::runtime_error(path + ": " + extension +
-                               " keeps its pixels in a second file; write a single-file format (.nrrd, .mha, .nii.gz)");
+                               " keeps its pixels in a second file; write a single-file format (.nrrd, .mha)");
   m_Temporary = folder + "." + name.substr(0, dot) + ".tmp" + std::to_string(getpid()) + extension;
 }
 

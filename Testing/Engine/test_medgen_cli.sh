@@ -40,11 +40,13 @@ gzip -dc "$out/demo-synthetic.nii.gz" | head -c 348 >"$dir/stack-header"
 [ "$(od -An -t d2 -j 40 -N 8 "$dir/stack-header" | tr -s ' ')" = " 3 64 64 24" ] &&
   [ "$(od -An -t d2 -j 70 -N 2 "$dir/stack-header" | tr -d ' ')" = "2" ] ||
   { echo "FAIL: demo-synthetic.nii.gz should be 24 slices of 64x64 unsigned char"; failed=1; }
-dd if="$dir/stack-header" bs=1 skip=148 count=80 2>/dev/null | grep -aq "^MedGen SYNTHETIC .*dpm++2m/25 seed 1" ||
-  { echo "FAIL: demo-synthetic.nii.gz's descrip lacks the synthetic mark or the sampling fields"; failed=1; }
+dd if="$dir/stack-header" bs=1 skip=148 count=80 2>/dev/null | grep -aq "^MedGen SYNTHETIC fnv1a64:[0-9a-f]\{16\} .*seed 1" ||
+  { echo "FAIL: demo-synthetic.nii.gz's descrip lacks the synthetic mark, the model's fingerprint or the seed"; failed=1; }
 [ "$(wc -l <"$out/demo-loss.csv")" -eq 4 ] || { echo "FAIL: demo-loss.csv should hold a header and 3 steps"; failed=1; }
 ls -A "$out" | grep -q tmp && { echo "FAIL: temporary files left in $out"; failed=1; }
 "$medgen" info "$out/demo.safetensors" >"$dir/info.log" 2>&1 || { echo "FAIL: medgen info cannot read the demo checkpoint"; cat "$dir/info.log"; failed=1; }
+grep -q "GAN for 64x64" "$dir/info.log" && grep -q "pixel_type = unsigned_char" "$dir/info.log" ||
+  { echo "FAIL: the demo checkpoint should be a 64x64 GAN noting the source pixel type:"; cat "$dir/info.log"; failed=1; }
 # Ctrl-C once training has begun (the first progress line): exit 1, one line on stderr, the new folder removed.
 cancel="$dir/demo-cancel"
 rm -rf "$cancel"

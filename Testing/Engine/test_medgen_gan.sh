@@ -101,7 +101,8 @@ import struct, sys
 def slices(path):
     data = open(path, "rb").read()
     n = struct.unpack("<h", data[46:48])[0]
-    values = struct.unpack("<%df" % (32 * 32 * n), data[352:352 + 4 * 32 * 32 * n])
+    offset = int(struct.unpack("<f", data[108:112])[0])  # vox_offset: header extensions come first
+    values = struct.unpack("<%df" % (32 * 32 * n), data[offset:offset + 4 * 32 * 32 * n])
     return [values[i * 1024:(i + 1) * 1024] for i in range(n)]
 walk = slices(sys.argv[1] + "/walk.nii")
 ends = slices(sys.argv[1] + "/seed1.nii")[0], slices(sys.argv[1] + "/seed2.nii")[0]

@@ -19,8 +19,9 @@ PY
 tiny="--base-channels 8 --channel-mult 1,2 --attention 0,1 --head-channels 8 --groups 4 --temb-channels 16"
 run="$dir/run"
 # shellcheck disable=SC2086
-check "train" 0 "$medgen" train --model ddpm --data "$dir/data" --out "$run" --steps 4 --batch 4 --checkpoint-every 2 \
-  --threads 2 $tiny
+# the data path given relative to the working directory: the run must find it again from anywhere
+check "train" 0 sh -c 'cd "$1" && shift && exec "$@"' sh "$dir" "$medgen" train --model ddpm --data data --out "$run" \
+  --steps 4 --batch 4 --checkpoint-every 2 --threads 2 $tiny
 [ -s "$run/checkpoint.safetensors" ] || fail "no checkpoint after training"
 [ "$(wc -l <"$run/train-log.csv")" -eq 5 ] || fail "train-log.csv should hold a header and 4 steps"
 grep -q "images/s" "$dir/check.log" && grep -q "ETA" "$dir/check.log" || fail "training progress lacks images/s or ETA"
@@ -28,7 +29,8 @@ grep -q "images/s" "$dir/check.log" && grep -q "ETA" "$dir/check.log" || fail "t
 check "train over an existing run" 1 "$medgen" train --model ddpm --data "$dir/data" --out "$run" --steps 4 $tiny
 grep -q "already exists" "$dir/check.log" || fail "overwriting a run must say it exists"
 check "resume a finished run" 1 "$medgen" train --resume "$run"
-check "resume for more steps" 0 "$medgen" train --resume "$run" --steps 6 --threads 1
+check "resume for more steps, from another directory" 0 sh -c 'cd / && exec "$@"' sh "$medgen" train --resume "$run" \
+  --steps 6 --threads 1
 "$medgen" info "$run/checkpoint.safetensors" >"$dir/info.log" || fail "medgen info cannot read the run's checkpoint"
 grep -q "^  step: 6$" "$dir/info.log" || fail "the resumed run should end at step 6"
 grep -q "^training: 6 of 6 steps" "$dir/info.log" && grep -q "classes: bars, disk" "$dir/info.log" ||
@@ -74,6 +76,9 @@ check "unknown class" 1 "$medgen" sample --checkpoint "$ck" --class lungs --out 
 grep -q "disk" "$dir/check.log" || fail "an unknown class must list the model's classes"
 [ -e "$out/x.nii.gz" ] && fail "a failed sample left output"
 check "bad output name" 2 "$medgen" sample --checkpoint "$ck" --out "$out/x.txt"
+check "output in a missing folder" 1 "$medgen" sample --checkpoint "$ck" --sampler ddpm --out "$out/missing/x.nrrd"
+said "the folder $out/missing does not exist" "an output in a missing folder must be refused, naming the folder"
+grep -q "step" "$dir/check.log" && fail "an output in a missing folder must be refused before sampling"
 check "bad sampler" 2 "$medgen" sample --checkpoint "$ck" --sampler euler --out "$out/x.nii"
 check "a GAN option on a diffusion model" 2 "$medgen" sample --checkpoint "$ck" --truncation 0.5 --out "$out/x.nii"
 grep -q "truncation is an option of GANs" "$dir/check.log" || fail "a GAN option given to a diffusion model must be named"

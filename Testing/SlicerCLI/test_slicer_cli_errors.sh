@@ -74,4 +74,6 @@ refused "sample: a class for an unconditional model" "unconditional" \
   "$sample" --model "$model" --outputVolume "$v" --className tumour
 refused "sample: a detached-header format" "keeps its pixels in a second file" \
   "$sample" --model "$model" --outputVolume "$out/s.nhdr"
+refused "sample: NIfTI, which ITK writes without the synthetic description" "cannot carry the synthetic description" \
+  "$sample" --model "$model" --outputVolume "$out/s.nii.gz"
 exit $failed

@@ -7,6 +7,7 @@
  * step, saves the checkpoint, and tells how to resume: `medgen train --resume RUN` continues exactly where it stopped
  * (the same weights as a run that was never interrupted), whichever model the checkpoint holds. Both models share
  * everything here but their options, creation and training call. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "cli_util.h"
 #include "medgen.h"
 #include "medgen_commands.h"
@@ -562,9 +563,14 @@ static bool split_note(const char *note, char **copy, const char ***items, int *
 }
 
 /* paths joined by newlines, as notes keep them */
+/* Absolute paths, so that --resume finds the data from any working directory. */
 static mg_status set_paths_note(cli_model *m, const char *key, const char *const *paths, int n) {
   cli_text t = {0};
-  for (int i = 0; i < n; i++) cli_text_append(&t, "%s%s", i ? "\n" : "", paths[i]);
+  for (int i = 0; i < n; i++) {
+    char *absolute = realpath(paths[i], NULL); /* the paths were just read: NULL only when out of memory */
+    cli_text_append(&t, "%s%s", i ? "\n" : "", absolute ? absolute : paths[i]);
+    free(absolute);
+  }
   mg_status st = t.failed ? MG_ERR_OUT_OF_MEMORY : cli_model_set_note(m, key, t.data ? t.data : "");
   cli_text_free(&t);
   return st;
