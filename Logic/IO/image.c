@@ -3,6 +3,7 @@
  * and exact area-weighted resampling to a square. */
 #include "mg_io_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -13,19 +14,48 @@ static bool ends_with(const char *s, const char *suffix) {
   return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
 
-/* True when the NIfTI header's descrip or intent_name carries MedGen's synthetic marker. The reader has already
- * validated the file, so a failure here only means "no marker". */
-static bool nifti_has_synthetic_marker(const char *path) {
+/* What image.c needs from a NIfTI header beyond mg_nifti_read's voxels. */
+typedef struct nifti_facts {
+  bool synthetic; /* descrip or intent_name carries MedGen's synthetic marker */
+  bool rows_up;   /* storage rows run toward +y (anterior/superior in RAS) */
+} nifti_facts;
+
+/* Header fields in the file's byte order, whatever the host's. */
+static int header_i16(const unsigned char *h, int off, bool little) {
+  return (int16_t)(little ? h[off] | h[off + 1] << 8 : h[off + 1] | h[off] << 8);
+}
+static float header_f32(const unsigned char *h, int off, bool little) {
+  uint32_t bits = 0;
+  for (int i = 0; i < 4; i++) bits |= (uint32_t)h[off + (little ? i : 3 - i)] << 8 * i;
+  float v;
+  memcpy(&v, &bits, 4);
+  return v;
+}
+
+/* The reader has already validated the file, so a failure here only means "no marker, rows up". The row axis's
+ * y component comes from the sform, else the qform's rotation (R[1][1] = a^2 - b^2 + c^2 - d^2), else (no
+ * orientation) the identity. */
+static nifti_facts nifti_header_facts(const char *path) {
+  nifti_facts f = {false, true};
   unsigned char h[348];
   gzFile gz = gzopen(path, "rb");
-  if (!gz) return false;
+  if (!gz) return f;
   bool whole = gzread(gz, h, sizeof h) == (int)sizeof h;
   gzclose(gz);
-  if (!whole) return false;
+  if (!whole) return f;
   char descrip[81] = "", intent[17] = "";
   memcpy(descrip, h + 148, 80);
   memcpy(intent, h + 328, 16);
-  return strstr(descrip, MG_NIFTI_SYNTHETIC_DESCRIP) || strcmp(intent, MG_NIFTI_SYNTHETIC_INTENT) == 0;
+  f.synthetic = strstr(descrip, MG_NIFTI_SYNTHETIC_DESCRIP) || strcmp(intent, MG_NIFTI_SYNTHETIC_INTENT) == 0;
+  const bool little = h[0] == 0x5c; /* sizeof_hdr 348 = 0x0000015c */
+  if (header_i16(h, 254, little) > 0) { /* sform_code */
+    f.rows_up = header_f32(h, 300, little) > 0; /* srow_y[1] */
+  } else if (header_i16(h, 252, little) > 0) { /* qform_code */
+    const double b = header_f32(h, 256, little), c = header_f32(h, 260, little), d = header_f32(h, 264, little);
+    const double a = sqrt(fmax(0.0, 1.0 - b * b - c * c - d * d));
+    f.rows_up = a * a - b * b + c * c - d * d > 0;
+  }
+  return f;
 }
 
 static mg_status from_bytes(mg_image *img, mg_image_f *out, const char *path, char *err, size_t err_size) {
@@ -80,8 +110,11 @@ mg_status mg_image_read_kind(const char *path, mg_image_f *out, mg_image_kind *k
       mg_volume_free(&v);
       return st;
     }
-    /* NIfTI's y axis points up (anterior/superior): the top row of the image is the highest y */
-    for (int y = 0; y < v.dim[1] / 2; y++)
+    /* The top row of the image is the highest y (anterior/superior): rows that run toward +y are reversed;
+     * rows that run toward -y (ITK's LPS identity, as `medgen sample` writes) are already in that order. Columns
+     * keep their storage order either way, so that an image written by MedGen reads back as it was generated. */
+    const nifti_facts facts = nifti_header_facts(path);
+    for (int y = 0; facts.rows_up && y < v.dim[1] / 2; y++)
       for (int x = 0; x < v.dim[0]; x++) {
         float *a = v.data + (size_t)y * v.dim[0] + x, *b = v.data + (size_t)(v.dim[1] - 1 - y) * v.dim[0] + x;
         float t = *a;
@@ -91,7 +124,7 @@ mg_status mg_image_read_kind(const char *path, mg_image_f *out, mg_image_kind *k
     out->width = v.dim[0];
     out->height = v.dim[1];
     out->pixels = v.data;
-    out->synthetic = nifti_has_synthetic_marker(path);
+    out->synthetic = facts.synthetic;
     return MG_OK;
   }
   return mg_file_error(err, err_size, MG_ERR_FORMAT, path,

@@ -57,8 +57,10 @@ void mg_image_free(mg_image *img);
 /* Reads a baseline or progressive JPEG (8-bit gray or colour, converted to gray like PNGs). Same limits. */
 mg_status mg_jpeg_read(const char *path, mg_image *out, char *err, size_t err_size);
 /* Reads any 2D image the readers know, chosen by content (PNG and JPEG signatures, else NIfTI by extension
- * .nii / .nii.gz, taking a 2D file or a volume with one slice; its y axis points up, so the top row is the
- * highest y), into float pixels in the file's units. The message names the file and the problem (unknown format,
+ * .nii / .nii.gz, taking a 2D file or a volume with one slice, top row the highest y: its rows are reversed when
+ * they run toward +y by the sform, else the qform, else the identity, and kept when they run toward -y, as in
+ * ITK's LPS identity that `medgen sample` writes, so its images read back as generated; columns keep storage
+ * order), into float pixels in the file's units. The message names the file and the problem (unknown format,
  * corrupt, not 2D). */
 typedef struct mg_image_f {
   int width, height;
@@ -116,6 +118,11 @@ typedef struct mg_nifti_write_options {
   bool synthetic;             /* descrip opens with MG_NIFTI_SYNTHETIC_DESCRIP, intent name "MedGenSynth" */
   const char *fields;         /* synthetic only (may be NULL): what follows the marker in descrip, e.g.
                                  "fnv1a64:0123456789abcdef ddim/50 seed 7"; cut to fit descrip's 79 characters */
+  bool patient_lps;           /* true: storage x, y, z run to patient left, posterior, superior (ITK's identity
+                                 direction: sform diag(-dx, -dy, dz), quaternion (0, 0, 1)); false: right, anterior,
+                                 superior (the scaled identity) */
+  const char *comment;        /* may be NULL: text kept whole in a NIfTI-1 comment extension (ecode 6), e.g. every
+                                 reproduction field as key=value lines (under 1 MiB) */
 } mg_nifti_write_options;
 
 /* Writes a NIfTI-1 file (.nii, or .nii.gz when the path ends so) of dim[0] x dim[1] x dim[2] voxels given as

@@ -1,7 +1,8 @@
 /* nifti_write.c: NIfTI-1 single files (.nii, .nii.gz) of any scalar datatype MedGen writes, atomically. The header
- * is built field by field in the host's byte order (readers tell the order from sizeof_hdr), with both orientations
- * set to the plain scaled identity: the voxels keep the storage axes they were generated in. Voxels are converted
- * and written (or deflated) in pieces straight into the atomic file, so no second copy of a large volume is held. */
+ * is built field by field in the host's byte order (readers tell the order from sizeof_hdr), with qform and sform
+ * set to the scaled identity or to ITK's LPS identity (options->patient_lps), and an optional comment extension
+ * (ecode 6) for text longer than descrip's 79 characters. Voxels are converted and written (or deflated) in pieces
+ * straight into the atomic file, so no second copy of a large volume is held. */
 #include "mg_io_internal.h"
 
 #include <math.h>
@@ -10,8 +11,8 @@
 #include <strings.h>
 #include <zlib.h>
 
-enum { NIFTI_HEADER_BYTES = 348, NIFTI_VOX_OFFSET = 352, NIFTI_MAX_DIM = 32767, DEFLATE_CHUNK = 1 << 16,
-       CONVERT_VOXELS = 1 << 14 };
+enum { NIFTI_HEADER_BYTES = 348, NIFTI_HEADER_AND_FLAG = 352, NIFTI_MAX_DIM = 32767, DEFLATE_CHUNK = 1 << 16,
+       CONVERT_VOXELS = 1 << 14, NIFTI_ECODE_COMMENT = 6, NIFTI_MAX_COMMENT = 1 << 20 };
 
 static void put_i16(unsigned char *h, int off, int v) {
   int16_t t = (int16_t)v;
@@ -31,10 +32,16 @@ static int datatype_bytes(int datatype) {
   }
 }
 
-/* The 348-byte header and the 4-byte extension flag (no extensions), ready to write. */
-static void build_header(unsigned char h[NIFTI_VOX_OFFSET], const int dim[3], const float pixdim[3],
-                         const mg_nifti_write_options *o) {
-  memset(h, 0, NIFTI_VOX_OFFSET);
+/* Bytes of the comment extension holding text (8 bytes of esize and ecode, the text and its NUL, padded to a
+ * multiple of 16 as the standard asks); 0 without text. */
+static size_t comment_extension_bytes(const char *text) {
+  return text && *text ? (8 + strlen(text) + 1 + 15) / 16 * 16 : 0;
+}
+
+/* The 348-byte header and the 4-byte extension flag, ready to write; the voxels start after extension_bytes. */
+static void build_header(unsigned char h[NIFTI_HEADER_AND_FLAG], const int dim[3], const float pixdim[3],
+                         size_t extension_bytes, const mg_nifti_write_options *o) {
+  memset(h, 0, NIFTI_HEADER_AND_FLAG);
   put_i32(h, 0, NIFTI_HEADER_BYTES);
   h[38] = 'r'; /* "regular", as Analyze readers expect */
   const int ndim = dim[2] > 1 ? 3 : 2;
@@ -44,18 +51,22 @@ static void build_header(unsigned char h[NIFTI_VOX_OFFSET], const int dim[3], co
   put_i16(h, 72, 8 * datatype_bytes(o->datatype));
   put_f32(h, 76, 1.0f); /* qfac: right-handed */
   for (int i = 1; i <= 7; i++) put_f32(h, 76 + 4 * i, i <= 3 ? pixdim[i - 1] : 1.0f);
-  put_f32(h, 108, (float)NIFTI_VOX_OFFSET);
+  put_f32(h, 108, (float)(NIFTI_HEADER_AND_FLAG + extension_bytes));
   put_f32(h, 112, 1.0f); /* scl_slope 1, scl_inter 0: the values are the physical ones */
   h[123] = 2;            /* xyzt_units: millimetres */
   char descrip[80];
   if (o->synthetic) snprintf(descrip, sizeof descrip, "%s %s", MG_NIFTI_SYNTHETIC_DESCRIP, o->fields ? o->fields : "");
   else snprintf(descrip, sizeof descrip, "MedGen %s", MEDGEN_VERSION_STRING);
   memcpy(h + 148, descrip, strlen(descrip));
-  put_i16(h, 252, 1); /* qform_code: scanner; quaternion 0 is the identity rotation, offsets 0 */
-  put_i16(h, 254, 1); /* sform_code: the same scaled identity in srow */
-  for (int r = 0; r < 3; r++) put_f32(h, 280 + 16 * r + 4 * r, pixdim[r]);
+  /* qform_code and sform_code: scanner, offsets 0. LPS: x and y reversed in RAS, the quaternion (b,c,d) = (0,0,1)
+   * of a half turn about z, as ITK writes its identity direction; otherwise quaternion 0, the identity. */
+  put_i16(h, 252, 1);
+  put_i16(h, 254, 1);
+  if (o->patient_lps) put_f32(h, 264, 1.0f);
+  for (int r = 0; r < 3; r++) put_f32(h, 280 + 16 * r + 4 * r, o->patient_lps && r < 2 ? -pixdim[r] : pixdim[r]);
   if (o->synthetic) memcpy(h + 328, MG_NIFTI_SYNTHETIC_INTENT, strlen(MG_NIFTI_SYNTHETIC_INTENT));
   memcpy(h + 344, "n+1", 4);
+  h[348] = extension_bytes > 0; /* extender {1,0,0,0}: extensions follow */
 }
 
 /* v rounded to nearest and clamped to [lo, hi] (NaN: 0), for the integer datatypes. */
@@ -144,8 +155,12 @@ mg_status mg_nifti_write(const char *path, const float *data, const int dim[3], 
       return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "voxel size pixdim[%d] is %g, must be "
                            "positive", i, (double)pixdim[i]);
   }
-  unsigned char header[NIFTI_VOX_OFFSET];
-  build_header(header, dim, pixdim, &o);
+  const size_t comment_bytes = comment_extension_bytes(o.comment);
+  if (comment_bytes > NIFTI_MAX_COMMENT)
+    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "a comment of %zu bytes is too long for "
+                         "a NIfTI extension (1 MiB at most)", strlen(o.comment));
+  unsigned char header[NIFTI_HEADER_AND_FLAG];
+  build_header(header, dim, pixdim, comment_bytes, &o);
   const size_t voxels = (size_t)dim[0] * (size_t)dim[1] * (size_t)dim[2];
 
   mg_atomic_file *af = NULL;
@@ -159,6 +174,15 @@ mg_status mg_nifti_write(const char *path, const float *data, const int dim[3], 
   }
   z_stream *zs = gz ? &z : NULL;
   st = emit(af, zs, header, sizeof header, false, path, err, err_size);
+  if (st == MG_OK && comment_bytes > 0) {
+    unsigned char code[8] = {0}, padding[16] = {0};
+    put_i32(code, 0, (int32_t)comment_bytes);
+    put_i32(code, 4, NIFTI_ECODE_COMMENT);
+    const size_t text = strlen(o.comment) + 1;
+    st = emit(af, zs, code, sizeof code, false, path, err, err_size);
+    if (st == MG_OK) st = emit(af, zs, o.comment, text, false, path, err, err_size);
+    if (st == MG_OK) st = emit(af, zs, padding, comment_bytes - 8 - text, false, path, err, err_size);
+  }
   if (o.datatype == MG_NIFTI_FLOAT32) {
     if (st == MG_OK) st = emit(af, zs, data, voxels * sizeof *data, true, path, err, err_size);
   } else {

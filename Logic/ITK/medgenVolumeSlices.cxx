@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <sstream>
 
 #include "itkGDCMImageIO.h"
@@ -11,6 +12,8 @@
 #include "itkImageIOFactory.h"
 #include "itkImageSeriesReader.h"
 #include "itksys/SystemTools.hxx"
+
+#include <zlib.h>
 
 namespace medgen
 {
@@ -45,6 +48,59 @@ CheckSingleChannel(const std::string &name, const itk::ImageIOBase &io)
   }
 }
 
+// ITK 5.2's NIfTI reader does not notice a gzip stream that ends early or fails its CRC: it reads garbage. A
+// compressed file is therefore decompressed to its end first, in chunks (nothing kept), and refused when damaged.
+// Returns the number of bytes it holds.
+static uint64_t
+CheckCompressedStream(const std::string &path)
+{
+  gzFile gz = gzopen(path.c_str(), "rb");
+  if (!gz)
+    Fail(path, "cannot be opened");
+  std::vector<char> chunk(1 << 17);
+  uint64_t bytes = 0;
+  int got;
+  while ((got = gzread(gz, chunk.data(), static_cast<unsigned>(chunk.size()))) > 0)
+    bytes += static_cast<uint64_t>(got);
+  int code = Z_OK;
+  std::string why = gzerror(gz, &code);
+  if (why.rfind(path + ": ", 0) == 0) // zlib names the file itself
+    why.erase(0, path.size() + 2);
+  gzclose(gz);
+  if (got < 0 || code != Z_OK) // Z_BUF_ERROR: the stream ended early; Z_DATA_ERROR: corrupt data or CRC
+    Fail(path, "truncated or damaged compressed data (" + why + ")");
+  return bytes;
+}
+
+// ITK 5.2 also reads a NIfTI file that ends inside its voxels (the rest is garbage): its bytes (decompressed) must
+// hold vox_offset (a float at byte 108, in the byte order sizeof_hdr = 348 shows) plus every voxel.
+static void
+CheckNiftiLength(const std::string &path, const itk::ImageIOBase &io, uint64_t bytes)
+{
+  unsigned char h[112];
+  gzFile gz = gzopen(path.c_str(), "rb"); // plain files read as they are
+  const bool whole = gz && gzread(gz, h, sizeof h) == static_cast<int>(sizeof h);
+  if (gz)
+    gzclose(gz);
+  if (!whole)
+    Fail(path, "truncated: shorter than a NIfTI-1 header");
+  const bool little = h[0] == 0x5c; // 348 = 0x0000015c
+  uint32_t bits = 0;
+  for (int i = 0; i < 4; ++i)
+    bits |= static_cast<uint32_t>(h[108 + (little ? i : 3 - i)]) << 8 * i;
+  float vox_offset;
+  std::memcpy(&vox_offset, &bits, 4);
+  const uint64_t need = (vox_offset > 0 ? static_cast<uint64_t>(vox_offset) : 0) + io.GetImageSizeInBytes();
+  if (bytes < need)
+  {
+    std::ostringstream msg;
+    msg << "truncated: the " << io.GetDimensions(0) << "x" << io.GetDimensions(1) << "x"
+        << (io.GetNumberOfDimensions() > 2 ? io.GetDimensions(2) : 1) << " voxels need " << need
+        << " bytes with the header, the file holds " << bytes;
+    Fail(path, msg.str());
+  }
+}
+
 // Reads path as float voxels; pixelType receives the file's component type (ITK's name, e.g. "short").
 static VolumeType::Pointer
 ReadVolume(const std::string &path, std::string &pixelType)
@@ -73,12 +129,17 @@ ReadVolume(const std::string &path, std::string &pixelType)
     }
     if (!itksys::SystemTools::FileExists(path))
       Fail(path, "does not exist");
+    const std::string name = itksys::SystemTools::LowerCase(path);
+    const bool gz = itksys::SystemTools::StringEndsWith(name, ".gz");
+    const uint64_t bytes = gz ? CheckCompressedStream(path) : itksys::SystemTools::FileLength(path);
     itk::ImageIOBase::Pointer io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);
     if (!io)
       Fail(path, "cannot be read: not an image, or a damaged or truncated file (no ITK reader recognises it)");
     io->SetFileName(path);
     io->ReadImageInformation();
     CheckSingleChannel(path, *io);
+    if (itksys::SystemTools::StringEndsWith(name, ".nii") || itksys::SystemTools::StringEndsWith(name, ".nii.gz"))
+      CheckNiftiLength(path, *io, bytes);
     pixelType = itk::ImageIOBase::GetComponentTypeAsString(io->GetComponentType());
     auto reader = itk::ImageFileReader<VolumeType>::New();
     reader->SetImageIO(io);

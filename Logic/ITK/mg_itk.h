@@ -65,7 +65,8 @@ double mg_itk_slices_mm_per_pixel(const mg_itk_slices *s);
 
 /* ---- Writing: a stack of synthetic images ---- */
 /* The formats, by the path: .nii/.nii.gz (through mg_nifti_write: descrip opens with "MedGen SYNTHETIC" followed by
- * the reproduction fields, intent name "MedGenSynth"), .nrrd/.nhdr and .mha/.mhd (every field as a key-value pair:
+ * what fits of the reproduction fields, every field as key=value lines in a comment extension (ecode 6), intent
+ * name "MedGenSynth"), .nrrd/.nhdr and .mha/.mhd (every field as a key-value pair:
  * the keys itkMedGenImageSource.h lists), or a DICOM series when the path is a directory name ending in '/' (one
  * file per image, Secondary Capture with ConversionType SYN, ImageType DERIVED\SECONDARY\SYNTHETIC, Modality OT,
  * PatientName SYNTHETIC^MEDGEN, BurnedInAnnotation NO, a SeriesDescription opening "SYNTHETIC MedGen", the fields
@@ -97,8 +98,9 @@ typedef struct mg_itk_synthetic_info {
  * mg_itk_pixel_type_known takes (integer types: values rounded to nearest and clamped to the type's range; DICOM
  * stores float and double as 16-bit integers with RescaleSlope/RescaleIntercept covering the values' range).
  * Orientation: one patient space in every format, that of medgenVolumeSlices.h's axial slices (columns run +L, rows
- * +P): NRRD, MetaImage and DICOM get the identity direction with the top image row first; NIfTI (RAS, identity
- * sform) gets both in-plane axes reversed, so that every format puts each pixel at the same patient position.
+ * +P), origin 0, the top image row first: NRRD, MetaImage and DICOM get the identity direction, NIfTI the same
+ * direction in its RAS terms (sform diag(-mm, -mm, 1), qform a half turn about z), so that every format puts pixel
+ * (row r, column c) of image k at the same patient position, LPS (c * mm, r * mm, k).
  * Atomic: files are written under temporary names and renamed into place, a DICOM series into a temporary sibling
  * directory renamed to path at the end (an existing non-empty directory is refused); a failure leaves nothing. */
 mg_status mg_itk_write_stack(const char *path, const float *images, int count, int size, double mm_per_pixel,

@@ -406,20 +406,17 @@ mg_status
 WriteNifti(const std::string &path, const float *images, int count, int size, double mm, const PixelType &type,
            const mg_itk_synthetic_info &info, char *err, size_t err_size)
 {
-  // The same patient space as the other formats' LPS identity (columns +L, rows +P) in NIfTI's RAS with its
-  // identity orientation: both axes reversed, so the top image row is the highest y and the first column the
-  // highest x (patient right).
-  const size_t n = static_cast<size_t>(size);
-  std::vector<float> flipped(static_cast<size_t>(count) * n * n);
-  for (size_t i = 0; i < static_cast<size_t>(count); ++i)
-    for (size_t y = 0; y < n; ++y)
-      for (size_t x = 0; x < n; ++x)
-        flipped[(i * n + (n - 1 - y)) * n + (n - 1 - x)] = images[(i * n + y) * n + x];
+  // The other formats' LPS identity direction, written as ITK writes it in NIfTI's RAS (x and y reversed), so that
+  // the voxels keep their order and every pixel the same patient position. descrip holds the marker and what fits
+  // of the fields; the comment extension holds every field as key=value lines.
   const int dim[3] = { size, size, count };
   const float pixdim[3] = { static_cast<float>(mm), static_cast<float>(mm), 1.0f };
   const std::string fields = std::string(info.model_fingerprint) + " " + CompactFields(info);
-  mg_nifti_write_options options{ type.nifti, true, fields.c_str() };
-  return mg_nifti_write(path.c_str(), flipped.data(), dim, pixdim, &options, err, err_size);
+  std::string comment;
+  for (const auto &kv : SyntheticFields(info))
+    comment += kv.first + "=" + kv.second + "\n";
+  mg_nifti_write_options options{ type.nifti, true, fields.c_str(), true, comment.c_str() };
+  return mg_nifti_write(path.c_str(), images, dim, pixdim, &options, err, err_size);
 }
 
 template <typename F>

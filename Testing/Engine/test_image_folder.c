@@ -35,7 +35,8 @@ static const char *path_of(const char *name) {
 }
 
 /* float32, marked synthetic: how these tests write their NIfTI files */
-static const mg_nifti_write_options synthetic_float = {MG_NIFTI_FLOAT32, true, "test"};
+static const mg_nifti_write_options synthetic_float = {.datatype = MG_NIFTI_FLOAT32, .synthetic = true,
+                                                      .fields = "test"};
 
 static void make_dir(const char *name) { mkdir(path_of(name), 0755); }
 
@@ -266,6 +267,32 @@ static void test_image_read(void) {
     tu_check(f.synthetic, "a NIfTI written as synthetic must read as synthetic");
   }
   mg_image_f_free(&f);
+  /* Rows that run toward -y (ITK's LPS identity, as `medgen sample` writes) are already top row first: the image
+   * reads back as it was written, by the sform and, without one, by the qform's half turn about z. */
+  const mg_nifti_write_options lps = {.datatype = MG_NIFTI_FLOAT32, .synthetic = true, .patient_lps = true};
+  tu_check(mg_nifti_write(path_of("lps.nii"), values, one, pixdim, &lps, err, sizeof err) == MG_OK, "%s", err);
+  for (int qform_only = 0; qform_only < 2; qform_only++) {
+    if (qform_only) { /* sform_code (bytes 254-255) 0 */
+      FILE *h = fopen(path_of("lps.nii"), "r+b");
+      const int16_t zero = 0;
+      tu_check(h && fseek(h, 254, SEEK_SET) == 0 && fwrite(&zero, 2, 1, h) == 1, "cannot patch lps.nii");
+      if (h) fclose(h);
+    }
+    if (tu_check(mg_image_read(path_of("lps.nii"), &f, err, sizeof err) == MG_OK, "LPS NIfTI: %s", err))
+      tu_check(f.width == W && f.height == H && memcmp(f.pixels, values, sizeof(float) * W * H) == 0,
+               "a NIfTI with rows toward -y (%s) should read in storage order", qform_only ? "qform" : "sform");
+    mg_image_f_free(&f);
+  }
+  /* a .nii.gz cut in its voxels (values that do not compress, so that half the file is half the voxels) */
+  enum { BIG = 64 };
+  static float noise[BIG * BIG];
+  tu_seed(7);
+  for (int i = 0; i < BIG * BIG; i++) noise[i] = (float)tu_uniform(-1000, 1000);
+  const int big[3] = {BIG, BIG, 1};
+  tu_check(mg_nifti_write(path_of("cut.nii.gz"), noise, big, pixdim, &lps, err, sizeof err) == MG_OK, "%s", err);
+  truncate_half("cut.nii.gz");
+  tu_check(mg_image_read(path_of("cut.nii.gz"), &f, err, sizeof err) != MG_OK && strstr(err, "cut.nii.gz") &&
+               strstr(err, "truncated") && !f.pixels, "a .nii.gz cut in its voxels: %s", err);
   tu_check(mg_image_read(path_of("volume.nii"), &f, err, sizeof err) == MG_ERR_UNSUPPORTED &&
                strstr(err, "volume.nii") && strstr(err, "not a 2D image: a 6x4x3 volume") && !f.pixels,
            "3-slice NIfTI: %s", err);
@@ -346,6 +373,37 @@ static void test_nifti_write(void) {
       for (int i = 0; i < N; i++) bad += v.data[i] != data[i];
       tu_check(v.dim[0] == 7 && v.dim[1] == 5 && v.dim[2] == 3 && v.pixdim[1] == 0.75f && bad == 0,
                "%s: round trip differs (%d values)", path, bad);
+      mg_volume_free(&v);
+    }
+  }
+  /* ITK's LPS identity and a comment extension: extender {1,0,0,0}, esize 8 + 28 (the text and its NUL) rounded
+   * up to 48, ecode 6, the text and zero padding, the voxels after it */
+  const char comment[] = "MedGen=synthetic\nkey=value\n";
+  const mg_nifti_write_options lps = {.datatype = MG_NIFTI_FLOAT32, .synthetic = true, .patient_lps = true,
+                                      .comment = comment};
+  if (tu_check(mg_nifti_write(path_of("lps.nii.gz"), data, dim, pixdim, &lps, err, sizeof err) == MG_OK, "%s", err)) {
+    unsigned char raw[400 + N * 4 + 16];
+    gzFile g = gzopen(path_of("lps.nii.gz"), "rb");
+    const int got = g ? gzread(g, raw, sizeof raw) : -1;
+    if (g) gzclose(g);
+    const float srow[12] = {-0.5f, 0, 0, 0, 0, -0.75f, 0, 0, 0, 0, 2.0f, 0};
+    const unsigned char extender[4] = {1, 0, 0, 0}, padding[12] = {0};
+    int32_t esize = 0, ecode = 0;
+    memcpy(&esize, raw + 352, 4);
+    memcpy(&ecode, raw + 356, 4);
+    tu_check(got == 400 + N * 4 && memcmp(raw + 348, extender, 4) == 0 && esize == 48 && ecode == 6 &&
+                 memcmp(raw + 360, comment, sizeof comment) == 0 &&
+                 memcmp(raw + 360 + sizeof comment, padding, sizeof padding) == 0 &&
+                 hdr_f32(raw, 108) == 400.0f && memcmp(raw + 400, data, sizeof data) == 0,
+             "lps.nii.gz: the comment extension or the voxels after it are wrong (%d bytes, esize %d)", got, esize);
+    tu_check(hdr_f32(raw, 256) == 0 && hdr_f32(raw, 260) == 0 && hdr_f32(raw, 264) == 1 && hdr_f32(raw, 76) == 1 &&
+                 memcmp(raw + 280, srow, sizeof srow) == 0 && hdr_i16(raw, 252) == 1 && hdr_i16(raw, 254) == 1,
+             "lps.nii.gz: qform and sform should be ITK's LPS identity");
+    mg_volume v;
+    if (tu_check(mg_nifti_read(path_of("lps.nii.gz"), &v, err, sizeof err) == MG_OK, "read back: %s", err)) {
+      int bad = 0;
+      for (int i = 0; i < N; i++) bad += v.data[i] != data[i];
+      tu_check(bad == 0, "lps.nii.gz: %d values differ after the extension", bad);
       mg_volume_free(&v);
     }
   }
@@ -647,7 +705,7 @@ static void test_folder_fallback(void) {
   const int one[3] = {4, 4, 1};
   const float pixdim[3] = {1, 1, 1};
   const float values[16] = {0};
-  const mg_nifti_write_options uint8_marked = {MG_NIFTI_UINT8, true, "test"};
+  const mg_nifti_write_options uint8_marked = {.datatype = MG_NIFTI_UINT8, .synthetic = true, .fields = "test"};
   tu_check(mg_nifti_write(path_of("uint8.nii"), values, one, pixdim, &uint8_marked, err, sizeof err) == MG_OK, "%s",
            err);
   if (tu_check(mg_image_read(path_of("uint8.nii"), &img, err, sizeof err) == MG_OK, "%s", err))

@@ -3,7 +3,8 @@
 # a tiny DDPM and a tiny GAN trained for two steps on generated PNGs (Debian's python3, standard library only) are
 # sampled to .nii.gz, .nrrd, .mha and a DICOM series; mgItkWriteTest --describe reads each back through ITK. Each
 # is marked synthetic and names its checkpoint by the FNV-1a fingerprint (computed here independently), has a class
-# list beside it, the same seed gives the same pixels on 1 and 2 threads, --pixel-type short stores the float
+# list beside it, the same seed gives the same pixels on 1 and 2 threads, every format has the NRRD's origin and
+# direction (NIfTI its values in the same order), --pixel-type short stores the float
 # values rounded to nearest; a classifier checkpoint, a safetensors file without MedGen metadata and a truncated
 # checkpoint are refused naming the file, and nothing is written for them or for bad options.
 medgen="$1"
@@ -71,6 +72,15 @@ for model in ddpm gan; do
     [ -n "$(field "$name" values)" ] && [ "$(field "$name" values)" = "$(field "again-$name" values)" ] ||
       fail "$model-$target: the same seed on 2 threads gave other pixels"
   done
+  # one patient space: every format puts each pixel where the NRRD does, and NIfTI keeps the NRRD's values in order
+  for name in "$model-a.nii.gz" "$model-a.mha" "$model-dicom"; do
+    for key in origin direction; do
+      [ -n "$(field "$model-a.nrrd" $key)" ] && [ "$(field "$name" $key)" = "$(field "$model-a.nrrd" $key)" ] ||
+        fail "$name: $key $(field "$name" $key), the NRRD's $(field "$model-a.nrrd" $key)"
+    done
+  done
+  [ "$(field "$model-a.nii.gz" values)" = "$(field "$model-a.nrrd" values)" ] ||
+    fail "$model-a.nii.gz: its voxels are not the NRRD's in the same order"
 done
 
 # --pixel-type short: the float values rounded to nearest

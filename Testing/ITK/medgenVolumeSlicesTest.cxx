@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,8 @@
 #include "itksys/SystemTools.hxx"
 #include "medgenTestVolumes.h"
 #include "medgenVolumeSlices.h"
+
+#include <zlib.h>
 
 using medgen_test::Check;
 using medgen_test::Format;
@@ -256,6 +260,56 @@ TestRefusals(const std::string &dir)
   ExpectRefused(dir + "/four.nrrd", "4D");
 
   ExpectRefused(dir + "/missing.nii.gz", "does not exist");
+}
+
+// The first keep bytes of from, with the byte at flip inverted, as a new file to (gzip-compressed when compress).
+static void
+CopyDamaged(const std::string &from, const std::string &to, size_t keep, size_t flip = std::string::npos,
+            bool compress = false)
+{
+  std::ifstream in(from, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  bytes.resize(std::min(keep, bytes.size()));
+  if (flip < bytes.size())
+    bytes[flip] = static_cast<char>(~bytes[flip]);
+  if (compress)
+  {
+    gzFile gz = gzopen(to.c_str(), "wb");
+    Check(gz && gzwrite(gz, bytes.data(), static_cast<unsigned>(bytes.size())) == static_cast<int>(bytes.size()) &&
+            gzclose(gz) == Z_OK,
+          "cannot write " + to);
+    return;
+  }
+  std::ofstream(to, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Damaged NIfTI files are refused, not read as garbage: a .nii.gz cut in its voxels, cut a few bytes after the gzip
+// header or with a wrong CRC (ITK 5.2 reads the first two without a word), and a .nii cut in its voxels, plain or
+// gzip-compressed whole.
+static void
+TestTruncated(const std::string &dir)
+{
+  auto noise = NewVolume(32, 32, 16); // incompressible values, so that the cut falls well inside the voxels
+  uint32_t state = 12345;
+  for (size_t i = 0; i < 32 * 32 * 16; ++i)
+    noise->GetBufferPointer()[i] = static_cast<float>((state = state * 1664525u + 1013904223u) >> 8);
+  Write<VolumeType>(noise, dir + "/noise.nii.gz");
+  Write<VolumeType>(noise, dir + "/noise.nii");
+  const size_t gz_bytes = itksys::SystemTools::FileLength(dir + "/noise.nii.gz");
+  const size_t raw_bytes = itksys::SystemTools::FileLength(dir + "/noise.nii");
+  medgen::SliceSet whole(medgen::SliceOptions{});
+  whole.AddVolume(dir + "/noise.nii.gz"); // the intact files are read
+  whole.AddVolume(dir + "/noise.nii");
+  CopyDamaged(dir + "/noise.nii.gz", dir + "/cut-voxels.nii.gz", gz_bytes / 2);
+  ExpectRefused(dir + "/cut-voxels.nii.gz", "truncated or damaged compressed data");
+  CopyDamaged(dir + "/noise.nii.gz", dir + "/cut-early.nii.gz", 20);
+  ExpectRefused(dir + "/cut-early.nii.gz", "truncated or damaged compressed data");
+  CopyDamaged(dir + "/noise.nii.gz", dir + "/bad-crc.nii.gz", gz_bytes, gz_bytes - 8);
+  ExpectRefused(dir + "/bad-crc.nii.gz", "truncated or damaged compressed data");
+  CopyDamaged(dir + "/noise.nii", dir + "/cut-voxels.nii", raw_bytes / 2);
+  ExpectRefused(dir + "/cut-voxels.nii", "truncated: the 32x32x16 voxels need");
+  CopyDamaged(dir + "/noise.nii", dir + "/cut-then-compressed.nii.gz", raw_bytes / 2, std::string::npos, true);
+  ExpectRefused(dir + "/cut-then-compressed.nii.gz", "truncated: the 32x32x16 voxels need");
 }
 
 // A DICOM series directory (written here slice by slice with its image plane tags) gives the same slices as the
@@ -669,6 +723,7 @@ main(int argc, char *argv[])
     TestAnisotropicPadding(scratch);
     TestTwoVolumes(scratch);
     TestRefusals(scratch);
+    TestTruncated(scratch);
     TestDicomSeries(scratch);
     TestLabelMapClasses();
     TestLabelMapAxes(scratch);

@@ -1,7 +1,9 @@
 // mg_itk_write_stack (Logic/ITK/mg_itk.h) in every format, read back with ITK (and NIfTI's header bytes directly):
 //   - pixel type, size, spacing and values for each of the eight pixel types (integer types rounded to nearest and
-//     clamped; DICOM's float within one step of its rescale), NIfTI's rows with y up, the others top row first;
-//   - the synthetic mark: NIfTI's descrip and intent name, every MedGen_* key of NRRD and MetaImage, DICOM's
+//     clamped; DICOM's float within one step of its rescale), top row first in every format, and every pixel at the
+//     same patient position in every format (LPS (c*mm, r*mm, k), the NRRD's);
+//   - the synthetic mark: NIfTI's descrip and intent name, every field in its comment extension (long fields too,
+//     read back with Logic/IO's reader as well), every MedGen_* key of NRRD and MetaImage, DICOM's
 //     ImageType, SeriesDescription, ImageComments, ConversionType, Modality, PatientName, BurnedInAnnotation and
 //     new UIDs (one study and series per write, one SOP instance per file);
 //   - atomicity: a missing directory, an unknown extension or pixel type, a target that cannot be replaced and an
@@ -10,6 +12,7 @@
 // Two more modes serve test_medgen_sample_formats.sh:
 //   mgItkWriteTest --describe PATH           prints what a written stack says about itself and its values
 //   mgItkWriteTest --classifier-checkpoint F writes a tiny classifier checkpoint (a model `medgen sample` refuses)
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -183,6 +186,35 @@ TestInfo()
   return info;
 }
 
+// One patient space in every format: pixel (row r, column c) of image k lies at LPS (c * mm, r * mm, k), the same
+// point as in reference (the NRRD stack of the same type; null for the NRRD itself).
+void
+CheckPositions(const std::string &path, const Stack &s, const ReadImage *reference)
+{
+  int bad = 0;
+  std::string first;
+  for (int k = 0; k < kCount; ++k)
+    for (int r = 0; r < kSize; ++r)
+      for (int c = 0; c < kSize; ++c)
+      {
+        const ReadImage::IndexType index{ { c, r, k } };
+        ReadImage::PointType p, q;
+        s.image->TransformIndexToPhysicalPoint(index, p);
+        const double want[3] = { c * kMm, r * kMm, static_cast<double>(k) };
+        if (reference)
+          reference->TransformIndexToPhysicalPoint(index, q);
+        bool ok = true;
+        for (int i = 0; i < 3; ++i)
+          ok = ok && std::fabs(p[i] - want[i]) < 1e-5 && (!reference || std::fabs(p[i] - q[i]) < 1e-5);
+        if (!ok && !bad++)
+          first = " (first: pixel r " + std::to_string(r) + " c " + std::to_string(c) + " of image " +
+                  std::to_string(k) + " at " + std::to_string(p[0]) + "," + std::to_string(p[1]) + "," +
+                  std::to_string(p[2]) + ")";
+      }
+  Check(bad == 0, path + ": " + std::to_string(bad) + " pixels away from LPS (c*mm, r*mm, k)" +
+                    (reference ? " or from the NRRD's position" : "") + first);
+}
+
 void
 CheckValues(const std::string &path, const Stack &s, const std::string &type, const std::vector<float> &images)
 {
@@ -194,18 +226,6 @@ CheckValues(const std::string &path, const Stack &s, const std::string &type, co
           std::to_string(spacing[2]));
   if (size[0] != kSize || size[1] != kSize || size[2] != kCount)
     return;
-  const bool nifti = mg_itk_format_of(path.c_str()) == MG_ITK_NIFTI;
-  // One patient space in every format: a step to the next image column goes +L (LPS x), to the next row +P (y).
-  const auto at = [&](int column, int row) {
-    ReadImage::PointType p;
-    s.image->TransformIndexToPhysicalPoint({ { nifti ? kSize - 1 - column : column, nifti ? kSize - 1 - row : row, 0 } },
-                                           p);
-    return p;
-  };
-  const auto right = at(1, 0) - at(0, 0), down = at(0, 1) - at(0, 0);
-  Check(std::fabs(right[0] - kMm) < 1e-6 && std::fabs(right[1]) < 1e-6 && std::fabs(down[1] - kMm) < 1e-6 &&
-          std::fabs(down[0]) < 1e-6,
-        path + ": image columns should run +L and rows +P in patient space");
   const bool rescaled = path.back() == '/' && (type == "float" || type == "double");
   double lo = images[0], hi = images[0];
   for (float v : images)
@@ -217,9 +237,7 @@ CheckValues(const std::string &path, const Stack &s, const std::string &type, co
     for (int y = 0; y < kSize; ++y)
       for (int x = 0; x < kSize; ++x)
       {
-        // NIfTI's RAS axes run against LPS: its voxels hold the images with both in-plane axes reversed.
-        const int row = nifti ? kSize - 1 - y : y, column = nifti ? kSize - 1 - x : x;
-        const double want = Expected(type, images[(static_cast<size_t>(k) * kSize + row) * kSize + column]);
+        const double want = Expected(type, images[(static_cast<size_t>(k) * kSize + y) * kSize + x]);
         const double got = s.image->GetPixel({ { x, y, k } });
         const bool ok = rescaled ? std::fabs(got - want) <= step * 0.5 + 1e-9 * std::fabs(want) : got == want;
         if (!ok && !bad++)
@@ -229,10 +247,11 @@ CheckValues(const std::string &path, const Stack &s, const std::string &type, co
   Check(bad == 0, path + " as " + type + ": " + std::to_string(bad) + " values differ" + first);
 }
 
-void
-CheckKeyValues(const std::string &path, const itk::MetaDataDictionary &d, const mg_itk_synthetic_info &info)
+// Every field a stack written with info carries, as itkMedGenImageSource.h names them.
+std::vector<std::pair<std::string, std::string>>
+ExpectedFields(const mg_itk_synthetic_info &info, const std::string &guidance)
 {
-  const std::pair<const char *, std::string> expected[] = {
+  return {
     { "MedGen", "synthetic" },
     { "MedGen_Model", info.model_file },
     { "MedGen_ModelFingerprint", info.model_fingerprint },
@@ -241,11 +260,16 @@ CheckKeyValues(const std::string &path, const itk::MetaDataDictionary &d, const 
     { "MedGen_Steps", std::to_string(info.steps) },
     { "MedGen_Seed", std::to_string(info.seed) },
     { "MedGen_Class", info.class_name },
-    { "MedGen_Guidance", "2.5" },
+    { "MedGen_Guidance", guidance },
     { "MedGen_Truncation", "0" },
     { "MedGen_Weights", info.weights },
   };
-  for (const auto &kv : expected)
+}
+
+void
+CheckKeyValues(const std::string &path, const itk::MetaDataDictionary &d, const mg_itk_synthetic_info &info)
+{
+  for (const auto &kv : ExpectedFields(info, "2.5"))
     Check(Key(d, kv.first) == kv.second, path + ": " + kv.first + " is \"" + Key(d, kv.first) + "\", expected \"" +
                                            kv.second + "\"");
 }
@@ -273,6 +297,70 @@ CheckNiftiHeader(const std::string &path, const std::string &type, const mg_itk_
     if (type == c.type)
       Check(HeaderI16(h, 70) == c.datatype && HeaderI16(h, 72) == c.bits,
             path + ": datatype " + std::to_string(HeaderI16(h, 70)) + " bitpix " + std::to_string(HeaderI16(h, 72)));
+}
+
+// The NIfTI-1 comment extension, from the decompressed bytes: extender {1,0,0,0}, esize a multiple of 16, ecode 6,
+// vox_offset right after it, and every field as a "key=value" line.
+void
+CheckNiftiExtension(const std::string &path, const mg_itk_synthetic_info &info, const std::string &guidance)
+{
+  std::vector<unsigned char> bytes(1 << 16);
+  gzFile g = gzopen(path.c_str(), "rb");
+  const int got = g ? gzread(g, bytes.data(), static_cast<unsigned>(bytes.size())) : -1;
+  if (g)
+    gzclose(g);
+  if (got < 360)
+    return Check(false, path + ": cannot read the header and extension");
+  int32_t esize, ecode;
+  float vox_offset;
+  std::memcpy(&esize, bytes.data() + 352, 4);
+  std::memcpy(&ecode, bytes.data() + 356, 4);
+  std::memcpy(&vox_offset, bytes.data() + 108, 4);
+  Check(bytes[348] == 1 && bytes[349] == 0 && bytes[350] == 0 && bytes[351] == 0, path + ": extender is not 1 0 0 0");
+  Check(ecode == 6 && esize >= 16 && esize % 16 == 0 && 352 + esize <= got && vox_offset == 352.0f + esize,
+        path + ": extension ecode " + std::to_string(ecode) + " esize " + std::to_string(esize) + " vox_offset " +
+          std::to_string(vox_offset));
+  if (esize < 16 || 352 + esize > got)
+    return;
+  const std::string text(reinterpret_cast<const char *>(bytes.data()) + 360,
+                         strnlen(reinterpret_cast<const char *>(bytes.data()) + 360, static_cast<size_t>(esize - 8)));
+  for (const auto &kv : ExpectedFields(info, guidance))
+    Check(text.find(kv.first + "=" + kv.second + "\n") != std::string::npos,
+          path + ": the extension lacks \"" + kv.first + "=" + kv.second + "\": " + text);
+}
+
+// Fields longer than descrip's 79 characters: descrip keeps the marker and what fits, the extension every field, and
+// both ITK and Logic/IO's reader still read the voxels unchanged.
+void
+TestLongFields(const std::string &scratch)
+{
+  mg_itk_synthetic_info info = TestInfo();
+  info.sampler = "dpm++2m";
+  info.steps = 1000;
+  info.seed = 12345678901234567ull;
+  info.guidance = 1.5;
+  const std::vector<float> images = TestImages(false);
+  for (const char *name : { "/long.nii.gz", "/long.nii" })
+  {
+    const std::string path = scratch + name;
+    char err[1024] = "";
+    if (mg_itk_write_stack(path.c_str(), images.data(), kCount, kSize, kMm, "float", &info, err, sizeof err) != MG_OK)
+    {
+      Check(false, path + ": " + err);
+      continue;
+    }
+    const std::vector<unsigned char> h = NiftiHeader(path);
+    Check(!h.empty() && HeaderText(h, 148, 80).rfind("MedGen SYNTHETIC fnv1a64:0123456789abcdef dpm++2m/1000", 0) == 0,
+          path + ": descrip should keep the marker and what fits");
+    CheckNiftiExtension(path, info, "1.5");
+    CheckValues(path, ReadStack(path), "float", images);
+    mg_volume v{};
+    const bool read = mg_nifti_read(path.c_str(), &v, err, sizeof err) == MG_OK;
+    Check(read && v.dim[0] == kSize && v.dim[1] == kSize && v.dim[2] == kCount &&
+            std::equal(images.begin(), images.end(), v.data),
+          path + ": Logic/IO's reader should read the voxels unchanged " + err);
+    mg_volume_free(&v);
+  }
 }
 
 void
@@ -318,8 +406,10 @@ TestFormats(const std::string &scratch)
   const mg_itk_synthetic_info info = TestInfo();
   const char *types[] = { "unsigned_char", "char",  "unsigned_short", "short",
                           "unsigned_int",  "int",   "float",          "double" };
-  const char *formats[] = { ".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", "-dicom/" };
+  // NRRD first: every other format's pixel positions are compared with its.
+  const char *formats[] = { ".nrrd", ".nii.gz", ".nii", ".nhdr", ".mha", ".mhd", "-dicom/" };
   std::string series;
+  ReadImage::Pointer nrrd_stack;
   int written = 0;
   for (const char *type : types)
     for (const char *format : formats)
@@ -354,8 +444,15 @@ TestFormats(const std::string &scratch)
       Check(rescaled ? (s.component == "float" || s.component == "double") : s.component == type,
             path + ": read back as " + s.component);
       CheckValues(path, s, type, values);
+      if (s.image->GetLargestPossibleRegion().GetSize() == ReadImage::SizeType{ { kSize, kSize, kCount } })
+        CheckPositions(path, s, nrrd_stack);
+      if (mg_itk_format_of(path.c_str()) == MG_ITK_NRRD)
+        nrrd_stack = s.image;
       if (mg_itk_format_of(path.c_str()) == MG_ITK_NIFTI)
+      {
         CheckNiftiHeader(path, type, info);
+        CheckNiftiExtension(path, info, "2.5");
+      }
       else if (dicom)
         CheckDicomTags(path, s, series);
       else
@@ -502,9 +599,14 @@ Describe(const std::string &path)
   }
   const auto size = s.image->GetLargestPossibleRegion().GetSize();
   const auto spacing = s.image->GetSpacing();
-  std::printf("pixel %s\nsize %lu %lu %lu\nspacing %g %g %g\nsynthetic %s\nfingerprint %s\nvalues", s.component.c_str(),
-              size[0], size[1], size[2], spacing[0], spacing[1], spacing[2], synthetic ? "yes" : "no",
-              fingerprint.c_str());
+  const auto origin = s.image->GetOrigin();
+  const auto &direction = s.image->GetDirection();
+  std::printf("pixel %s\nsize %lu %lu %lu\nspacing %g %g %g\norigin %g %g %g\ndirection", s.component.c_str(), size[0],
+              size[1], size[2], spacing[0], spacing[1], spacing[2], origin[0] + 0.0, origin[1] + 0.0, origin[2] + 0.0);
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 3; ++c)
+      std::printf(" %g", direction(r, c) + 0.0); // + 0.0: -0 prints as 0
+  std::printf("\nsynthetic %s\nfingerprint %s\nvalues", synthetic ? "yes" : "no", fingerprint.c_str());
   const double *v = s.image->GetBufferPointer();
   for (size_t i = 0; i < s.image->GetLargestPossibleRegion().GetNumberOfPixels(); ++i)
     std::printf(" %.9g", v[i]);
@@ -559,6 +661,7 @@ main(int argc, char *argv[])
   itksys::SystemTools::RemoveADirectory(scratch);
   itksys::SystemTools::MakeDirectory(scratch);
   TestFormats(scratch);
+  TestLongFields(scratch);
   TestFailures(scratch);
   TestFingerprint(scratch);
   return medgen_test::Finish();
