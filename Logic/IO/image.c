@@ -33,8 +33,7 @@ static float header_f32(const unsigned char *h, int off, bool little) {
 }
 
 /* The reader has already validated the file, so a failure here only means "no marker, rows up". The row axis's
- * y component comes from the sform, else the qform's rotation (R[1][1] = a^2 - b^2 + c^2 - d^2), else (no
- * orientation) the identity. */
+ * y and z components come from the sform, else the qform's rotation, else (no orientation) the identity. */
 static nifti_facts nifti_header_facts(const char *path) {
   nifti_facts f = {false, true};
   unsigned char h[348];
@@ -48,13 +47,18 @@ static nifti_facts nifti_header_facts(const char *path) {
   memcpy(intent, h + 328, 16);
   f.synthetic = strstr(descrip, MG_NIFTI_SYNTHETIC_DESCRIP) || strcmp(intent, MG_NIFTI_SYNTHETIC_INTENT) == 0;
   const bool little = h[0] == 0x5c; /* sizeof_hdr 348 = 0x0000015c */
+  double y = 1, z = 0; /* the row axis's anterior and superior components */
   if (header_i16(h, 254, little) > 0) { /* sform_code */
-    f.rows_up = header_f32(h, 300, little) > 0; /* srow_y[1] */
+    y = header_f32(h, 300, little);     /* srow_y[1] */
+    z = header_f32(h, 316, little);     /* srow_z[1] */
   } else if (header_i16(h, 252, little) > 0) { /* qform_code */
     const double b = header_f32(h, 256, little), c = header_f32(h, 260, little), d = header_f32(h, 264, little);
     const double a = sqrt(fmax(0.0, 1.0 - b * b - c * c - d * d));
-    f.rows_up = a * a - b * b + c * c - d * d > 0;
+    y = a * a - b * b + c * c - d * d; /* R[1][1] */
+    z = 2 * (c * d + a * b);           /* R[2][1] */
   }
+  /* up is anterior for an axial slice, superior for a coronal or sagittal one: the larger component decides */
+  f.rows_up = fabs(y) >= fabs(z) ? y > 0 : z > 0;
   return f;
 }
 

@@ -57,10 +57,11 @@ void mg_image_free(mg_image *img);
 /* Reads a baseline or progressive JPEG (8-bit gray or colour, converted to gray like PNGs). Same limits. */
 mg_status mg_jpeg_read(const char *path, mg_image *out, char *err, size_t err_size);
 /* Reads any 2D image the readers know, chosen by content (PNG and JPEG signatures, else NIfTI by extension
- * .nii / .nii.gz, taking a 2D file or a volume with one slice, top row the highest y: its rows are reversed when
- * they run toward +y by the sform, else the qform, else the identity, and kept when they run toward -y, as in
- * ITK's LPS identity that `medgen sample` writes, so its images read back as generated; columns keep storage
- * order), into float pixels in the file's units. The message names the file and the problem (unknown format,
+ * .nii / .nii.gz, taking a 2D file or a volume with one slice, the top row anterior (axial) or superior (coronal,
+ * sagittal): its rows are reversed when they run toward +y, or +z when that component is the larger, by the sform,
+ * else the qform, else the identity, and kept when they run the other way, as in ITK's LPS identity that `medgen
+ * sample` writes, so its images read back as generated; columns keep storage order), into float pixels in the
+ * file's units. The message names the file and the problem (unknown format,
  * corrupt, not 2D). */
 typedef struct mg_image_f {
   int width, height;

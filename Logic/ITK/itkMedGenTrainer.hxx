@@ -225,7 +225,10 @@ MedGenTrainer<TInputImage>::GenerateData()
     // medgen::SliceSet does for the files it reads itself.
     const auto *reader = medgen_detail::ReaderOf(image);
     if (const ImageIOBase *io = reader ? reader->GetImageIO() : nullptr)
+    {
       medgen::CheckSingleChannel(this->InputName(i), *io);
+      medgen::CheckComplete(reader->GetFileName());
+    }
     using CastType = CastImageFilter<InputImageType, medgen::VolumeType>;
     auto cast = CastType::New();
     cast->SetInput(image);
@@ -233,6 +236,8 @@ MedGenTrainer<TInputImage>::GenerateData()
     const LabelMapType *labelMap = i < m_LabelMaps.size() ? m_LabelMaps[i].GetPointer() : nullptr;
     const auto *labelMapReader = medgen_detail::ReaderOf(labelMap);
     const std::string labelMapName = labelMapReader ? labelMapReader->GetFileName() : "";
+    if (labelMapReader)
+      medgen::CheckComplete(labelMapName);
     slices.AddImage(cast->GetOutput(), this->InputName(i), pixelType, i < m_ClassNames.size() ? m_ClassNames[i] : "",
                     labelMap, labelMapName);
   }

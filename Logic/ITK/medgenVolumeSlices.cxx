@@ -48,55 +48,81 @@ CheckSingleChannel(const std::string &name, const itk::ImageIOBase &io)
   }
 }
 
-// ITK 5.2's NIfTI reader does not notice a gzip stream that ends early or fails its CRC: it reads garbage. A
-// compressed file is therefore decompressed to its end first, in chunks (nothing kept), and refused when damaged.
-// Returns the number of bytes it holds.
+// The bytes a file holds once decompressed. ITK 5.2's NIfTI reader does not notice a gzip stream that ends early or
+// fails its CRC (it reads garbage), so a compressed file is decompressed to its end, in chunks, nothing kept.
 static uint64_t
-CheckCompressedStream(const std::string &path)
+CompleteBytes(const std::string &path, bool gz)
 {
-  gzFile gz = gzopen(path.c_str(), "rb");
   if (!gz)
+    return itksys::SystemTools::FileLength(path);
+  gzFile file = gzopen(path.c_str(), "rb");
+  if (!file)
     Fail(path, "cannot be opened");
   std::vector<char> chunk(1 << 17);
   uint64_t bytes = 0;
   int got;
-  while ((got = gzread(gz, chunk.data(), static_cast<unsigned>(chunk.size()))) > 0)
+  while ((got = gzread(file, chunk.data(), static_cast<unsigned>(chunk.size()))) > 0)
     bytes += static_cast<uint64_t>(got);
   int code = Z_OK;
-  std::string why = gzerror(gz, &code);
+  std::string why = gzerror(file, &code);
   if (why.rfind(path + ": ", 0) == 0) // zlib names the file itself
     why.erase(0, path.size() + 2);
-  gzclose(gz);
+  gzclose(file);
   if (got < 0 || code != Z_OK) // Z_BUF_ERROR: the stream ended early; Z_DATA_ERROR: corrupt data or CRC
     Fail(path, "truncated or damaged compressed data (" + why + ")");
   return bytes;
 }
 
-// ITK 5.2 also reads a NIfTI file that ends inside its voxels (the rest is garbage): its bytes (decompressed) must
-// hold vox_offset (a float at byte 108, in the byte order sizeof_hdr = 348 shows) plus every voxel.
-static void
-CheckNiftiLength(const std::string &path, const itk::ImageIOBase &io, uint64_t bytes)
+void
+CheckComplete(const std::string &path)
 {
-  unsigned char h[112];
-  gzFile gz = gzopen(path.c_str(), "rb"); // plain files read as they are
-  const bool whole = gz && gzread(gz, h, sizeof h) == static_cast<int>(sizeof h);
-  if (gz)
-    gzclose(gz);
+  const std::string name = itksys::SystemTools::LowerCase(path);
+  const bool gz = itksys::SystemTools::StringEndsWith(name, ".nii.gz");
+  if (!gz && !itksys::SystemTools::StringEndsWith(name, ".nii"))
+    return;
+  const uint64_t bytes = CompleteBytes(path, gz);
+  // The NIfTI-1 header's own sizes (ITK reports scaled integer files as float, so its byte count would be wrong):
+  // dim[0..7] (int16 at byte 40), bitpix (int16 at 72), vox_offset (float at 108), in the byte order sizeof_hdr
+  // = 348 shows. NIfTI-2 headers (540 bytes) are left to ITK.
+  unsigned char h[348];
+  gzFile file = gzopen(path.c_str(), "rb"); // plain files read as they are
+  const bool whole = file && gzread(file, h, sizeof h) == static_cast<int>(sizeof h);
+  if (file)
+    gzclose(file);
   if (!whole)
     Fail(path, "truncated: shorter than a NIfTI-1 header");
-  const bool little = h[0] == 0x5c; // 348 = 0x0000015c
-  uint32_t bits = 0;
-  for (int i = 0; i < 4; ++i)
-    bits |= static_cast<uint32_t>(h[108 + (little ? i : 3 - i)]) << 8 * i;
-  float vox_offset;
-  std::memcpy(&vox_offset, &bits, 4);
-  const uint64_t need = (vox_offset > 0 ? static_cast<uint64_t>(vox_offset) : 0) + io.GetImageSizeInBytes();
+  const bool little = h[0] == 0x5c && h[1] == 0x01 && !h[2] && !h[3];
+  const bool big = !h[0] && !h[1] && h[2] == 0x01 && h[3] == 0x5c;
+  if (!little && !big)
+    return;
+  auto field = [&](int at, int size) {
+    uint32_t v = 0;
+    for (int i = 0; i < size; ++i)
+      v |= static_cast<uint32_t>(h[at + (little ? i : size - 1 - i)]) << 8 * i;
+    return v;
+  };
+  const int rank = static_cast<int16_t>(field(40, 2));
+  const int bitpix = static_cast<int16_t>(field(72, 2));
+  const uint32_t offsetBits = field(108, 4);
+  float voxOffset;
+  std::memcpy(&voxOffset, &offsetBits, 4);
+  if (rank < 1 || rank > 7 || bitpix <= 0 || !(voxOffset >= 0.0f && voxOffset < 1e12f))
+    Fail(path, "damaged NIfTI header (dim[0] " + std::to_string(rank) + ", bitpix " + std::to_string(bitpix) +
+                 ", vox_offset " + std::to_string(voxOffset) + ")");
+  uint64_t voxels = 1;
+  std::ostringstream extent;
+  for (int d = 1; d <= rank; ++d)
+  {
+    const int n = static_cast<int16_t>(field(40 + 2 * d, 2));
+    voxels *= static_cast<uint64_t>(std::max(n, 1));
+    extent << (d > 1 ? "x" : "") << n;
+  }
+  const uint64_t need = static_cast<uint64_t>(voxOffset) + voxels * static_cast<uint64_t>(bitpix) / 8;
   if (bytes < need)
   {
     std::ostringstream msg;
-    msg << "truncated: the " << io.GetDimensions(0) << "x" << io.GetDimensions(1) << "x"
-        << (io.GetNumberOfDimensions() > 2 ? io.GetDimensions(2) : 1) << " voxels need " << need
-        << " bytes with the header, the file holds " << bytes;
+    msg << "truncated: the " << extent.str() << " voxels need " << need << " bytes with the header, the file holds "
+        << bytes;
     Fail(path, msg.str());
   }
 }
@@ -129,17 +155,29 @@ ReadVolume(const std::string &path, std::string &pixelType)
     }
     if (!itksys::SystemTools::FileExists(path))
       Fail(path, "does not exist");
-    const std::string name = itksys::SystemTools::LowerCase(path);
-    const bool gz = itksys::SystemTools::StringEndsWith(name, ".gz");
-    const uint64_t bytes = gz ? CheckCompressedStream(path) : itksys::SystemTools::FileLength(path);
     itk::ImageIOBase::Pointer io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);
+    // A compressed file cut inside its header: say so rather than "not an image".
+    const bool gz = itksys::SystemTools::StringEndsWith(itksys::SystemTools::LowerCase(path), ".gz");
     if (!io)
+    {
+      if (gz)
+        CompleteBytes(path, true);
       Fail(path, "cannot be read: not an image, or a damaged or truncated file (no ITK reader recognises it)");
+    }
     io->SetFileName(path);
-    io->ReadImageInformation();
+    try
+    {
+      io->ReadImageInformation();
+    }
+    catch (const itk::ExceptionObject &)
+    {
+      if (gz)
+        CompleteBytes(path, true);
+      throw;
+    }
+    // The header first: a 4D or colour file is refused before its whole stream is checked.
     CheckSingleChannel(path, *io);
-    if (itksys::SystemTools::StringEndsWith(name, ".nii") || itksys::SystemTools::StringEndsWith(name, ".nii.gz"))
-      CheckNiftiLength(path, *io, bytes);
+    CheckComplete(path);
     pixelType = itk::ImageIOBase::GetComponentTypeAsString(io->GetComponentType());
     auto reader = itk::ImageFileReader<VolumeType>::New();
     reader->SetImageIO(io);

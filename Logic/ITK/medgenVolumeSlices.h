@@ -88,6 +88,10 @@ using VolumeType = itk::Image<float, 3>;
 // per voxel: ITK's readers would silently keep a 4D file's first volume and turn colour into grey.
 void CheckSingleChannel(const std::string &name, const itk::ImageIOBase &io);
 
+// Throws VolumeError naming path when a NIfTI file (.nii, .nii.gz) ends before its last voxel or its gzip stream is
+// cut or corrupt: ITK 5.2 reads such files without a word (garbage for the missing part). Other formats: nothing.
+void CheckComplete(const std::string &path);
+
 // Accumulates slices from volumes. Dataset() normalizes all slices together and returns a view whose pointers
 // stay valid until the next AddVolume/AddImage or Dataset call or the set's destruction.
 //

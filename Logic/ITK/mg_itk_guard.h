@@ -22,34 +22,48 @@ mg_status
 Guard(const std::string &path, mg_status failure, char *err, size_t err_size, Body &&body,
       const char *itkContext = "")
 {
-  mg_status status;
-  std::string what;
-  try
+  try // the outer try: building the message may itself run out of memory
   {
-    return body();
-  }
-  catch (const std::bad_alloc &)
-  {
-    status = MG_ERR_OUT_OF_MEMORY;
-    what = "out of memory";
-  }
-  catch (const itk::ExceptionObject &e)
-  {
-    status = failure;
-    what = std::string(itkContext) + e.GetDescription();
-  }
-  catch (const std::exception &e)
-  {
-    status = failure;
-    what = e.what();
-  }
-  if (!err || !err_size)
+    mg_status status;
+    std::string what;
+    try
+    {
+      return body();
+    }
+    catch (const std::bad_alloc &)
+    {
+      status = MG_ERR_OUT_OF_MEMORY;
+      what = "out of memory";
+    }
+    catch (const itk::ExceptionObject &e)
+    {
+      status = failure;
+      what = std::string(itkContext) + e.GetDescription();
+    }
+    catch (const std::exception &e)
+    {
+      status = failure;
+      what = e.what();
+    }
+    catch (...)
+    {
+      status = MG_ERR_INTERNAL;
+      what = "unexpected error";
+    }
+    if (!err || !err_size)
+      return status;
+    if (path.empty() || what.rfind(path, 0) == 0)
+      std::snprintf(err, err_size, "%s", what.c_str());
+    else
+      std::snprintf(err, err_size, "%s: %s", path.c_str(), what.c_str());
     return status;
-  if (path.empty() || what.rfind(path, 0) == 0)
-    std::snprintf(err, err_size, "%s", what.c_str());
-  else
-    std::snprintf(err, err_size, "%s: %s", path.c_str(), what.c_str());
-  return status;
+  }
+  catch (...)
+  {
+    if (err && err_size)
+      std::snprintf(err, err_size, "%s", "out of memory");
+    return MG_ERR_OUT_OF_MEMORY;
+  }
 }
 } // namespace mg_itk_detail
 

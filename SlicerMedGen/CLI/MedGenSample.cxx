@@ -5,17 +5,17 @@
 // between slices, origin 0 and identity direction.
 //
 // The volume is marked synthetic by the source's metadata (MedGen=synthetic, the model's fingerprint, sampler, steps,
-// seed, class; NRRD and MetaImage keep every key, so only they are written: ITK's NIfTI writer would keep none but
-// aux_file), and written under a temporary name that is renamed when complete: a failure or a kill leaves no partial volume under the output name.
+// seed, class; only NRRD and MetaImage are written: they keep every key), and written under a temporary name that is
+// renamed when complete: a failure or a kill leaves no partial volume under the output name.
 #include <cstdlib>
 #include <stdexcept>
-#include <cstring>
 #include <string>
 
 #include "itkImage.h"
 #include "itkImageFileReader.h"
 #include "itkImageFileWriter.h"
 #include "itkMedGenImageSource.h"
+#include "itksys/SystemTools.hxx"
 #include "medgen.h"
 #include "medgenCLI.h"
 
@@ -161,12 +161,13 @@ Sample(const Arguments &args, const ModelNotes &notes, ProgressPrinter &progress
 void
 Run(const Arguments &args)
 {
-  // ITK 5.2's NIfTI writer stores neither descrip nor key-value fields: a NIfTI output could not say what made it.
-  const std::string &out = args.String("outputVolume");
-  for (const char *nifti : { ".nii", ".nii.gz" })
-    if (out.size() > std::strlen(nifti) && out.compare(out.size() - std::strlen(nifti), std::string::npos, nifti) == 0)
-      throw std::runtime_error(out + ": NIfTI written through ITK cannot carry the synthetic description (model, "
-                                     "sampler, seed); write .nrrd or .mha, or use `medgen sample` for NIfTI");
+  // Only NRRD and MetaImage keep the synthetic marks as key-value fields: ITK 5.2's writers for NIfTI (no descrip),
+  // DICOM, VTK, TIFF and PNG would drop them.
+  const std::string out = itksys::SystemTools::LowerCase(args.String("outputVolume"));
+  if (!itksys::SystemTools::StringEndsWith(out, ".nrrd") && !itksys::SystemTools::StringEndsWith(out, ".mha"))
+    throw std::runtime_error(args.String("outputVolume") + ": write .nrrd or .mha, the formats that keep the "
+                             "synthetic description (model, sampler, seed); `medgen sample` also writes NIfTI and "
+                             "DICOM with it");
   ProgressPrinter progress;
   progress.Start("MedGenSample", "drawing " + args.String("numberOfSamples") + " synthetic images from " +
                                    args.String("model"));

@@ -501,10 +501,6 @@ AtomicOutput::AtomicOutput(const std::string &path)
   if (dot == std::string::npos || dot == 0)
     throw std::runtime_error(path + ": the file name needs an extension that names the format (.nrrd, .mha)");
   const std::string extension = name.substr(dot);
-  for (const char *detached : { ".nhdr", ".mhd", ".hdr" })
-    if (extension == detached)
-      throw std::runtime_error(path + ": " + extension +
-                               " keeps its pixels in a second file; write a single-file format (.nrrd, .mha)");
   m_Temporary = folder + "." + name.substr(0, dot) + ".tmp" + std::to_string(getpid()) + extension;
 }
 

@@ -139,8 +139,8 @@ private:
 };
 
 // A file written under a temporary name beside path (same extension, so ITK picks the same format) and renamed
-// into place by Commit(); destroyed without Commit(), it removes the temporary file. Formats that keep their pixels
-// in a second file (.nhdr, .mhd, .hdr) are refused: renaming the header would break its reference.
+// into place by Commit(); destroyed without Commit(), it removes the temporary file. Single-file formats only: renaming
+// a detached header (.nhdr, .mhd) would break its reference to the pixel file.
 class AtomicOutput
 {
 public:

@@ -283,6 +283,24 @@ static void test_image_read(void) {
                "a NIfTI with rows toward -y (%s) should read in storage order", qform_only ? "qform" : "sform");
     mg_image_f_free(&f);
   }
+  /* A coronal slice (its rows along z by the sform: srow_y[1] at byte 300 zero, srow_z[1] at 316 +-1): top row
+   * superior, so rows toward -z read in storage order and rows toward +z reversed. */
+  for (int toward_plus_z = 0; toward_plus_z < 2; toward_plus_z++) {
+    tu_check(mg_nifti_write(path_of("coronal.nii"), values, one, pixdim, &lps, err, sizeof err) == MG_OK, "%s", err);
+    FILE *h = fopen(path_of("coronal.nii"), "r+b");
+    const float zero = 0, row_z = toward_plus_z ? 1.0f : -1.0f;
+    tu_check(h && fseek(h, 300, SEEK_SET) == 0 && fwrite(&zero, 4, 1, h) == 1 && fseek(h, 316, SEEK_SET) == 0 &&
+                 fwrite(&row_z, 4, 1, h) == 1, "cannot patch coronal.nii");
+    if (h) fclose(h);
+    if (tu_check(mg_image_read(path_of("coronal.nii"), &f, err, sizeof err) == MG_OK, "coronal NIfTI: %s", err)) {
+      int bad = f.width == W && f.height == H ? 0 : 1;
+      for (int r = 0; !bad && r < H; r++)
+        bad += memcmp(f.pixels + r * W, values + (toward_plus_z ? H - 1 - r : r) * W, sizeof(float) * W) != 0;
+      tu_check(!bad, "a coronal NIfTI with rows toward %cz should read %s", toward_plus_z ? '+' : '-',
+               toward_plus_z ? "with its rows reversed" : "in storage order");
+    }
+    mg_image_f_free(&f);
+  }
   /* a .nii.gz cut in its voxels (values that do not compress, so that half the file is half the voxels) */
   enum { BIG = 64 };
   static float noise[BIG * BIG];

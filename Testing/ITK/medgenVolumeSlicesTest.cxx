@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -310,6 +311,38 @@ TestTruncated(const std::string &dir)
   ExpectRefused(dir + "/cut-voxels.nii", "truncated: the 32x32x16 voxels need");
   CopyDamaged(dir + "/noise.nii", dir + "/cut-then-compressed.nii.gz", raw_bytes / 2, std::string::npos, true);
   ExpectRefused(dir + "/cut-then-compressed.nii.gz", "truncated: the 32x32x16 voxels need");
+
+  // A scaled int16 file (scl_inter -1024, as CT often comes): ITK reports it as float, but the file holds 2 bytes a
+  // voxel; whole it is read, in the scaled units, and cut it is refused.
+  using ShortVolume = itk::Image<short, 3>;
+  auto ct = ShortVolume::New();
+  ct->SetRegions(noise->GetLargestPossibleRegion());
+  ct->Allocate();
+  for (size_t i = 0; i < 32 * 32 * 16; ++i)
+    ct->GetBufferPointer()[i] = static_cast<short>(static_cast<uint32_t>(noise->GetBufferPointer()[i]) % 2000);
+  Write<ShortVolume>(ct, dir + "/scaled.nii");
+  std::string bytes;
+  {
+    std::ifstream in(dir + "/scaled.nii", std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const float slope = 1.0f, intercept = -1024.0f; // scl_slope at byte 112, scl_inter at 116 (this machine's order)
+  std::memcpy(&bytes[112], &slope, 4);
+  std::memcpy(&bytes[116], &intercept, 4);
+  std::ofstream(dir + "/scaled.nii", std::ios::binary) << bytes;
+  medgen::SliceSet scaled(medgen::SliceOptions{});
+  std::string error;
+  try
+  {
+    scaled.AddVolume(dir + "/scaled.nii");
+  }
+  catch (const itk::ExceptionObject &e)
+  {
+    error = e.GetDescription();
+  }
+  Check(error.empty(), "a whole scaled int16 NIfTI is read: " + error);
+  std::ofstream(dir + "/scaled-cut.nii", std::ios::binary) << bytes.substr(0, bytes.size() - 100);
+  ExpectRefused(dir + "/scaled-cut.nii", "truncated: the 32x32x16 voxels need");
 }
 
 // A DICOM series directory (written here slice by slice with its image plane tags) gives the same slices as the

@@ -72,8 +72,10 @@ refused "sample: a missing reference volume" "reference volume $dir/none.nrrd" \
   "$sample" --model "$model" --outputVolume "$v" --referenceVolume "$dir/none.nrrd"
 refused "sample: a class for an unconditional model" "unconditional" \
   "$sample" --model "$model" --outputVolume "$v" --className tumour
-refused "sample: a detached-header format" "keeps its pixels in a second file" \
+refused "sample: a detached-header format" "write .nrrd or .mha" \
   "$sample" --model "$model" --outputVolume "$out/s.nhdr"
-refused "sample: NIfTI, which ITK writes without the synthetic description" "cannot carry the synthetic description" \
+refused "sample: NIfTI, which ITK writes without the synthetic description" "write .nrrd or .mha" \
   "$sample" --model "$model" --outputVolume "$out/s.nii.gz"
+refused "sample: TIFF, which ITK writes without the synthetic description" "write .nrrd or .mha" \
+  "$sample" --model "$model" --outputVolume "$out/s.TIF"
 exit $failed

@@ -4,9 +4,11 @@
  * (mg_itk.h: orientation from the direction cosines, background slices skipped, 64x64 with the aspect ratio kept,
  * robust percentile window), trains a small GAN on them (medgen.h, mg_gan_*), writes its checkpoint, and draws
  * new slices from the generator's EMA weights read back from that checkpoint. A GAN rather than a diffusion model:
- * in ten minutes on 2 cores a DDPM's samples were still speckled blobs, a GAN's already brain slices. The synthetic
+ * in seven minutes on 2 cores a DDPM's samples were still speckled blobs, a GAN's already brain slices. The synthetic
  * slices are written as a NIfTI stack in the source's pixel type and units, marked synthetic with what reproduces
- * them, and shown in one PNG beneath real slices of the volume. Ctrl-C cancels through the progress callbacks and writes nothing. */
+ * them, and shown in one PNG beneath real slices of the volume. Ctrl-C cancels through the progress callbacks and
+ * writes nothing. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "medgen.h"
 #include "cli_util.h"
 #include "medgen_commands.h"
@@ -271,10 +273,14 @@ int medgen_cmd_demo(int argc, char **argv) {
   topt.steps = o.steps;
   topt.seed = o.seed;
   topt.checkpoint_every = 0; /* one checkpoint, written at the end with the pictures */
+  char *absolute = realpath(o.data, NULL); /* read just now; NULL only when out of memory */
+  char data_path[4096];
+  snprintf(data_path, sizeof data_path, "%s", absolute ? absolute : o.data);
+  free(absolute);
   char mm_note[32];
   snprintf(mm_note, sizeof mm_note, "%.17g", mm_per_pixel);
   if (mg_gan_create(s.ctx, &cfg, &topt, &s.model) != MG_OK || mg_gan_set_note(s.model, "run.command", "demo") ||
-      mg_gan_set_note(s.model, "run.data", o.data) || mg_gan_set_note(s.model, "run.axis", "axial") ||
+      mg_gan_set_note(s.model, "run.data", data_path) || mg_gan_set_note(s.model, "run.axis", "axial") ||
       mg_gan_set_note(s.model, "run.window", "percentiles") ||
       mg_gan_set_note(s.model, "run.pixel_type", pixel_type) || mg_gan_set_note(s.model, "run.mm_per_pixel", mm_note)) {
     fprintf(stderr, "medgen demo: %s\n", mg_context_error(s.ctx));

@@ -562,8 +562,7 @@ static bool split_note(const char *note, char **copy, const char ***items, int *
   return true;
 }
 
-/* paths joined by newlines, as notes keep them */
-/* Absolute paths, so that --resume finds the data from any working directory. */
+/* Paths joined by newlines, as notes keep them; absolute, so that --resume finds the data from any directory. */
 static mg_status set_paths_note(cli_model *m, const char *key, const char *const *paths, int n) {
   cli_text t = {0};
   for (int i = 0; i < n; i++) {
