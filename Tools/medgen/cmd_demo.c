@@ -1,10 +1,10 @@
-/* cmd_demo.c: `medgen demo`: the engine end to end on a real brain MRI, in about seven minutes on 2 cores.
+/* cmd_demo.c: `medgen demo`: the engine end to end on a real brain MRI, in about five minutes on 2 cores.
  *
  * Cuts the Colin-27 T1 template (Debian's mricron-data) into axial slices in patient space with the ITK layer
  * (mg_itk.h: orientation from the direction cosines, background slices skipped, 64x64 with the aspect ratio kept,
  * robust percentile window), trains a small GAN on them (medgen.h, mg_gan_*), writes its checkpoint, and draws
  * new slices from the generator's EMA weights read back from that checkpoint. A GAN rather than a diffusion model:
- * in seven minutes on 2 cores a DDPM's samples were still speckled blobs, a GAN's already brain slices. The synthetic
+ * in minutes on 2 cores a DDPM's samples were still speckled blobs, a GAN's already brain slices. The synthetic
  * slices are written as a NIfTI stack in the source's pixel type and units, marked synthetic with what reproduces
  * them, and shown in one PNG beneath real slices of the volume. Ctrl-C cancels through the progress callbacks and
  * writes nothing. */
@@ -58,7 +58,7 @@ static void print_help(FILE *out) {
           "                 default " DEMO_DEFAULT_DATA "\n"
           "                 (Colin-27, from Debian's mricron-data package)\n"
           "  --out DIR      output folder, created if needed (default: demo-output)\n"
-          "  --steps N      training steps of %d slices each (default: %d, about seven minutes on 2 cores)\n"
+          "  --steps N      training steps of %d slices each (default: %d, about four minutes on 2 cores)\n"
           "  --threads N    CPU threads (default: all cores); results are identical for any count\n"
           "  --seed S       random seed (default: 1)\n"
           "  -h, --help     show this help\n",
