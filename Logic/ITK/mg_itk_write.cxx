@@ -27,6 +27,7 @@
 #include "itkMetaDataObject.h"
 #include "itksys/Directory.hxx"
 #include "itksys/SystemTools.hxx"
+#include "medgenPixelType.h"
 #include "mg_io.h"
 #include "mg_itk_guard.h"
 
@@ -42,43 +43,27 @@ EndsWith(const std::string &s, const char *suffix)
   return s.size() >= n && itksys::SystemTools::LowerCase(s.substr(s.size() - n)) == suffix;
 }
 
-enum class Component
+// The NIfTI datatype of a pixel type.
+template <typename T>
+mg_nifti_datatype
+NiftiDatatype()
 {
-  UChar,
-  Char,
-  UShort,
-  Short,
-  UInt,
-  Int,
-  Float,
-  Double
-};
-
-struct PixelType
-{
-  const char *name;
-  Component component;
-  mg_nifti_datatype nifti;
-};
-
-const PixelType kPixelTypes[] = {
-  { "unsigned char", Component::UChar, MG_NIFTI_UINT8 },    { "char", Component::Char, MG_NIFTI_INT8 },
-  { "unsigned short", Component::UShort, MG_NIFTI_UINT16 }, { "short", Component::Short, MG_NIFTI_INT16 },
-  { "unsigned int", Component::UInt, MG_NIFTI_UINT32 },     { "int", Component::Int, MG_NIFTI_INT32 },
-  { "float", Component::Float, MG_NIFTI_FLOAT32 },          { "double", Component::Double, MG_NIFTI_FLOAT64 },
-};
-
-// ITK names component types with '_' ("unsigned_char"); people write a space. Both are taken.
-const PixelType *
-FindPixelType(const char *name)
-{
-  std::string spaced = name ? name : "";
-  for (char &c : spaced)
-    c = c == '_' ? ' ' : c;
-  for (const PixelType &p : kPixelTypes)
-    if (spaced == p.name)
-      return &p;
-  return nullptr;
+  if constexpr (std::is_same_v<T, unsigned char>)
+    return MG_NIFTI_UINT8;
+  else if constexpr (std::is_same_v<T, signed char>)
+    return MG_NIFTI_INT8;
+  else if constexpr (std::is_same_v<T, unsigned short>)
+    return MG_NIFTI_UINT16;
+  else if constexpr (std::is_same_v<T, short>)
+    return MG_NIFTI_INT16;
+  else if constexpr (std::is_same_v<T, unsigned int>)
+    return MG_NIFTI_UINT32;
+  else if constexpr (std::is_same_v<T, int>)
+    return MG_NIFTI_INT32;
+  else if constexpr (std::is_same_v<T, float>)
+    return MG_NIFTI_FLOAT32;
+  else
+    return MG_NIFTI_FLOAT64;
 }
 
 std::string
@@ -403,7 +388,7 @@ WriteWithItk(mg_itk_format format, const std::string &path, const float *images,
 }
 
 mg_status
-WriteNifti(const std::string &path, const float *images, int count, int size, double mm, const PixelType &type,
+WriteNifti(const std::string &path, const float *images, int count, int size, double mm, mg_nifti_datatype datatype,
            const mg_itk_synthetic_info &info, char *err, size_t err_size)
 {
   // The other formats' LPS identity direction, written as ITK writes it in NIfTI's RAS (x and y reversed), so that
@@ -415,25 +400,8 @@ WriteNifti(const std::string &path, const float *images, int count, int size, do
   std::string comment;
   for (const auto &kv : SyntheticFields(info))
     comment += kv.first + "=" + kv.second + "\n";
-  mg_nifti_write_options options{ type.nifti, true, fields.c_str(), true, comment.c_str() };
+  mg_nifti_write_options options{ datatype, true, fields.c_str(), true, comment.c_str() };
   return mg_nifti_write(path.c_str(), images, dim, pixdim, &options, err, err_size);
-}
-
-template <typename F>
-void
-ForComponent(Component c, F &&write)
-{
-  switch (c)
-  {
-    case Component::UChar: return write(static_cast<unsigned char>(0));
-    case Component::Char: return write(static_cast<signed char>(0));
-    case Component::UShort: return write(static_cast<unsigned short>(0));
-    case Component::Short: return write(static_cast<short>(0));
-    case Component::UInt: return write(static_cast<unsigned int>(0));
-    case Component::Int: return write(static_cast<int>(0));
-    case Component::Float: return write(0.0f);
-    case Component::Double: return write(0.0);
-  }
 }
 
 } // namespace
@@ -456,7 +424,7 @@ mg_itk_format_of(const char *path)
 bool
 mg_itk_pixel_type_known(const char *name)
 {
-  return FindPixelType(name) != nullptr;
+  return name && medgen::ForPixelType(name, [](auto) {});
 }
 
 mg_status
@@ -474,8 +442,7 @@ mg_itk_write_stack(const char *path, const float *images, int count, int size, d
                                 : "no model fingerprint: every synthetic stack names its model");
     return MG_ERR_INVALID_ARGUMENT;
   }
-  const PixelType *type = FindPixelType(pixel_type);
-  if (!type)
+  if (!mg_itk_pixel_type_known(pixel_type))
   {
     std::snprintf(err, err_size,
                   "%s: pixel type \"%s\" cannot be written (unsigned char, char, unsigned short, short, unsigned int, "
@@ -494,12 +461,15 @@ mg_itk_write_stack(const char *path, const float *images, int count, int size, d
   }
   const double mm = mm_per_pixel > 0 && std::isfinite(mm_per_pixel) ? mm_per_pixel : 1.0;
   return mg_itk_detail::Guard(file, MG_ERR_IO, err, err_size, [&] {
-    if (format == MG_ITK_NIFTI)
-      return WriteNifti(file, images, count, size, mm, *type, *info, err, err_size);
-    ForComponent(type->component, [&](auto zero) {
-      WriteWithItk<decltype(zero)>(format, file, images, count, size, mm, *info);
+    mg_status status = MG_OK;
+    medgen::ForPixelType(pixel_type, [&](auto zero) {
+      using T = decltype(zero);
+      if (format == MG_ITK_NIFTI)
+        status = WriteNifti(file, images, count, size, mm, NiftiDatatype<T>(), *info, err, err_size);
+      else
+        WriteWithItk<T>(format, file, images, count, size, mm, *info);
     });
-    return MG_OK;
+    return status;
   });
 }
 

@@ -18,6 +18,7 @@
 #include "itksys/SystemTools.hxx"
 #include "medgen.h"
 #include "medgenCLI.h"
+#include "medgenPixelType.h"
 
 namespace
 {
@@ -174,24 +175,9 @@ Run(const Arguments &args)
   const ModelNotes notes = ReadNotes(args.String("model"));
   progress.Comment("pixel type " + notes.pixelType + " (the training volumes')");
   const std::string &type = notes.pixelType;
-  if (type == "unsigned char" || type == "unsigned_char")
-    Sample<unsigned char>(args, notes, progress);
-  else if (type == "char")
-    Sample<char>(args, notes, progress);
-  else if (type == "unsigned short" || type == "unsigned_short")
-    Sample<unsigned short>(args, notes, progress);
-  else if (type == "short")
-    Sample<short>(args, notes, progress);
-  else if (type == "unsigned int" || type == "unsigned_int")
-    Sample<unsigned int>(args, notes, progress);
-  else if (type == "int")
-    Sample<int>(args, notes, progress);
-  else if (type == "double")
-    Sample<double>(args, notes, progress);
-  else
+  if (!medgen::ForPixelType(type, [&](auto zero) { Sample<decltype(zero)>(args, notes, progress); }))
   {
-    if (type != "float")
-      progress.Comment("no " + type + " volumes here: writing float");
+    progress.Comment("no " + type + " volumes here: writing float");
     Sample<float>(args, notes, progress);
   }
   progress.Progress(1.0);
