@@ -456,12 +456,12 @@ static bool list_folder(const char *folder, char ***out, int *count) {
   return true;
 }
 
-/* One entry met while scanning a folder given as --data; so_far is what the entries before it said (-2: nothing
- * yet). The first image or volume decides whether the folder holds 2D images or volumes. */
-static int take_entry(train_state *s, const char *path, const char *class_name, int so_far, char *err,
+/* One entry met while scanning a folder given as --data (volume: mg_itk_is_volume_path's answer, which scans a
+ * DICOM folder's headers, so it is asked once); so_far is what the entries before it said (-2: nothing yet). The
+ * first image or volume decides whether the folder holds 2D images or volumes. */
+static int take_entry(train_state *s, const char *path, bool volume, const char *class_name, int so_far, char *err,
                       size_t err_size) {
   if (is_text_file(path) && !is_folder(path)) return so_far;
-  bool volume = mg_itk_is_volume_path(path);
   if (so_far == -2 && !volume) return DATA_IMAGES;
   if (!volume) {
     snprintf(err, err_size, "%s: neither a volume nor a text file, in a folder of volumes (a folder holds either "
@@ -484,8 +484,9 @@ static int scan_folder(train_state *s, const char *folder, char *err, size_t err
     return DATA_ERROR;
   }
   for (int i = 0; i < n_top && kind != DATA_ERROR && kind != DATA_IMAGES; i++) {
-    if (!is_folder(top[i]) || mg_itk_is_volume_path(top[i])) {
-      kind = take_entry(s, top[i], NULL, kind, err, err_size);
+    const bool volume = mg_itk_is_volume_path(top[i]);
+    if (!is_folder(top[i]) || volume) {
+      kind = take_entry(s, top[i], volume, NULL, kind, err, err_size);
       continue;
     }
     if (!list_folder(top[i], &sub, &n_sub)) {
@@ -494,7 +495,7 @@ static int scan_folder(train_state *s, const char *folder, char *err, size_t err
       break;
     }
     for (int j = 0; j < n_sub && kind != DATA_ERROR && kind != DATA_IMAGES; j++)
-      kind = take_entry(s, sub[j], strrchr(top[i], '/') + 1, kind, err, err_size);
+      kind = take_entry(s, sub[j], mg_itk_is_volume_path(sub[j]), strrchr(top[i], '/') + 1, kind, err, err_size);
     free_paths(sub, n_sub);
   }
   free_paths(top, n_top);
