@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash Utilities/install-deps.sh --build-only
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMedGen_BUILD_GUI=OFF # the demo needs no GUI
 cmake --build build -j"$(nproc)" --target medgen # the tests are not needed for the demo
 build/Tools/medgen/medgen demo --out demo-output "$@"
 echo

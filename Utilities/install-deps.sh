@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # install-deps.sh [--build-only]: installs what MedGen needs to build, test and run its demo on Debian/Ubuntu;
-# --build-only leaves out what only the tests need (PyTorch is the large one).
+# --build-only leaves out what only the tests and the GUI need (PyTorch, VTK and Qt are the large ones).
 # Skips apt entirely when everything is already installed, so repeated runs take a second.
 set -euo pipefail
 
@@ -16,6 +16,7 @@ if [ "${1:-}" != "--build-only" ]; then
     python3-torch python3-numpy       # PyTorch reference tests
     python3-nibabel                   # an independent NIfTI reader for the NIfTI writer's test
     libxml2-utils                     # xmllint: the Slicer CLI modules' XML test
+    libvtk9-dev qtbase5-dev           # VTK 9.1 and Qt 5.15: the GUI logic and widgets (MedGen_BUILD_GUI)
   )
 fi
 

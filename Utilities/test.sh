@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash Utilities/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMedGen_BUILD_GUI=ON
 cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure -j2

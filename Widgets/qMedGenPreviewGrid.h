@@ -1,0 +1,52 @@
+// qMedGenPreviewGrid: synthetic slices in a grid, with window/level, a class picker, "New seed" (a sampling job
+// through vtkMedGenLogic, polled by a timer: the GUI never waits), a selected tile, "Add to scene" and "Export...".
+// It shows either the training preview or the samples of the last sampling job. Plain Qt 5: in Slicer, the module
+// widget answers addToSceneRequested with a volume node; standalone, the signal is simply not connected.
+#ifndef qMedGenPreviewGrid_h
+#define qMedGenPreviewGrid_h
+
+#include <QWidget>
+#include <vector>
+
+class vtkImageData;
+class vtkMedGenLogic;
+
+class qMedGenPreviewGrid : public QWidget
+{
+  Q_OBJECT
+public:
+  explicit qMedGenPreviewGrid(QWidget *parent = nullptr);
+  ~qMedGenPreviewGrid() override;
+  void setLogic(vtkMedGenLogic *logic);
+
+  // Shows slices (size x size x n, source units; copied). Window/level starts at the slices' 1st and 99th percentile.
+  void setSlices(vtkImageData *slices);
+  vtkImageData *slices() const;
+  int sliceCount() const;
+  // Window/level in source units.
+  void setWindowLevel(double window, double level);
+  double window() const;
+  double level() const;
+  // The selected tile (-1: none) and the chosen class ("" for none).
+  int selectedIndex() const;
+  void setSelectedIndex(int index);
+  QString className() const;
+  // Refreshes the class picker from the logic's model.
+  void updateClasses();
+
+signals:
+  void addToSceneRequested(const std::vector<int> &picks); // the selected tile, or all when none is selected
+  void samplingFinished(bool ok);
+
+public slots:
+  // Starts a sampling job with a new seed (the previous + 1) and the chosen class; the grid fills when it ends.
+  void sampleNewSeed();
+  // Asks for a file name and calls vtkMedGenLogic::ExportSamples.
+  void exportSamples();
+
+private:
+  struct Private;
+  Private *d;
+};
+
+#endif
