@@ -1,6 +1,7 @@
 // MedGenTrain: the Slicer CLI module that trains a MedGen model (a diffusion model or a GAN, itk::MedGenTrainer) on
 // up to three volumes, or on one volume with a label map that gives each slice its class, and writes the checkpoint
-// that MedGenSample draws from.
+// that MedGenSample draws from. With monitorDirectory it also writes its progress, loss history and previews there
+// for a GUI to poll (medgenTrainingMonitor.h).
 //
 // Slicer cancels a module by killing it. Training writes the checkpoint every checkpointInterval steps (atomically:
 // a kill leaves the previous one whole), and a rerun with the same arguments continues from the last one, saying
@@ -24,6 +25,7 @@
 #include "itksys/SystemTools.hxx"
 #include "medgen.h"
 #include "medgenCLI.h"
+#include "medgenTrainingMonitor.h"
 #include "medgenVolumeSlices.h"
 
 namespace
@@ -103,7 +105,17 @@ TrainDescription()
                          "Start over even when the model file holds an earlier run (which is then replaced)."),
         IntegerParameter("checkpointInterval", "Checkpoint interval",
                          "Steps between checkpoints: a cancelled run loses at most this many.", 100, 1, 100000000),
-        DoubleParameter("learningRate", "Learning rate", "0: the model type's default.", 0, 0, 1, 1e-5) } });
+        DoubleParameter("learningRate", "Learning rate", "0: the model type's default.", 0, 0, 1, 1e-5),
+        PathParameter(ParameterType::Directory, "monitorDirectory", "Monitor folder",
+                      "Optional: a folder (created when missing) where training reports as it runs, for a viewer "
+                      "to poll: progress.json (state, step, loss, time left, message), loss.csv (every step's loss) "
+                      "and preview.nrrd (16 images drawn from the newest checkpoint, marked synthetic). A failed "
+                      "run leaves state \"failed\" and its message there.",
+                      Channel::Output, false),
+        IntegerParameter("previewSeconds", "Seconds between previews",
+                         "With a monitor folder: the least time between two previews (drawing one pauses "
+                         "training); 0: one at every checkpoint. The end of the run always draws one.",
+                         30, 0, 100000000) } });
   d.groups.push_back(
     { "Network size",
       "Smaller or larger networks than the preset's (small ones train in seconds, for trials and tests).",
@@ -116,21 +128,45 @@ TrainDescription()
   return d;
 }
 
-// What a preset trains: the network, slice size, steps and batch.
+// What a run trains: the network, slice size, steps and batch.
 struct Preset
 {
   const char *network;
   long imageSize, iterations, batchSize;
 };
 
+// The preset's, with the slice size, steps and batch the arguments set (0: the preset's).
 Preset
-PresetFor(const std::string &modelType, const std::string &preset)
+RunPreset(const Arguments &args)
 {
-  const bool quality = preset == "quality";
-  if (modelType == "gan")
-    return quality ? Preset{ "dcgan-64", 128, 20000, 32 } : Preset{ "dcgan-64", 64, 3000, 32 };
-  return quality ? Preset{ "unet-monai", 64, 20000, 32 } : Preset{ "unet-s", 64, 3000, 16 };
+  const bool quality = args.String("preset") == "quality";
+  Preset run;
+  if (args.String("modelType") == "gan")
+    run = quality ? Preset{ "dcgan-64", 128, 20000, 32 } : Preset{ "dcgan-64", 64, 3000, 32 };
+  else
+    run = quality ? Preset{ "unet-monai", 64, 20000, 32 } : Preset{ "unet-s", 64, 3000, 16 };
+  if (args.Integer("imageSize"))
+    run.imageSize = args.Integer("imageSize");
+  if (args.Integer("iterations"))
+    run.iterations = args.Integer("iterations");
+  if (args.Integer("batchSize"))
+    run.batchSize = args.Integer("batchSize");
+  return run;
 }
+
+// Where a run reports: Slicer's progress lines and, with monitorDirectory, the monitor folder (whose message is the
+// latest comment).
+struct Reports
+{
+  ProgressPrinter &progress;
+  TrainingMonitor &monitor;
+  void
+  Comment(const std::string &text)
+  {
+    progress.Comment(text);
+    monitor.Comment(text);
+  }
+};
 
 // The component type of a volume file ("short", "float", ...), after checking that MedGen can train on it.
 std::string
@@ -172,7 +208,7 @@ ResumedStep(const std::string &path, const std::string &modelType)
 
 template <typename TPixel>
 void
-Train(const Arguments &args, const std::vector<std::string> &volumes, const Preset &preset, ProgressPrinter &progress)
+Train(const Arguments &args, const std::vector<std::string> &volumes, const Preset &preset, Reports &reports)
 {
   using ImageType = itk::Image<TPixel, 3>;
   using TrainerType = itk::MedGenTrainer<ImageType>;
@@ -190,18 +226,15 @@ Train(const Arguments &args, const std::vector<std::string> &volumes, const Pres
     labelReader->SetFileName(args.String("labelMap"));
     trainer->SetLabelMap(0, labelReader->GetOutput());
   }
-  // 0: the preset's
-  const long iterations = args.Integer("iterations") ? args.Integer("iterations") : preset.iterations;
-  const long imageSize = args.Integer("imageSize") ? args.Integer("imageSize") : preset.imageSize;
-  const long batchSize = args.Integer("batchSize") ? args.Integer("batchSize") : preset.batchSize;
+  const long iterations = preset.iterations;
   trainer->SetModelType(args.String("modelType"));
   trainer->SetPreset(preset.network);
   trainer->SetBaseChannels(static_cast<unsigned int>(args.Integer("baseChannels")));
   trainer->SetWidth(static_cast<unsigned int>(args.Integer("width")));
   trainer->SetAxis(args.String("axis"));
-  trainer->SetImageSize(static_cast<unsigned int>(imageSize));
+  trainer->SetImageSize(static_cast<unsigned int>(preset.imageSize));
   trainer->SetNumberOfIterations(static_cast<unsigned int>(iterations));
-  trainer->SetBatchSize(static_cast<unsigned int>(batchSize));
+  trainer->SetBatchSize(static_cast<unsigned int>(preset.batchSize));
   trainer->SetSeed(static_cast<uint64_t>(args.Integer("seed")));
   trainer->SetUseIntensityWindow(args.Boolean("useWindow"));
   trainer->SetWindowMinimum(args.Double("windowMin"));
@@ -214,7 +247,8 @@ Train(const Arguments &args, const std::vector<std::string> &volumes, const Pres
   trainer->SetResume(!args.Boolean("restart"));
 
   // Progress as it comes, and a comment twenty times per run.
-  progress.Watch(trainer);
+  reports.progress.Watch(trainer);
+  reports.monitor.Watch(trainer.GetPointer());
   const long commentEvery = std::max(1L, iterations / 20);
   long lastComment = -1;
   trainer->AddObserver(itk::ProgressEvent(), [&](const itk::EventObject &) {
@@ -224,23 +258,22 @@ Train(const Arguments &args, const std::vector<std::string> &volumes, const Pres
       lastComment = step;
       std::ostringstream line;
       line << "step " << step << " of " << iterations << ", loss " << trainer->GetLoss();
-      progress.Comment(line.str());
+      reports.Comment(line.str());
     }
   });
   trainer->Update();
   const double loss = trainer->GetLoss(); // NaN when the run had no steps left
-  progress.Comment("trained " + std::to_string(trainer->GetCompletedIterations()) + " steps on " +
-                   std::to_string(trainer->GetNumberOfSlices()) + " slices" +
-                   (std::isnan(loss) ? "" : ", last loss " + std::to_string(loss)) + "; model written to " +
-                   args.String("outputModel"));
+  reports.Comment("trained " + std::to_string(trainer->GetCompletedIterations()) + " steps on " +
+                  std::to_string(trainer->GetNumberOfSlices()) + " slices" +
+                  (std::isnan(loss) ? "" : ", last loss " + std::to_string(loss)) + "; model written to " +
+                  args.String("outputModel"));
+  reports.monitor.Finish(trainer->GetCompletedIterations(), loss, trainer->GetNumberOfSlices());
 }
 
+// Checks the inputs, then trains on them with their pixel type.
 void
-Run(const Arguments &args)
+CheckAndTrain(const Arguments &args, const Preset &preset, Reports &reports)
 {
-  ProgressPrinter progress;
-  progress.Start("MedGenTrain", "training a " + args.String("modelType") + " model (" + args.String("preset") +
-                                  ") on " + args.String("inputVolume"));
   std::vector<std::string> volumes;
   for (const char *flag : VolumeFlags)
     if (!args.String(flag).empty())
@@ -264,18 +297,55 @@ Run(const Arguments &args)
   const std::string &model = args.String("outputModel");
   const long resumedStep = args.Boolean("restart") ? -1 : ResumedStep(model, args.String("modelType"));
   if (resumedStep >= 0)
-    progress.Comment("resuming from step " + std::to_string(resumedStep) + " (" + model + ")");
-  const Preset preset = PresetFor(args.String("modelType"), args.String("preset"));
+  {
+    reports.Comment("resuming from step " + std::to_string(resumedStep) + " (" + model + ")");
+    reports.monitor.Resuming(resumedStep);
+  }
   if (type == "unsigned_char" || type == "unsigned char")
-    Train<unsigned char>(args, volumes, preset, progress);
+    Train<unsigned char>(args, volumes, preset, reports);
   else if (type == "short")
-    Train<short>(args, volumes, preset, progress);
+    Train<short>(args, volumes, preset, reports);
   else if (type == "unsigned_short" || type == "unsigned short")
-    Train<unsigned short>(args, volumes, preset, progress);
+    Train<unsigned short>(args, volumes, preset, reports);
   else if (type == "int")
-    Train<int>(args, volumes, preset, progress);
+    Train<int>(args, volumes, preset, reports);
   else
-    Train<float>(args, volumes, preset, progress);
+    Train<float>(args, volumes, preset, reports);
+}
+
+void
+Run(const Arguments &args)
+{
+  const std::string start = "training a " + args.String("modelType") + " model (" + args.String("preset") + ") on " +
+                            args.String("inputVolume");
+  ProgressPrinter progress;
+  progress.Start("MedGenTrain", start);
+  const Preset preset = RunPreset(args);
+  MonitorSettings settings;
+  settings.directory = args.String("monitorDirectory");
+  settings.model = args.String("outputModel");
+  settings.totalSteps = preset.iterations;
+  settings.checkpointInterval = args.Integer("checkpointInterval");
+  settings.previewSeconds = args.Integer("previewSeconds");
+  settings.device = args.String("device");
+  settings.threads = static_cast<int>(args.Integer("threads"));
+  TrainingMonitor monitor(settings, start);
+  Reports reports{ progress, monitor };
+  // A failure is reported in the monitor folder too, then ends the program as any other.
+  try
+  {
+    CheckAndTrain(args, preset, reports);
+  }
+  catch (const itk::ExceptionObject &e)
+  {
+    monitor.Fail(e.GetDescription());
+    throw;
+  }
+  catch (const std::exception &e)
+  {
+    monitor.Fail(e.what());
+    throw;
+  }
   progress.Progress(1.0);
   progress.End();
 }
