@@ -218,6 +218,36 @@ MatchAxes(const VolumeType::DirectionType &dir, int array_axis[3], int sign[3])
     sign[p] = dir(p, array_axis[p]) < 0.0 ? -1 : 1;
 }
 
+SliceFrame
+SliceFrameOf(const VolumeType::DirectionType &direction, const VolumeType::SizeType &size,
+             const VolumeType::SpacingType &spacing, SliceAxis axis, int outputSize)
+{
+  // Patient axes (LPS index, wanted sign) for columns, rows and slice normal; see the header's convention.
+  int col_p = 0, col_s = 1, row_p = 1, row_s = 1, nrm_p = 2;
+  if (axis == SliceAxis::Coronal)
+    row_p = 2, row_s = -1, nrm_p = 1;
+  else if (axis == SliceAxis::Sagittal)
+    col_p = 1, row_p = 2, row_s = -1, nrm_p = 0;
+  int array_axis[3], sign[3];
+  MatchAxes(direction, array_axis, sign);
+  SliceFrame frame;
+  frame.axis_u = array_axis[col_p];
+  frame.axis_v = array_axis[row_p];
+  frame.axis_n = array_axis[nrm_p];
+  frame.flip_u = sign[col_p] * col_s < 0;
+  frame.flip_v = sign[row_p] * row_s < 0;
+  frame.flip_n = sign[nrm_p] < 0;
+  frame.nu = static_cast<int>(size[frame.axis_u]);
+  frame.nv = static_cast<int>(size[frame.axis_v]);
+  frame.nn = static_cast<int>(size[frame.axis_n]);
+  frame.su = spacing[frame.axis_u];
+  frame.sv = spacing[frame.axis_v];
+  frame.size = outputSize;
+  // Fit the slice's physical extent into size x size, centred; the short side is padded, never stretched.
+  frame.mm_per_pixel = std::max(frame.nu * frame.su, frame.nv * frame.sv) / outputSize;
+  return frame;
+}
+
 template <typename TVector>
 static std::string
 Triple(const TVector &v, const char *separator)
@@ -371,34 +401,22 @@ SliceSet::AddImage(const VolumeType *volume, const std::string &path, const std:
   const double bright = Percentile(sample, 99.0);
   const double threshold = background + m_Options.background_fraction * (bright - background);
 
-  // Patient axes (LPS index, wanted sign) for columns, rows and slice normal; see the header's convention.
-  int col_p = 0, col_s = 1, row_p = 1, row_s = 1, nrm_p = 2;
-  if (m_Options.axis == SliceAxis::Coronal)
-    row_p = 2, row_s = -1, nrm_p = 1;
-  else if (m_Options.axis == SliceAxis::Sagittal)
-    col_p = 1, row_p = 2, row_s = -1, nrm_p = 0;
-  int array_axis[3], sign[3];
-  MatchAxes(volume->GetDirection(), array_axis, sign);
-  const auto spacing = volume->GetSpacing();
+  const SliceFrame frame = SliceFrameOf(volume->GetDirection(), dims, volume->GetSpacing(), m_Options.axis,
+                                       m_Options.size);
   const size_t stride[3] = { 1, dims[0], dims[0] * dims[1] };
-  const int ax_u = array_axis[col_p], ax_v = array_axis[row_p], ax_n = array_axis[nrm_p];
-  const bool flip_u = sign[col_p] * col_s < 0, flip_v = sign[row_p] * row_s < 0, flip_n = sign[nrm_p] < 0;
-  const int nu = static_cast<int>(dims[ax_u]), nv = static_cast<int>(dims[ax_v]), nn = static_cast<int>(dims[ax_n]);
-  const double su = spacing[ax_u], sv = spacing[ax_v];
-
-  // Fit the slice's physical extent into size x size, centred; the short side is padded, never stretched.
+  const int ax_u = frame.axis_u, ax_v = frame.axis_v, ax_n = frame.axis_n;
+  const int nu = frame.nu, nv = frame.nv, nn = frame.nn;
   const int size = m_Options.size;
-  const double mm_per_pixel = std::max(nu * su, nv * sv) / size;
+  const double mm_per_pixel = frame.mm_per_pixel;
   const size_t plane = static_cast<size_t>(size) * size;
   int kept = 0;
   std::vector<int> label_voxels(MG_MAX_CLASSES);
   for (int n = 0; n < nn; ++n)
   {
-    const int slice_index = flip_n ? nn - 1 - n : n;
+    const int slice_index = frame.ArrayN(n);
     const float *base = data + slice_index * stride[ax_n];
     auto voxel = [&](int u, int v) {
-      const size_t iu = flip_u ? nu - 1 - u : u, iv = flip_v ? nv - 1 - v : v;
-      return base[iu * stride[ax_u] + iv * stride[ax_v]];
+      return base[frame.ArrayU(u) * stride[ax_u] + frame.ArrayV(v) * stride[ax_v]];
     };
     size_t foreground = 0;
     for (int v = 0; v < nv; ++v)
@@ -412,14 +430,12 @@ SliceSet::AddImage(const VolumeType *volume, const std::string &path, const std:
     m_InField.resize(at + plane);
     for (int r = 0; r < size; ++r)
     {
-      const double y = (r + 0.5 - 0.5 * size) * mm_per_pixel;
-      const double fv = 0.5 * (nv - 1) + y / sv;
+      const double fv = frame.VoxelV(r);
       for (int c = 0; c < size; ++c)
       {
-        const double x = (c + 0.5 - 0.5 * size) * mm_per_pixel;
-        const double fu = 0.5 * (nu - 1) + x / su;
+        const double fu = frame.VoxelU(c);
         float value = static_cast<float>(background);
-        uint8_t inside = fu >= -0.5 && fu <= nu - 0.5 && fv >= -0.5 && fv <= nv - 0.5;
+        uint8_t inside = frame.InField(fu, fv);
         if (inside)
         {
           const double cu = std::min(std::max(fu, 0.0), nu - 1.0), cv = std::min(std::max(fv, 0.0), nv - 1.0);

@@ -84,6 +84,40 @@ struct SliceSource
 
 using VolumeType = itk::Image<float, 3>;
 
+// The geometry of a volume's cut, the one place it is worked out (SliceSet cuts with it, medgen::SyntheticVolume in
+// Logic/VTK maps synthetic slices back with it): which array axes give a slice's columns (u), rows (v) and normal
+// (n), whether each runs against the convention above (then it is read backwards), the voxel counts and in-plane
+// spacings, and the centred fit of the slice's extent into size x size pixels of mm_per_pixel mm. Column u, row v and
+// slice n count in the convention's order (u = 0 the patient-right column of an axial slice, n = 0 its most inferior
+// slice); Array* turns them into array indices.
+struct SliceFrame
+{
+  int axis_u, axis_v, axis_n;
+  bool flip_u, flip_v, flip_n;
+  int nu, nv, nn;
+  double su, sv; // mm
+  int size;
+  double mm_per_pixel; // max(nu * su, nv * sv) / size
+
+  int ArrayU(int u) const { return flip_u ? nu - 1 - u : u; }
+  int ArrayV(int v) const { return flip_v ? nv - 1 - v : v; }
+  int ArrayN(int n) const { return flip_n ? nn - 1 - n : n; }
+  // The voxel column (fractional) under the centre of pixel column c, and the voxel row under pixel row r.
+  double VoxelU(int c) const { return 0.5 * (nu - 1) + (c + 0.5 - 0.5 * size) * mm_per_pixel / su; }
+  double VoxelV(int r) const { return 0.5 * (nv - 1) + (r + 0.5 - 0.5 * size) * mm_per_pixel / sv; }
+  // The inverses: the pixel column (fractional) whose centre lies over voxel column u, the pixel row over row v.
+  double PixelColumn(double u) const { return (u - 0.5 * (nu - 1)) * su / mm_per_pixel + 0.5 * size - 0.5; }
+  double PixelRow(double v) const { return (v - 0.5 * (nv - 1)) * sv / mm_per_pixel + 0.5 * size - 0.5; }
+  // Whether the voxel position (u, v) lies on the slice (within half a voxel of its voxels); pixels whose centre
+  // does not are padding.
+  bool InField(double u, double v) const { return u >= -0.5 && u <= nu - 0.5 && v >= -0.5 && v <= nv - 0.5; }
+};
+
+// The cut along axis of a volume with direction (LPS, as ITK stores it), size voxels of spacing mm, into outputSize x
+// outputSize slices.
+SliceFrame SliceFrameOf(const VolumeType::DirectionType &direction, const VolumeType::SizeType &size,
+                        const VolumeType::SpacingType &spacing, SliceAxis axis, int outputSize);
+
 // Throws VolumeError naming name when the image io has read the header of is 4D (or more) or has several components
 // per voxel: ITK's readers would silently keep a 4D file's first volume and turn colour into grey.
 void CheckSingleChannel(const std::string &name, const itk::ImageIOBase &io);

@@ -38,8 +38,9 @@ bool ReadVolume(const std::string &path, vtkImageData *image, vtkMatrix4x4 *ijkT
 // z index k, row 0 first), in the source's units. picks: the images to use (empty: all), in order. source and
 // sourceIJKToRAS: the volume the model was trained on; axis: "axial", "coronal" or "sagittal", as in training.
 // out gets the source's scalar type (values rounded and clamped for integer types) and size, except picks.size()
-// slices along the cut array axis; outIJKToRAS gets the source's matrix. Pixels outside a synthetic image's field of
-// view (the fit's padding never covers the source's grid, so only rounding at the border) take the nearest value.
+// slices along the cut array axis; outIJKToRAS gets the source's matrix. Each voxel is the bilinear interpolation of
+// its synthetic image at the voxel's position; near the border, where that would reach past the pixels that lie over
+// the source (into the fit's padding, or beyond the image), it takes the nearest of those pixels' values.
 bool SyntheticVolume(vtkImageData *slices, const std::vector<int> &picks, vtkImageData *source,
                      vtkMatrix4x4 *sourceIJKToRAS, const std::string &axis, vtkImageData *out,
                      vtkMatrix4x4 *outIJKToRAS, std::string &error);
