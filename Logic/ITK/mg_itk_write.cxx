@@ -1,10 +1,9 @@
 // mg_itk.h's writing half: synthetic stacks as NIfTI (through mg_nifti_write, because ITK 5.2's NIfTI writer stores
 // no descrip), NRRD and MetaImage (itk::ImageFileWriter) or a DICOM series (GDCMImageIO), each marked synthetic and
-// written atomically: everything goes into a temporary sibling directory first and is renamed into place.
+// written atomically (medgenStagedOutput.h).
 #include "mg_itk.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
@@ -15,9 +14,6 @@
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "gdcmUIDGenerator.h"
 #include "itkGDCMImageIO.h"
@@ -28,6 +24,7 @@
 #include "itksys/Directory.hxx"
 #include "itksys/SystemTools.hxx"
 #include "medgenPixelType.h"
+#include "medgenStagedOutput.h"
 #include "mg_io.h"
 #include "mg_itk_guard.h"
 
@@ -131,71 +128,6 @@ CompactFields(const mg_itk_synthetic_info &info)
     s += Format(" trunc %g", info.truncation);
   return s;
 }
-
-// fsync of a file or directory: the rename that publishes it must not outrun its data.
-bool
-SyncPath(const std::string &path)
-{
-  const int fd = open(path.c_str(), O_RDONLY);
-  if (fd < 0)
-    return false;
-  const bool ok = fsync(fd) == 0;
-  close(fd);
-  return ok;
-}
-
-std::string
-ErrnoText()
-{
-  return std::strerror(errno);
-}
-
-// A directory beside target ("<dir>/.<name>.medgen-<pid>-<n>"), removed with its files unless released. Made by
-// mkdir with mode 0777 so that, renamed into place as a DICOM series, it has the umask's permissions like any new
-// directory (mkdtemp's are private, and reading the umask means changing it, which races with other threads).
-class TempDirectory
-{
-public:
-  explicit TempDirectory(const std::string &target)
-  {
-    static std::atomic<unsigned> counter{ 0 };
-    const std::string dir = itksys::SystemTools::GetFilenamePath(target);
-    const std::string base = (dir.empty() ? std::string() : dir + "/") + "." +
-                             itksys::SystemTools::GetFilenameName(target) + ".medgen-" + std::to_string(getpid()) + "-";
-    for (int attempt = 0; m_Path.empty(); ++attempt)
-    {
-      const std::string candidate = base + std::to_string(counter++);
-      if (mkdir(candidate.c_str(), 0777) == 0)
-        m_Path = candidate;
-      else if (errno != EEXIST || attempt == 1000)
-        throw itk::MedGenError(__FILE__, __LINE__,
-                               target + ": cannot create a temporary directory beside it: " + ErrnoText());
-    }
-  }
-  ~TempDirectory()
-  {
-    if (!m_Path.empty())
-      itksys::SystemTools::RemoveADirectory(m_Path);
-  }
-  TempDirectory(const TempDirectory &) = delete;
-  TempDirectory &operator=(const TempDirectory &) = delete;
-  const std::string &Path() const { return m_Path; }
-  void Release() { m_Path.clear(); }
-
-  std::vector<std::string> Files() const
-  {
-    itksys::Directory d;
-    d.Load(m_Path);
-    std::vector<std::string> files;
-    for (unsigned long i = 0; i < d.GetNumberOfFiles(); ++i)
-      if (std::strcmp(d.GetFile(i), ".") && std::strcmp(d.GetFile(i), ".."))
-        files.emplace_back(d.GetFile(i));
-    return files;
-  }
-
-private:
-  std::string m_Path;
-};
 
 template <typename TPixel>
 typename itk::Image<TPixel, 3>::Pointer
@@ -354,37 +286,14 @@ WriteWithItk(mg_itk_format format, const std::string &path, const float *images,
                                path + ": already exists and is not an empty directory; a DICOM series is "
                                       "written into a new directory");
     }
-    TempDirectory temp(target);
-    WriteDicomSeries<TPixel>(temp.Path(), images, count, size, mm, info);
-    for (const std::string &f : temp.Files())
-      if (!SyncPath(temp.Path() + "/" + f))
-        throw itk::MedGenError(__FILE__, __LINE__, path + ": cannot flush " + f + ": " + ErrnoText());
-    if (!SyncPath(temp.Path()) || std::rename(temp.Path().c_str(), target.c_str()) != 0)
-      throw itk::MedGenError(__FILE__, __LINE__, path + ": cannot move the series into place: " + ErrnoText());
-    temp.Release();
+    medgen::StagedOutput staged(target);
+    WriteDicomSeries<TPixel>(staged.Folder(), images, count, size, mm, info);
+    staged.PublishFolder();
     return;
   }
-  TempDirectory temp(path);
-  const std::string name = itksys::SystemTools::GetFilenameName(path);
-  WriteKeyValueImage<TPixel>(temp.Path() + "/" + name, images, count, size, mm, SyntheticFields(info));
-  // .nhdr and .mhd come with a data file named after them: both move; the header last, so that a reader never
-  // finds a header without its data.
-  std::vector<std::string> files = temp.Files();
-  std::stable_partition(files.begin(), files.end(), [&](const std::string &f) { return f != name; });
-  const std::string dir = itksys::SystemTools::GetFilenamePath(path);
-  std::vector<std::string> moved;
-  for (const std::string &f : files)
-  {
-    const std::string to = (dir.empty() ? std::string() : dir + "/") + f;
-    if (!SyncPath(temp.Path() + "/" + f) || std::rename((temp.Path() + "/" + f).c_str(), to.c_str()) != 0)
-    {
-      const std::string why = ErrnoText();
-      for (const std::string &m : moved)
-        std::remove(m.c_str());
-      throw itk::MedGenError(__FILE__, __LINE__, path + ": cannot move " + f + " into place: " + why);
-    }
-    moved.push_back(to);
-  }
+  medgen::StagedOutput staged(path);
+  WriteKeyValueImage<TPixel>(staged.StagedPath(), images, count, size, mm, SyntheticFields(info));
+  staged.Publish();
 }
 
 mg_status

@@ -4,8 +4,6 @@
 #include "medgenVtkVolumes.h"
 
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -14,18 +12,14 @@
 #include <sstream>
 #include <type_traits>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include "itkImage.h"
 #include "itkImageFileReader.h"
 #include "itkImageFileWriter.h"
 #include "itkImageIOFactory.h"
 #include "itkMetaDataObject.h"
-#include "itksys/Directory.hxx"
 #include "itksys/SystemTools.hxx"
 #include "medgenPixelType.h"
+#include "medgenStagedOutput.h"
 #include "medgenVolumeSlices.h"
 
 #include "vtkDataArray.h"
@@ -142,92 +136,6 @@ SingleComponentScalars(vtkImageData *image, std::string &problem)
     return scalars;
   return nullptr;
 }
-
-std::string
-ErrnoText()
-{
-  return std::strerror(errno);
-}
-
-// fsync of a file or folder: the rename that publishes a file must not outrun its data.
-bool
-SyncPath(const std::string &path)
-{
-  const int fd = open(path.c_str(), O_RDONLY);
-  if (fd < 0)
-    return false;
-  const bool ok = fsync(fd) == 0;
-  close(fd);
-  return ok;
-}
-
-// A folder beside a target file ("<folder>/.<name>.medgen-<pid>-<n>") that ITK writes the file into under its own
-// name, so that a detached header (.nhdr, .mhd) names its data file as it will be called once published. Removed
-// with whatever it still holds on destruction.
-class StagingFolder
-{
-public:
-  explicit StagingFolder(const std::string &target)
-    : m_Folder(itksys::SystemTools::GetFilenamePath(target))
-    , m_Name(itksys::SystemTools::GetFilenameName(target))
-  {
-    static std::atomic<unsigned> counter{ 0 };
-    const std::string base = Join(m_Folder, "." + m_Name + ".medgen-" + std::to_string(getpid()) + "-");
-    for (int attempt = 0; attempt < 1000 && m_Path.empty(); ++attempt)
-    {
-      const std::string candidate = base + std::to_string(counter++);
-      if (mkdir(candidate.c_str(), 0777) == 0)
-        m_Path = candidate;
-      else if (errno != EEXIST)
-        break;
-    }
-  }
-  ~StagingFolder()
-  {
-    if (!m_Path.empty())
-      itksys::SystemTools::RemoveADirectory(m_Path);
-  }
-  StagingFolder(const StagingFolder &) = delete;
-  StagingFolder &operator=(const StagingFolder &) = delete;
-
-  bool Created() const { return !m_Path.empty(); }
-  std::string StagedFile() const { return Join(m_Path, m_Name); }
-
-  // Moves every file written into the target's folder, the target itself last (a reader never finds a header
-  // without its data); on failure removes those already moved and returns false with problem set.
-  bool Publish(std::string &problem)
-  {
-    itksys::Directory listing;
-    listing.Load(m_Path);
-    std::vector<std::string> files;
-    for (unsigned long i = 0; i < listing.GetNumberOfFiles(); ++i)
-      if (std::strcmp(listing.GetFile(i), ".") && std::strcmp(listing.GetFile(i), ".."))
-        files.emplace_back(listing.GetFile(i));
-    std::stable_partition(files.begin(), files.end(), [&](const std::string &f) { return f != m_Name; });
-    std::vector<std::string> moved;
-    for (const std::string &f : files)
-    {
-      const std::string to = Join(m_Folder, f);
-      if (!SyncPath(Join(m_Path, f)) || std::rename(Join(m_Path, f).c_str(), to.c_str()) != 0)
-      {
-        problem = "cannot move " + f + " into place (" + ErrnoText() + ")";
-        for (const std::string &m : moved)
-          std::remove(m.c_str());
-        return false;
-      }
-      moved.push_back(to);
-    }
-    return true;
-  }
-
-private:
-  static std::string Join(const std::string &folder, const std::string &name)
-  {
-    return folder.empty() ? name : folder + "/" + name;
-  }
-
-  std::string m_Folder, m_Name, m_Path;
-};
 
 template <typename T>
 void
@@ -360,21 +268,23 @@ WriteVolume(vtkImageData *image, vtkMatrix4x4 *ijkToRAS, const std::string &path
     return fail("the folder " + folder + " does not exist");
   if (!itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::WriteMode))
     return fail("no ITK writer for this file name's extension (.nrrd, .nhdr, .mha, .mhd, .nii, .nii.gz, ...)");
-  StagingFolder staging(path);
-  if (!staging.Created())
-    return fail("cannot create a temporary folder beside it (" + ErrnoText() + ")");
   try
   {
+    StagedOutput staged(path);
     ForPixelType(pixelType, [&](auto pixel) {
-      WriteItkImage<decltype(pixel)>(image, spacing, direction, origin, metadata, staging.StagedFile());
+      WriteItkImage<decltype(pixel)>(image, spacing, direction, origin, metadata, staged.StagedPath());
     });
+    staged.Publish();
   }
   catch (const itk::ExceptionObject &e)
   {
     return fail(std::string("cannot be written: ") + e.GetDescription());
   }
-  if (!staging.Publish(problem))
-    return fail(problem);
+  catch (const std::exception &e)
+  {
+    error = e.what(); // "<path>: <problem>"
+    return false;
+  }
   return true;
 }
 

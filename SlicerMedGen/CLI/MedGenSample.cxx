@@ -18,6 +18,7 @@
 #include "itksys/SystemTools.hxx"
 #include "medgen.h"
 #include "medgenCLI.h"
+#include "medgenStagedOutput.h"
 #include "medgenPixelType.h"
 
 namespace
@@ -114,7 +115,7 @@ void
 Sample(const Arguments &args, const ModelNotes &notes, ProgressPrinter &progress)
 {
   using ImageType = itk::Image<TPixel, 3>;
-  AtomicOutput output(args.String("outputVolume"));
+  medgen::StagedOutput output(args.String("outputVolume"));
   auto source = itk::MedGenImageSource<ImageType>::New();
   source->SetModelFileName(args.String("model"));
   source->SetSampler(args.String("sampler"));
@@ -153,10 +154,10 @@ Sample(const Arguments &args, const ModelNotes &notes, ProgressPrinter &progress
   progress.Watch(source);
   auto writer = itk::ImageFileWriter<ImageType>::New();
   writer->SetInput(source->GetOutput());
-  writer->SetFileName(output.TemporaryPath());
+  writer->SetFileName(output.StagedPath());
   writer->UseCompressionOn();
   writer->Update();
-  output.Commit();
+  output.Publish();
 }
 
 void

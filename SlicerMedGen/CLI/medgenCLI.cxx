@@ -7,13 +7,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <iostream>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
-
-#include <unistd.h>
 
 #include "itkMacro.h"
 #include "medgen.h" // MEDGEN_VERSION_STRING
@@ -488,34 +485,6 @@ ProgressPrinter::Watch(itk::ProcessObject *filter, double start, double end)
   filter->AddObserver(itk::ProgressEvent(), [this, filter, start, end](const itk::EventObject &) {
     this->Progress(start + (end - start) * filter->GetProgress());
   });
-}
-
-AtomicOutput::AtomicOutput(const std::string &path)
-  : m_Path(path)
-{
-  const size_t slash = path.find_last_of('/');
-  const std::string folder = slash == std::string::npos ? "" : path.substr(0, slash + 1);
-  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-  const bool gz = name.size() > 3 && name.compare(name.size() - 3, 3, ".gz") == 0;
-  const size_t dot = name.find_last_of('.', gz ? name.size() - 4 : std::string::npos);
-  if (dot == std::string::npos || dot == 0)
-    throw std::runtime_error(path + ": the file name needs an extension that names the format (.nrrd, .mha)");
-  const std::string extension = name.substr(dot);
-  m_Temporary = folder + "." + name.substr(0, dot) + ".tmp" + std::to_string(getpid()) + extension;
-}
-
-AtomicOutput::~AtomicOutput()
-{
-  if (!m_Committed)
-    std::remove(m_Temporary.c_str());
-}
-
-void
-AtomicOutput::Commit()
-{
-  if (std::rename(m_Temporary.c_str(), m_Path.c_str()) != 0)
-    throw std::runtime_error(m_Path + ": cannot move the finished file into place (" + std::strerror(errno) + ")");
-  m_Committed = true;
 }
 
 } // namespace cli

@@ -138,25 +138,6 @@ private:
   std::chrono::steady_clock::time_point m_Started;
 };
 
-// A file written under a temporary name beside path (same extension, so ITK picks the same format) and renamed
-// into place by Commit(); destroyed without Commit(), it removes the temporary file. Single-file formats only: renaming
-// a detached header (.nhdr, .mhd) would break its reference to the pixel file.
-class AtomicOutput
-{
-public:
-  explicit AtomicOutput(const std::string &path);
-  ~AtomicOutput();
-  AtomicOutput(const AtomicOutput &) = delete;
-  AtomicOutput &operator=(const AtomicOutput &) = delete;
-  const std::string &TemporaryPath() const { return m_Temporary; }
-  void Commit();
-
-private:
-  std::string m_Path;
-  std::string m_Temporary;
-  bool m_Committed{ false };
-};
-
 } // namespace cli
 } // namespace medgen
 

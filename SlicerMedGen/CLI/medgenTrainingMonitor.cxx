@@ -15,6 +15,7 @@
 #include "itkMetaDataObject.h"
 #include "itksys/SystemTools.hxx"
 #include "medgenCLI.h"
+#include "medgenStagedOutput.h"
 
 namespace medgen
 {
@@ -64,13 +65,13 @@ JsonString(const std::string &text)
 void
 WriteAtomically(const std::string &path, const std::string &text)
 {
-  AtomicOutput output(path);
-  std::ofstream file(output.TemporaryPath(), std::ios::binary);
+  StagedOutput output(path);
+  std::ofstream file(output.StagedPath(), std::ios::binary);
   file << text;
   file.close();
   if (!file)
     throw std::runtime_error(path + ": cannot write it");
-  output.Commit();
+  output.Publish();
 }
 
 // A whole "step,loss" line of loss.csv (the last line of a killed run may be cut short); its step in step.
@@ -262,7 +263,7 @@ TrainingMonitor::WritePreview(long step)
 {
   using ImageType = itk::Image<float, 3>;
   const Clock::time_point start = Clock::now();
-  AtomicOutput output(PathOf("preview.nrrd"));
+  StagedOutput output(PathOf("preview.nrrd"));
   // A new source each time: a source keeps its model loaded while the file name stays the same.
   auto source = itk::MedGenImageSource<ImageType>::New();
   source->SetModelFileName(m_Settings.model);
@@ -278,9 +279,9 @@ TrainingMonitor::WritePreview(long step)
   itk::EncapsulateMetaData<std::string>(images->GetMetaDataDictionary(), "MedGen_TrainingStep", std::to_string(step));
   auto writer = itk::ImageFileWriter<ImageType>::New();
   writer->SetInput(images);
-  writer->SetFileName(output.TemporaryPath());
+  writer->SetFileName(output.StagedPath());
   writer->Update();
-  output.Commit();
+  output.Publish();
   m_PreviewStep = step;
   m_LastPreview = Clock::now();
   m_PreviewSeconds = SecondsSince(start);

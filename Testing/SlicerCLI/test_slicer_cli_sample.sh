@@ -51,5 +51,5 @@ done
 check "sample a class" 0 "$sample" --model "$3/labelled.safetensors" --outputVolume "$dir/class.nrrd" \
   --className "label 2" --guidance 2 --steps 3 --numberOfSamples 2
 header "$dir/class.nrrd" | grep -q "^MedGen_Class:=1$" || fail "class \"label 2\" should be recorded as class 1"
-for temporary in "$dir"/.*.tmp*; do [ -e "$temporary" ] && fail "a temporary file was left: $temporary"; done
+for temporary in "$dir"/.*.medgen-*; do [ -e "$temporary" ] && fail "a temporary file was left: $temporary"; done
 exit $failed
