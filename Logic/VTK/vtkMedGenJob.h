@@ -33,7 +33,8 @@ public:
   State Poll();
   // Blocks until the job ends or seconds pass (polling); returns the state.
   State Wait(double seconds);
-  // Kills the job (SIGKILL to its process group); State becomes Cancelled. Nothing when not running.
+  // Kills the job and every process it started (SIGKILL down its process tree); State becomes Cancelled. Nothing
+  // when not running.
   void Cancel();
 
   State GetState() const { return this->JobState; }
@@ -43,6 +44,7 @@ public:
   const std::string &GetComment() const { return this->Comment; }
   // Failed: why (the program's last stderr lines, or why it could not start); else empty.
   const std::string &GetErrorText() const { return this->ErrorText; }
+  // The exit status once it exited; -1 when it crashed or was killed.
   int GetExitCode() const { return this->ExitCode; }
 
 protected:

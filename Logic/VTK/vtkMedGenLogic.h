@@ -41,7 +41,7 @@ public:
   // ---- Training input ----
   // Adds a volume (one component; Slicer: the node's image data and IJK-to-RAS matrix) named name (the node's name,
   // used in messages and synthetic volume names). Returns its index, or -1 with ErrorText (more than three volumes,
-  // several components, no voxels).
+  // several components, no voxels). Kept by reference and written when training starts; ijkToRAS null: identity.
   int AddTrainingVolume(vtkImageData *image, vtkMatrix4x4 *ijkToRAS, const std::string &name);
   // Optional, with a single training volume: a label map aligned with it (each slice's class, see MedGenTrain).
   bool SetTrainingLabelMap(vtkImageData *labels, vtkMatrix4x4 *ijkToRAS, const std::string &name);
