@@ -16,6 +16,8 @@ public:
   void setPoints(const std::vector<std::pair<long, double>> &points);
   void clear();
   int pointCount() const;
+  // True when the loss axis is logarithmic: every loss positive and the largest more than 10 times the smallest.
+  bool isLogScale() const;
   QSize sizeHint() const override;
 
 protected:

@@ -10,6 +10,7 @@
 
 class vtkImageData;
 class vtkMedGenLogic;
+class QPushButton;
 
 class qMedGenPreviewGrid : public QWidget
 {
@@ -33,12 +34,29 @@ public:
   QString className() const;
   // Refreshes the class picker from the logic's model.
   void updateClasses();
+  // Nearest-neighbour tiles (the default: every model pixel stays visible) or smoothly interpolated ones.
+  void setSmoothPixels(bool smooth);
+  // The seed of the newest samples: 1 (the training preview's) until New seed, which adds one each time.
+  int seed() const;
+  bool isSampling() const;
+  // What "Export..." does once a file name is chosen: vtkMedGenLogic::ExportSamples, its outcome in the status line.
+  bool exportSamplesTo(const QString &path);
+
+  // The widgets a test or the Slicer module drives.
+  int tileCount() const; // tiles shown
+  QWidget *tileWidget(int index) const;
+  QPushButton *newSeedButton() const;
+  QPushButton *addToSceneButton() const;
+  QPushButton *exportButton() const;
+  QString statusText() const;
 
 signals:
   void addToSceneRequested(const std::vector<int> &picks); // the selected tile, or all when none is selected
   void samplingFinished(bool ok);
 
 public slots:
+  // Shows the logic's newest training preview; false (status line says why) when there is none yet.
+  bool loadTrainingPreview();
   // Starts a sampling job with a new seed (the previous + 1) and the chosen class; the grid fills when it ends.
   void sampleNewSeed();
   // Asks for a file name and calls vtkMedGenLogic::ExportSamples.
