@@ -3,12 +3,8 @@
 #include "qSlicerMedGenModuleWidget.h"
 #include "ui_qSlicerMedGenModuleWidget.h"
 
-#include <QFileInfo>
-#include <QRegularExpression>
 #include <QStringList>
 
-#include <vtkImageData.h>
-#include <vtkNew.h>
 
 #include <vtkMRMLLabelMapVolumeNode.h>
 #include <vtkMRMLScalarVolumeNode.h>
@@ -31,8 +27,6 @@ public:
 
   qMedGenTrainingPanel *TrainingPanel = nullptr;
   qMedGenPreviewGrid *PreviewGrid = nullptr;
-  // Where the grid's images came from ("training preview", "seed 7"): part of a synthetic volume's name.
-  QString GridOrigin;
 };
 
 qSlicerMedGenModuleWidget::qSlicerMedGenModuleWidget(QWidget *parent)
@@ -70,10 +64,8 @@ void qSlicerMedGenModuleWidget::setup()
           &qSlicerMedGenModuleWidget::onTrainingStarted);
   connect(d->TrainingPanel, &qMedGenTrainingPanel::trainingFinished, this,
           &qSlicerMedGenModuleWidget::onTrainingFinished);
-  connect(d->TrainingPanel, &qMedGenTrainingPanel::previewUpdated, this,
-          &qSlicerMedGenModuleWidget::showTrainingPreview);
-  connect(d->PreviewGrid, &qMedGenPreviewGrid::samplingFinished, this,
-          &qSlicerMedGenModuleWidget::onSamplingFinished);
+  connect(d->TrainingPanel, &qMedGenTrainingPanel::previewUpdated, d->PreviewGrid,
+          &qMedGenPreviewGrid::loadTrainingPreview);
   connect(d->PreviewGrid, &qMedGenPreviewGrid::addToSceneRequested, this,
           &qSlicerMedGenModuleWidget::addSyntheticVolume);
 }
@@ -117,18 +109,6 @@ void qSlicerMedGenModuleWidget::updateTrainingInput()
   d->InputStatusLabel->setText(status);
 }
 
-void qSlicerMedGenModuleWidget::showTrainingPreview()
-{
-  Q_D(qSlicerMedGenModuleWidget);
-  vtkSlicerMedGenLogic *logic = d->logic(this);
-  vtkNew<vtkImageData> preview;
-  if (logic && logic->GetMedGenLogic()->LoadTrainingPreview(preview))
-  {
-    d->PreviewGrid->setSlices(preview);
-    d->GridOrigin = tr("training preview");
-  }
-}
-
 void qSlicerMedGenModuleWidget::onTrainingStarted()
 {
   Q_D(qSlicerMedGenModuleWidget);
@@ -141,27 +121,7 @@ void qSlicerMedGenModuleWidget::onTrainingFinished(bool ok)
   d->TrainingDataCollapsibleButton->setEnabled(true);
   if (ok)
   {
-    d->PreviewGrid->updateClasses();
-    this->showTrainingPreview();
-  }
-}
-
-void qSlicerMedGenModuleWidget::onSamplingFinished(bool ok)
-{
-  Q_D(qSlicerMedGenModuleWidget);
-  vtkSlicerMedGenLogic *logic = d->logic(this);
-  if (!ok || !logic)
-  {
-    return;
-  }
-  // The grid filled itself; the samples file's name (samples/seed<N>.nrrd) says which seed drew them.
-  vtkNew<vtkImageData> samples;
-  std::string fileName;
-  if (logic->GetMedGenLogic()->LoadSamples(samples, &fileName))
-  {
-    const QString baseName = QFileInfo(QString::fromStdString(fileName)).completeBaseName();
-    const QRegularExpressionMatch seed = QRegularExpression("^seed(\\d+)$").match(baseName);
-    d->GridOrigin = seed.hasMatch() ? tr("seed %1").arg(seed.captured(1)) : baseName;
+    d->PreviewGrid->loadTrainingPreview();
   }
 }
 
@@ -174,7 +134,7 @@ void qSlicerMedGenModuleWidget::addSyntheticVolume(const std::vector<int> &picks
     return;
   }
   vtkMRMLScalarVolumeNode *volume = logic->AddSyntheticVolumeNode(
-    d->PreviewGrid->slices(), picks, logic->GetTrainingVolumeNode(0), d->GridOrigin.toStdString());
+    d->PreviewGrid->slices(), picks, logic->GetTrainingVolumeNode(0), d->PreviewGrid->origin().toStdString());
   if (!volume)
   {
     d->SyntheticStatusLabel->setText(QString::fromStdString(logic->GetErrorText()));

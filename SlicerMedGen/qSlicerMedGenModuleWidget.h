@@ -25,15 +25,13 @@ public:
 public slots:
   // Hands the selected volumes (and label map) to the logic again; the status line says what was refused.
   void updateTrainingInput();
-  // Shows the newest training preview in the grid.
-  void showTrainingPreview();
-  // Adds the grid's images picks as a synthetic volume node on the first training volume's grid.
+  // Adds the grid's images picks as a synthetic volume node on the first training volume's grid, named after where
+  // the images came from (qMedGenPreviewGrid::origin).
   void addSyntheticVolume(const std::vector<int> &picks);
 
 protected slots:
   void onTrainingStarted();
   void onTrainingFinished(bool ok);
-  void onSamplingFinished(bool ok);
 
 protected:
   QScopedPointer<qSlicerMedGenModuleWidgetPrivate> d_ptr;

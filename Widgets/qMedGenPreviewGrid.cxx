@@ -108,6 +108,7 @@ struct qMedGenPreviewGrid::Private
   bool Smooth = false;
   int Seed = 1;
   bool ShowingSamples = false; // the grid shows the logic's newest samples file, which Export copies
+  QString Origin;
   QString SamplingClass;
 
   QLabel *Caption = nullptr;
@@ -126,7 +127,8 @@ struct qMedGenPreviewGrid::Private
   void renderTiles();
   void showWindowLevel(); // spin boxes and sliders follow Window and Level
   void updateButtons();
-  void showSlices(vtkImageData *slices, const QString &caption, bool samples);
+  // origin: where the slices came from ("seed 3", "training preview (seed 1)"; "" when set from outside).
+  void showSlices(vtkImageData *slices, const QString &origin, bool samples);
   void pollSampling();
   double windowOfSlider(int position) const { return (DataMax - DataMin) * 2.0 * std::max(position, 1) / SliderSteps; }
   double levelOfSlider(int position) const { return DataMin + (DataMax - DataMin) * position / SliderSteps; }
@@ -207,8 +209,9 @@ qMedGenPreviewGrid::Private::updateButtons()
 }
 
 void
-qMedGenPreviewGrid::Private::showSlices(vtkImageData *slices, const QString &caption, bool samples)
+qMedGenPreviewGrid::Private::showSlices(vtkImageData *slices, const QString &origin, bool samples)
 {
+  this->Origin = origin;
   this->ShowingSamples = samples;
   this->Selected = -1;
   this->Slices = vtkSmartPointer<vtkImageData>::New();
@@ -264,7 +267,7 @@ qMedGenPreviewGrid::Private::showSlices(vtkImageData *slices, const QString &cap
     this->buildTiles();
   this->renderTiles();
   this->showWindowLevel();
-  this->Caption->setText(caption);
+  this->Caption->setText(origin.isEmpty() ? tr("Synthetic images") : tr("Synthetic images: %1").arg(origin));
   this->updateButtons();
 }
 
@@ -288,7 +291,7 @@ qMedGenPreviewGrid::Private::pollSampling()
     if (ok)
     {
       const QString classText = this->SamplingClass.isEmpty() ? QString() : tr(", class %1").arg(this->SamplingClass);
-      this->showSlices(samples, tr("Synthetic images: seed %1%2").arg(this->Seed).arg(classText), true);
+      this->showSlices(samples, tr("seed %1%2").arg(this->Seed).arg(classText), true);
       this->Status->setText(tr("Seed %1: %2 synthetic images in %3 (marked synthetic).")
                               .arg(this->Seed)
                               .arg(this->Count)
@@ -423,7 +426,7 @@ qMedGenPreviewGrid::setLogic(vtkMedGenLogic *logic)
 void
 qMedGenPreviewGrid::setSlices(vtkImageData *slices)
 {
-  d->showSlices(slices, tr("Synthetic images"), false);
+  d->showSlices(slices, QString(), false);
 }
 
 vtkImageData *
@@ -514,6 +517,12 @@ qMedGenPreviewGrid::seed() const
   return d->Seed;
 }
 
+QString
+qMedGenPreviewGrid::origin() const
+{
+  return d->Origin;
+}
+
 bool
 qMedGenPreviewGrid::isSampling() const
 {
@@ -535,7 +544,7 @@ qMedGenPreviewGrid::loadTrainingPreview()
     return false;
   }
   this->updateClasses();
-  d->showSlices(preview, tr("Synthetic images: training preview (seed 1)"), false);
+  d->showSlices(preview, tr("training preview (seed 1)"), false);
   d->Status->setText(tr("The newest training preview."));
   return true;
 }

@@ -38,6 +38,9 @@ public:
   void setSmoothPixels(bool smooth);
   // The seed of the newest samples: 1 (the training preview's) until New seed, which adds one each time.
   int seed() const;
+  // Where the slices shown came from: "training preview (seed 1)", "seed 3", "seed 4, class label 2"; "" when they
+  // were given by setSlices. The Slicer module names synthetic volumes with it.
+  QString origin() const;
   bool isSampling() const;
   // What "Export..." does once a file name is chosen: vtkMedGenLogic::ExportSamples, its outcome in the status line.
   bool exportSamplesTo(const QString &path);
