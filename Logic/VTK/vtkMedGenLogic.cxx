@@ -18,13 +18,19 @@
 #include "vtkMedGenJob.h"
 #include "vtkNew.h"
 #include "vtkObjectFactory.h"
+#include "vtkFieldData.h"
 #include "vtkPointData.h"
+#include "vtkStringArray.h"
+#include "vtksys/Directory.hxx"
 #include "vtksys/SystemTools.hxx"
 
 vtkStandardNewMacro(vtkMedGenLogic);
 
 namespace
 {
+// The field-data array that tags loaded slices with the axis of the model that drew them.
+const char *const AxisArrayName = "MedGen.Axis";
+
 
 constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 constexpr size_t MaxTrainingVolumes = 3;
@@ -331,10 +337,12 @@ vtkMedGenLogic::StartTraining(const TrainingSettings &settings, bool restart)
   in.TrainingArguments = args;
 
   // A new model makes the old monitor files meaningless; a continued one keeps them (MedGenTrain trims loss.csv).
+  // The old model goes too: a Stop before the new run's first checkpoint, then Resume, must not continue it.
   if (restart)
   {
     for (const char *name : { "loss.csv", "preview.nrrd" })
       vtksys::SystemTools::RemoveFile(Join(monitor, name));
+    vtksys::SystemTools::RemoveFile(Join(work, "model.safetensors"));
     args.push_back("--restart");
   }
   return this->Internal->LaunchTraining(this, program, work, args);
@@ -363,6 +371,15 @@ vtkMedGenLogic::Internals::LaunchTraining(vtkMedGenLogic *self, const std::strin
                                           const std::vector<std::string> &args)
 {
   vtksys::SystemTools::RemoveFile(Join(work, "monitor/progress.json")); // the new run writes its own at once
+  // Staging folders a killed run left in the monitor folder (".preview.nrrd.medgen-<pid>-<n>": a cancelled preview).
+  vtksys::Directory monitor;
+  if (monitor.Load(Join(work, "monitor")))
+    for (unsigned long i = 0; i < monitor.GetNumberOfFiles(); ++i)
+    {
+      const std::string name = monitor.GetFile(i);
+      if (name.size() > 1 && name[0] == '.' && name.find(".medgen-") != std::string::npos)
+        vtksys::SystemTools::RemoveADirectory(Join(work, "monitor/" + name));
+    }
   this->FileStatus = TrainingStatus();
   this->FileStatus.loss = NaN;
   this->FileState.clear();
@@ -507,7 +524,7 @@ vtkMedGenLogic::LoadTrainingPreview(vtkImageData *slices)
     return false;
   }
   vtkNew<vtkMatrix4x4> ijkToRAS;
-  return medgen::ReadVolume(path, slices, ijkToRAS, this->ErrorText);
+  return medgen::ReadVolume(path, slices, ijkToRAS, this->ErrorText) && this->TagWithModelAxis(slices);
 }
 
 std::string
@@ -665,7 +682,7 @@ vtkMedGenLogic::LoadSamples(vtkImageData *slices, std::string *fileName)
   if (!this->Internal->FinishedSamplesFile(this, path))
     return false;
   vtkNew<vtkMatrix4x4> ijkToRAS;
-  if (!medgen::ReadVolume(path, slices, ijkToRAS, this->ErrorText))
+  if (!medgen::ReadVolume(path, slices, ijkToRAS, this->ErrorText) || !this->TagWithModelAxis(slices))
     return false;
   if (fileName)
     *fileName = path;
@@ -709,7 +726,23 @@ vtkMedGenLogic::MakeSyntheticVolume(vtkImageData *slices, const std::vector<int>
                       std::to_string(this->GetNumberOfTrainingVolumes()) + " added)";
     return false;
   }
-  // The axis the model's slices were cut along, as its checkpoint notes it.
+  // The axis of the model that drew the slices (tagged when they were loaded; a later model may use another),
+  // else the current model's.
+  std::string axis;
+  vtkStringArray *tag =
+    slices ? vtkStringArray::SafeDownCast(slices->GetFieldData()->GetAbstractArray(AxisArrayName)) : nullptr;
+  if (tag && tag->GetNumberOfValues() == 1)
+    axis = tag->GetValue(0);
+  else if (!this->ModelAxis(axis))
+    return false;
+  const InputVolume &source = this->Internal->Volumes[static_cast<size_t>(sourceIndex)];
+  return medgen::SyntheticVolume(slices, picks, source.image, source.ijkToRAS, axis, out, outIJKToRAS,
+                                 this->ErrorText);
+}
+
+bool
+vtkMedGenLogic::ModelAxis(std::string &axis)
+{
   const std::string model = this->GetModelFileName();
   if (model.empty())
   {
@@ -717,16 +750,29 @@ vtkMedGenLogic::MakeSyntheticVolume(vtkImageData *slices, const std::vector<int>
     return false;
   }
   Checkpoint checkpoint(model);
-  const char *axis = checkpoint.ckpt ? mg_checkpoint_metadata(checkpoint.ckpt, "run.axis") : nullptr;
-  if (!axis)
+  const char *note = checkpoint.ckpt ? mg_checkpoint_metadata(checkpoint.ckpt, "run.axis") : nullptr;
+  if (!note)
   {
     this->ErrorText = checkpoint.ckpt ? model + ": no run.axis note (the axis its slices were cut along)"
                                       : checkpoint.error;
     return false;
   }
-  const InputVolume &source = this->Internal->Volumes[static_cast<size_t>(sourceIndex)];
-  return medgen::SyntheticVolume(slices, picks, source.image, source.ijkToRAS, axis, out, outIJKToRAS,
-                                 this->ErrorText);
+  axis = note;
+  return true;
+}
+
+bool
+vtkMedGenLogic::TagWithModelAxis(vtkImageData *slices)
+{
+  std::string axis;
+  if (!this->ModelAxis(axis))
+    return false;
+  vtkNew<vtkStringArray> tag;
+  tag->SetName(AxisArrayName);
+  tag->InsertNextValue(axis);
+  slices->GetFieldData()->RemoveArray(AxisArrayName);
+  slices->GetFieldData()->AddArray(tag);
+  return true;
 }
 
 void

@@ -67,9 +67,11 @@ public:
     int previewSeconds = 30;         // at least this long between training previews
     int threads = 0;
   };
-  // Writes the training input and starts MedGenTrain. restart: start a new model even when the work folder holds
-  // one (else training continues it when its settings match). false when a training or sampling job is running, no
-  // volume was added, or the input cannot be written.
+  // Writes the training input and starts MedGenTrain. restart: a new model; the work folder's model and monitor
+  // files are removed first, so a Stop before the new run's first checkpoint and a Resume start the new run again
+  // rather than continue the old model. Without restart, MedGenTrain continues the folder's model with the network
+  // size and seed stored in it, and refuses another model type, axis, slice size or intensity window. false when a
+  // training or sampling job is running, no volume was added, or the input cannot be written.
   bool StartTraining(const TrainingSettings &settings, bool restart);
   // Kills the training job; the last checkpoint stays. ResumeTraining starts it again with the same settings.
   void CancelTraining();
@@ -97,7 +99,8 @@ public:
   TrainingStatus PollTraining();
   // (step, loss) of every step so far, the whole run including before a resume; updated by PollTraining.
   const std::vector<std::pair<long, double>> &GetLossHistory() const { return this->LossHistory; }
-  // The newest training preview (size x size x n, source units) into slices; false when none yet.
+  // The newest training preview (size x size x n, source units) into slices; false when none yet. Loaded slices
+  // carry the training axis of the model that drew them (field data "MedGen.Axis"), for MakeSyntheticVolume.
   bool LoadTrainingPreview(vtkImageData *slices);
   // The trained model (work folder's model.safetensors); "" before one exists.
   std::string GetModelFileName() const;
@@ -126,7 +129,8 @@ public:
   bool ExportSamples(const std::string &path);
 
   // ---- Synthetic volumes ----
-  // picks from slices onto training volume sourceIndex's grid (medgen::SyntheticVolume, with the training axis).
+  // picks from slices onto training volume sourceIndex's grid (medgen::SyntheticVolume, along the axis the slices
+  // carry from LoadSamples or LoadTrainingPreview, else the current model's).
   bool MakeSyntheticVolume(vtkImageData *slices, const std::vector<int> &picks, int sourceIndex, vtkImageData *out,
                            vtkMatrix4x4 *outIJKToRAS);
 
@@ -136,6 +140,10 @@ protected:
 
 private:
   vtkMedGenLogic(const vtkMedGenLogic &) = delete;
+  // The current model's training axis (its run.axis note); false with ErrorText when there is none.
+  bool ModelAxis(std::string &axis);
+  // Records ModelAxis in slices' field data (array "MedGen.Axis"), where MakeSyntheticVolume looks first.
+  bool TagWithModelAxis(vtkImageData *slices);
   void operator=(const vtkMedGenLogic &) = delete;
   struct Internals;
   Internals *Internal;

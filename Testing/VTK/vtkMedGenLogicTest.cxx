@@ -342,6 +342,28 @@ TestTrainAndSample(const Volume &volume)
           Contains(logic->GetErrorText(), "no training volume 1"),
         "a source index out of range is refused: " + logic->GetErrorText());
 
+  // A new model along another axis, stopped before its first checkpoint and resumed: Start removed the old (axial)
+  // model, so Resume starts the sagittal run again instead of continuing the old model (MedGenTrain would refuse the
+  // axis change: the run could not finish). The axial samples loaded before still map back axially.
+  vtkMedGenLogic::TrainingSettings sagittal = TinyGan(100);
+  sagittal.axis = "sagittal";
+  sagittal.checkpointInterval = 1000; // the only checkpoint comes at the end
+  Check(logic->StartTraining(sagittal, true), "a sagittal run starts: " + logic->GetErrorText());
+  Check(logic->GetModelFileName().empty(), "Start removed the old model: " + logic->GetModelFileName());
+  status = PollTrainingUntil(logic, [](const vtkMedGenLogic::TrainingStatus &s) { return s.step > 5; });
+  logic->CancelTraining();
+  Check(logic->ResumeTraining(), "the sagittal run resumes: " + logic->GetErrorText());
+  status = PollTrainingToEnd(logic);
+  Check(status.state == vtkMedGenLogic::Finished && status.step == 100,
+        Format("the resumed sagittal run finishes from its start (state %d, step %ld: %s)", status.state, status.step,
+               status.message.c_str()));
+  Check(logic->MakeSyntheticVolume(samples, { 0, 1 }, 0, synthetic, syntheticIJKToRAS),
+        "the axial samples still make a volume: " + logic->GetErrorText());
+  synthetic->GetDimensions(syntheticDims);
+  Check(syntheticDims[0] == sourceDims[0] && syntheticDims[1] == sourceDims[1] && syntheticDims[2] == 2,
+        Format("along the axis of the model that drew them, axial (%d %d %d)", syntheticDims[0], syntheticDims[1],
+               syntheticDims[2]));
+
   // Exports keep the synthetic mark; formats that would drop it are refused.
   for (const char *name : { "export.nrrd", "export.mha", "export.nhdr" })
   {
