@@ -2,6 +2,7 @@
 #include "vtkSlicerMedGenLogic.h"
 
 #include <vtkImageData.h>
+#include <vtkIntArray.h>
 #include <vtkMatrix4x4.h>
 #include <vtkNew.h>
 #include <vtkObjectFactory.h>
@@ -131,6 +132,18 @@ bool vtkSlicerMedGenLogic::SetTrainingLabelMapNode(vtkMRMLLabelMapVolumeNode *no
     return false;
   }
   return true;
+}
+
+void vtkSlicerMedGenLogic::SetMRMLSceneInternal(vtkMRMLScene *newScene)
+{
+  vtkNew<vtkIntArray> events;
+  events->InsertNextValue(vtkMRMLScene::EndCloseEvent);
+  this->SetAndObserveMRMLSceneEventsInternal(newScene, events);
+}
+
+void vtkSlicerMedGenLogic::OnMRMLSceneEndClose()
+{
+  this->ClearTrainingInput();
 }
 
 void vtkSlicerMedGenLogic::ClearTrainingInput()

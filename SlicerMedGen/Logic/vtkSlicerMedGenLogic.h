@@ -40,7 +40,7 @@ public:
   // -> <lib>/cli-modules[/<intDir>] (intDir: the build configuration folder of multi-configuration builds, "" else).
   static std::string CLIDirectoryForModuleLibrary(const std::string &moduleLibraryPath, const std::string &intDir);
   // Points the jobs at the CLI modules beside moduleLibraryPath and at the work folder <Slicer temporary folder>/MedGen
-  // (kept between sessions, so training again continues the model). Called by the module's setup().
+  // (Start trains a new model there; Resume continues the last one). Called by the module's setup().
   void ConfigureDirectories(const std::string &moduleLibraryPath, const std::string &intDir);
 
   // ---- Training input ----
@@ -68,6 +68,10 @@ public:
 protected:
   vtkSlicerMedGenLogic();
   ~vtkSlicerMedGenLogic() override;
+  // Observes the scene's EndCloseEvent: node IDs are reused after a close, so the training input is forgotten then
+  // (a running job goes on with the files it was given).
+  void SetMRMLSceneInternal(vtkMRMLScene *newScene) override;
+  void OnMRMLSceneEndClose() override;
 
 private:
   vtkSlicerMedGenLogic(const vtkSlicerMedGenLogic &) = delete;
