@@ -1,5 +1,6 @@
-// vtkMedGenJob.h's implementation over KWSys Process (vtksys), which runs a program portably, sends its output to
-// files and kills it with every process it started (the whole tree: a CLI module's helpers die with it).
+// vtkMedGenJob.h's implementation over POSIX fork/exec and waitpid. Not KWSys Process: it installs a process-wide
+// SIGCHLD handler, and so does the other copy of KWSys in Slicer (ITK's, which runs CLI modules), so that with both
+// running one of them never saw its child end. No signal handler here: Poll asks waitpid without waiting.
 #include "vtkMedGenJob.h"
 
 #include <algorithm>
@@ -9,8 +10,17 @@
 #include <sstream>
 #include <vector>
 
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
 #include "vtkObjectFactory.h"
-#include "vtksys/Process.h"
 #include "vtksys/SystemTools.hxx"
 
 vtkStandardNewMacro(vtkMedGenJob);
@@ -19,9 +29,7 @@ namespace
 {
 
 #ifdef _WIN32
-const char *const NullDevice = "NUL";
-#else
-const char *const NullDevice = "/dev/null";
+#error "vtkMedGenJob runs programs with POSIX fork/exec; a Windows build needs CreateProcess here"
 #endif
 
 // How many of stderr's last lines ErrorText keeps, read from at most this many of its last bytes.
@@ -76,21 +84,76 @@ LastLines(const std::string &path)
 
 struct vtkMedGenJob::Internals
 {
-  vtksysProcess *Process = nullptr;
+  pid_t Pid = -1;           // the running job, leader of its own process group; -1 when none
   std::string ProgramName; // the program's file name, for messages
   std::string StdoutPath, StderrPath;
   std::streamoff StdoutParsed = 0; // bytes of stdout already read: whole lines only
 
-  ~Internals() { this->Release(); }
   // Reads stdout's new whole lines (and a last partial one once the program has ended) into job's progress.
   void ReadNewOutput(vtkMedGenJob *job, bool ended);
-  void Release()
-  {
-    if (this->Process)
-      vtksysProcess_Delete(this->Process);
-    this->Process = nullptr;
-  }
+  // Starts command with stdin from /dev/null and stdout, stderr into the log files, in a process group of its own,
+  // with no other descriptor of ours; on Linux it is killed when the thread that started it dies. An error message
+  // (empty on success).
+  std::string Spawn(const std::vector<const char *> &command);
 };
+
+std::string
+vtkMedGenJob::Internals::Spawn(const std::vector<const char *> &command)
+{
+  const int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const int out = open(this->StdoutPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int err = open(this->StderrPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int report[2] = { -1, -1 }; // the child writes exec's errno here; closed by a successful exec
+  std::string problem;
+  if (in < 0 || out < 0 || err < 0)
+    problem = std::string("cannot open its log files (") + std::strerror(errno) + ")";
+  else if (pipe2(report, O_CLOEXEC) != 0)
+    problem = std::string("cannot start (") + std::strerror(errno) + ")";
+  const long maxFd = sysconf(_SC_OPEN_MAX);
+  pid_t pid = problem.empty() ? fork() : -1;
+  if (pid == 0)
+  {
+    // The child: async-signal-safe calls only until exec.
+    setpgid(0, 0);
+#ifdef __linux__
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    for (long fd = 3; fd < (maxFd > 0 && maxFd < 65536 ? maxFd : 65536); ++fd)
+      if (fd != report[1])
+        close(static_cast<int>(fd));
+    execv(command[0], const_cast<char *const *>(command.data()));
+    const int why = errno;
+    (void)!write(report[1], &why, sizeof why);
+    _exit(127);
+  }
+  if (problem.empty() && pid < 0)
+    problem = std::string("cannot start (") + std::strerror(errno) + ")";
+  for (int fd : { in, out, err, report[1] })
+    if (fd >= 0)
+      close(fd);
+  if (pid > 0)
+  {
+    setpgid(pid, pid); // also here: the group must exist before a Cancel can signal it
+    int why = 0;
+    ssize_t got;
+    while ((got = read(report[0], &why, sizeof why)) < 0 && errno == EINTR)
+    {
+    }
+    if (got == static_cast<ssize_t>(sizeof why))
+    {
+      waitpid(pid, nullptr, 0);
+      problem = std::string("cannot start (") + std::strerror(why) + ")";
+      pid = -1;
+    }
+  }
+  if (report[0] >= 0)
+    close(report[0]);
+  this->Pid = pid > 0 ? pid : -1;
+  return problem;
+}
 
 vtkMedGenJob::vtkMedGenJob()
   : Internal(new Internals)
@@ -111,7 +174,6 @@ vtkMedGenJob::Start(const std::string &program, const std::vector<std::string> &
     this->ErrorText = program + ": not started, " + this->Internal->ProgramName + " is still running";
     return false;
   }
-  this->Internal->Release();
   this->JobState = Failed; // until it runs
   this->Progress = 0.0;
   this->Comment.clear();
@@ -146,25 +208,10 @@ vtkMedGenJob::Start(const std::string &program, const std::vector<std::string> &
   for (const std::string &arg : args)
     command.push_back(arg.c_str());
   command.push_back(nullptr);
-  vtksysProcess *process = vtksysProcess_New();
-  this->Internal->Process = process;
-  if (!process || !vtksysProcess_SetCommand(process, command.data()) ||
-      !vtksysProcess_SetPipeFile(process, vtksysProcess_Pipe_STDIN, NullDevice) ||
-      !vtksysProcess_SetPipeFile(process, vtksysProcess_Pipe_STDOUT, this->Internal->StdoutPath.c_str()) ||
-      !vtksysProcess_SetPipeFile(process, vtksysProcess_Pipe_STDERR, this->Internal->StderrPath.c_str()))
+  const std::string problem = this->Internal->Spawn(command);
+  if (!problem.empty())
   {
-    this->ErrorText = program + ": cannot start (out of memory)";
-    this->Internal->Release();
-    return false;
-  }
-  // Its own process group (and, on UNIX, session): a Ctrl+C meant for the caller does not reach it.
-  vtksysProcess_SetOption(process, vtksysProcess_Option_CreateProcessGroup, 1);
-  vtksysProcess_Execute(process);
-  if (vtksysProcess_GetState(process) != vtksysProcess_State_Executing)
-  {
-    const char *why = vtksysProcess_GetErrorString(process);
-    this->ErrorText = program + ": cannot start (" + (why ? why : "unknown error") + ")";
-    this->Internal->Release();
+    this->ErrorText = program + ": " + problem;
     return false;
   }
   this->JobState = Running;
@@ -216,44 +263,35 @@ vtkMedGenJob::Poll()
 {
   if (!this->IsRunning())
     return this->JobState;
-  double noWait = 0.0;
-  const bool ended = vtksysProcess_WaitForExit(this->Internal->Process, &noWait) != 0;
+  int status = 0;
+  const pid_t reaped = waitpid(this->Internal->Pid, &status, WNOHANG);
+  const bool ended = reaped != 0; // the child, or -1: it is gone (reaped elsewhere)
   this->Internal->ReadNewOutput(this, ended);
   if (!ended)
     return this->JobState;
 
-  vtksysProcess *process = this->Internal->Process;
   const std::string stderrTail = LastLines(this->Internal->StderrPath);
   const std::string &name = this->Internal->ProgramName;
-  switch (vtksysProcess_GetState(process))
+  this->JobState = Failed;
+  this->ExitCode = -1;
+  if (reaped < 0)
+    this->ErrorText = name + ": lost track of the process (" + std::strerror(errno) + ")";
+  else if (WIFEXITED(status))
   {
-    case vtksysProcess_State_Exited:
-      this->ExitCode = vtksysProcess_GetExitValue(process);
-      this->JobState = this->ExitCode == 0 ? Succeeded : Failed;
-      if (this->ExitCode != 0)
-        this->ErrorText =
-          stderrTail.empty() ? name + ": exited with code " + std::to_string(this->ExitCode) : stderrTail;
-      break;
-    case vtksysProcess_State_Exception:
-      this->ExitCode = -1;
-      this->JobState = Failed;
-      this->ErrorText = name + ": " + vtksysProcess_GetExceptionString(process) +
-                        (stderrTail.empty() ? std::string() : "\n" + stderrTail);
-      break;
-    case vtksysProcess_State_Killed: // by someone else: Cancel() sets its own state
-      this->ExitCode = -1;
-      this->JobState = Failed;
-      this->ErrorText = name + ": killed";
-      break;
-    default: // Error (waiting for the child failed) or Expired (no timeout is set)
-    {
-      const char *why = vtksysProcess_GetErrorString(process);
-      this->ExitCode = -1;
-      this->JobState = Failed;
-      this->ErrorText = name + ": " + (why ? why : "lost track of the process");
-    }
+    this->ExitCode = WEXITSTATUS(status);
+    if (this->ExitCode == 0)
+      this->JobState = Succeeded;
+    else
+      this->ErrorText = stderrTail.empty() ? name + ": exited with code " + std::to_string(this->ExitCode) : stderrTail;
   }
-  this->Internal->Release();
+  else if (WIFSIGNALED(status))
+  {
+    const int signal = WTERMSIG(status);
+    // Cancel() sets its own state: a kill seen here came from someone else.
+    this->ErrorText = name + ": " + (signal == SIGKILL ? std::string("killed") : std::string(strsignal(signal))) +
+                      (stderrTail.empty() ? std::string() : "\n" + stderrTail);
+  }
+  this->Internal->Pid = -1;
   this->Modified();
   return this->JobState;
 }
@@ -272,10 +310,12 @@ vtkMedGenJob::Cancel()
 {
   if (this->Poll() != Running) // a job that has just ended keeps its outcome
     return;
-  vtksysProcess_Kill(this->Internal->Process);
-  vtksysProcess_WaitForExit(this->Internal->Process, nullptr); // reaped by Kill: returns at once
+  kill(-this->Internal->Pid, SIGKILL); // the whole group: a CLI module's helpers die with it
+  while (waitpid(this->Internal->Pid, nullptr, 0) < 0 && errno == EINTR)
+  {
+  }
+  this->Internal->Pid = -1;
   this->Internal->ReadNewOutput(this, true);
-  this->Internal->Release();
   this->JobState = Cancelled;
   this->ExitCode = -1;
   this->Modified();

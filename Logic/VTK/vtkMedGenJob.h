@@ -33,7 +33,7 @@ public:
   State Poll();
   // Blocks until the job ends or seconds pass (polling); returns the state.
   State Wait(double seconds);
-  // Kills the job and every process it started (SIGKILL down its process tree); State becomes Cancelled. Nothing
+  // Kills the job and every process it started (SIGKILL to its process group); State becomes Cancelled. Nothing
   // when not running.
   void Cancel();
 

@@ -12,7 +12,11 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "itkTestCheck.h"
+#include "itksys/Process.h"
 #include "vtkMedGenJob.h"
 #include "vtkNew.h"
 #include "vtksys/SystemTools.hxx"
@@ -211,6 +215,36 @@ TestDestructorKills()
   Check(child > 0 && WaitUntilGone(child), "the destructor killed the job");
 }
 
+// Slicer runs CLI modules with ITK's copy of KWSys Process, which catches SIGCHLD. A job must neither hide that run's
+// end nor miss its own (KWSys in the job made one of the two wait forever).
+static void
+TestBesideKWSysProcess()
+{
+  const char *sleepOne[] = { "/bin/sleep", "1", nullptr };
+  itksysProcess *cli = itksysProcess_New();
+  itksysProcess_SetCommand(cli, sleepOne);
+  itksysProcess_Execute(cli);
+  vtkNew<vtkMedGenJob> job;
+  Check(StartScript(job, "sleep 1"), "a job starts beside a KWSys process: " + job->GetErrorText());
+  double timeout = 8.0;
+  Check(itksysProcess_WaitForExit(cli, &timeout) == 1 && itksysProcess_GetState(cli) == itksysProcess_State_Exited,
+        "the KWSys process is seen to end");
+  itksysProcess_Delete(cli);
+  Check(job->Wait(8.0) == vtkMedGenJob::Succeeded, "and so is the job");
+}
+
+// A descriptor the caller opened without close-on-exec (Slicer's files and sockets) is not handed to the job.
+static void
+TestNoInheritedDescriptors()
+{
+  const int fd = open(Scratch("inherited").c_str(), O_WRONLY | O_CREAT, 0644);
+  vtkNew<vtkMedGenJob> job;
+  Check(StartScript(job, "[ ! -e /proc/$$/fd/" + std::to_string(fd) + " ]"), "the job starts: " + job->GetErrorText());
+  Check(fd >= 3 && job->Wait(10.0) == vtkMedGenJob::Succeeded,
+        "the job does not hold the caller's descriptor " + std::to_string(fd));
+  close(fd);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -228,5 +262,7 @@ main(int argc, char *argv[])
   TestPartialLines();
   TestCancel();
   TestDestructorKills();
+  TestBesideKWSysProcess();
+  TestNoInheritedDescriptors();
   return medgen_test::Finish();
 }
