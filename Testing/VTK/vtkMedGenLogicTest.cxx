@@ -348,8 +348,11 @@ TestTrainAndSample(const Volume &volume)
   vtkMedGenLogic::TrainingSettings sagittal = TinyGan(100);
   sagittal.axis = "sagittal";
   sagittal.checkpointInterval = 1000; // the only checkpoint comes at the end
+  const std::string staging = Scratch("work/monitor/.preview.nrrd.medgen-1-0"); // as a cancelled preview leaves it
+  vtksys::SystemTools::MakeDirectory(staging);
   Check(logic->StartTraining(sagittal, true), "a sagittal run starts: " + logic->GetErrorText());
   Check(logic->GetModelFileName().empty(), "Start removed the old model: " + logic->GetModelFileName());
+  Check(!vtksys::SystemTools::FileExists(staging), "and a cancelled preview's staging folder");
   status = PollTrainingUntil(logic, [](const vtkMedGenLogic::TrainingStatus &s) { return s.step > 5; });
   logic->CancelTraining();
   Check(logic->ResumeTraining(), "the sagittal run resumes: " + logic->GetErrorText());
