@@ -18,6 +18,9 @@ int medgen_bench_ddpm(int argc, char **argv);
  * --vs-torch adds PyTorch's times for the same networks and the ratios. The last line: train_step_s=X sample_s=Y
  * peak_rss_mb=Z [...]. */
 int medgen_bench_gan(int argc, char **argv);
+/* MedGen's CNN classifier trained on real images, with or without synthetic ones, scored on real validation images
+ * (augment_pneumonia.sh runs it). The last line: auc=X accuracy=Y real=N synthetic=M val=K. */
+int medgen_bench_augment(int argc, char **argv);
 
 #ifdef __cplusplus
 }

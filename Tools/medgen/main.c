@@ -22,7 +22,8 @@ static void print_usage(FILE *out) {
           "                  --interpolate SEED_A SEED_B)\n"
           "  info FILE       show what a MedGen checkpoint (.safetensors) holds\n"
           "  demo            train a small diffusion model on real brain MRI slices and show its denoising\n"
-          "  bench NAME      measure speed: kernels (against OpenBLAS), ddpm and gan (against PyTorch)\n"
+          "  bench NAME      measure speed: kernels (against OpenBLAS), ddpm and gan (against PyTorch); augment:\n"
+          "                  does synthetic data help a classifier\n"
           "\n"
           "Coming in later versions:\n"
           "  eval            measure how close synthetic images are to real ones\n"
@@ -44,7 +45,9 @@ static void print_bench_usage(FILE *out) {
           "            sgemm speed measured in the same run\n"
           "  ddpm      a diffusion UNet's training and sampling step times (--vs-torch: against PyTorch)\n"
           "  gan       a GAN's training step (discriminator and generator) and sampling times (--vs-torch: against\n"
-          "            PyTorch)\n");
+          "            PyTorch)\n"
+          "  augment   a classifier trained on real images, with or without synthetic ones, scored on real\n"
+          "            validation images (Testing/Benchmarks/augment_pneumonia.sh runs it)\n");
 }
 
 static bool is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help") || !strcmp(arg, "help"); }
@@ -58,6 +61,7 @@ static int cmd_bench(int argc, char **argv) {
   if (!strcmp(argv[1], "kernels")) return medgen_bench_kernels(argc - 1, argv + 1);
   if (!strcmp(argv[1], "ddpm")) return medgen_bench_ddpm(argc - 1, argv + 1);
   if (!strcmp(argv[1], "gan")) return medgen_bench_gan(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "augment")) return medgen_bench_augment(argc - 1, argv + 1);
   fprintf(stderr, "medgen bench: unknown benchmark '%s' (try: medgen bench --help)\n", argv[1]);
   return 2;
 }
