@@ -43,67 +43,70 @@ started=$(date +%s)
 # subset PERCENT SEED: prints the subset's folder, made of hard links: in each class, the files whose
 # sha256("SEED:name") sort first, PERCENT percent of the class (rounded, at least one)
 subset() {
-  pct=$1 seed=$2
-  if [ "$pct" = 100 ]; then echo "$train_dir"; return; fi
-  dir=$work/subsets/p$pct-s$seed
-  if [ ! -f "$dir.done" ]; then
-    rm -rf "$dir"
-    for class in $classes; do
-      mkdir -p "$dir/$class"
-      total=$(LC_ALL=C ls "$train_dir/$class" | wc -l)
-      keep=$(( (total * pct + 50) / 100 ))
-      [ "$keep" -ge 1 ] || keep=1
-      LC_ALL=C ls "$train_dir/$class" | while read -r f; do
-        printf '%s %s\n' "$(printf '%s:%s' "$seed" "$f" | sha256sum | cut -c1-16)" "$f"
-      done | LC_ALL=C sort | head -n "$keep" | cut -d' ' -f2 | sed "s|^|$train_dir/$class/|" | xargs ln -t "$dir/$class"
+  u_pct=$1 u_seed=$2
+  if [ "$u_pct" = 100 ]; then echo "$train_dir"; return; fi
+  u_dir=$work/subsets/p$u_pct-s$u_seed
+  if [ ! -f "$u_dir.done" ]; then
+    rm -rf "$u_dir"
+    for u_class in $classes; do
+      mkdir -p "$u_dir/$u_class"
+      u_total=$(LC_ALL=C ls "$train_dir/$u_class" | wc -l)
+      u_keep=$(( (u_total * u_pct + 50) / 100 ))
+      [ "$u_keep" -ge 1 ] || u_keep=1
+      LC_ALL=C ls "$train_dir/$u_class" | while read -r u_f; do
+        printf '%s %s\n' "$(printf '%s:%s' "$u_seed" "$u_f" | sha256sum | cut -c1-16)" "$u_f"
+      done | LC_ALL=C sort | head -n "$u_keep" | cut -d" " -f2 | sed "s|^|$train_dir/$u_class/|" |
+        xargs ln -t "$u_dir/$u_class"
     done
-    touch "$dir.done"
+    touch "$u_dir.done"
   fi
-  echo "$dir"
+  echo "$u_dir"
 }
 
-# train RUN MODEL DATA SEED [options]: a new run, or the continuation of an interrupted one
+# Functions called directly share the caller's variables (POSIX sh has no locals): each prefixes its own.
+
+# train RUN MODEL DATA SEED STEPS [options]: a new run, or the continuation of an interrupted one
 train() {
-  run=$1 model=$2 data=$3 seed=$4 steps=$5
+  t_run=$1 t_model=$2 t_data=$3 t_seed=$4 t_steps=$5
   shift 5
-  if [ -f "$run/checkpoint.safetensors" ]; then
-    done_steps=$("$medgen" info "$run/checkpoint.safetensors" | sed -n 's/^training: \([0-9]*\) of.*/\1/p')
+  if [ -f "$t_run/checkpoint.safetensors" ]; then
+    t_done=$("$medgen" info "$t_run/checkpoint.safetensors" | sed -n 's/^training: \([0-9]*\) of.*/\1/p')
     # shellcheck disable=SC2086
-    [ "$done_steps" = "$steps" ] || "$medgen" train --resume "$run" --steps "$steps" $threads
+    [ "$t_done" = "$t_steps" ] || "$medgen" train --resume "$t_run" --steps "$t_steps" $threads
   else
     # shellcheck disable=SC2086
-    "$medgen" train --model "$model" --data "$data" --size "$SIZE" --out "$run" --steps "$steps" --batch 32 \
-      --seed "$seed" --checkpoint-every 200 "$@" $threads
+    "$medgen" train --model "$t_model" --data "$t_data" --size "$SIZE" --out "$t_run" --steps "$t_steps" \
+      --batch 32 --seed "$t_seed" --checkpoint-every 200 "$@" $threads
   fi
 }
 
 # synthesize RUN DATA OUT SEED [options]: per class as many images as DATA holds, into OUT/<class>/ (PNG)
 synthesize() {
-  run=$1 data=$2 out=$3 seed=$4
+  s_run=$1 s_data=$2 s_out=$3 s_seed=$4
   shift 4
-  [ -f "$out.done" ] && return
-  rm -rf "$out"
-  mkdir -p "$out"
-  for class in $classes; do
-    n=$(LC_ALL=C ls "$data/$class" | wc -l)
+  [ -f "$s_out.done" ] && return
+  rm -rf "$s_out"
+  mkdir -p "$s_out"
+  for s_class in $classes; do
+    s_n=$(LC_ALL=C ls "$s_data/$s_class" | wc -l)
     # shellcheck disable=SC2086
-    "$medgen" sample --checkpoint "$run/checkpoint.safetensors" --class "$class" --n "$n" --seed "$seed" \
-      --batch 100 --out "$out/$class/" "$@" $threads > /dev/null
+    "$medgen" sample --checkpoint "$s_run/checkpoint.safetensors" --class "$s_class" --n "$s_n" --seed "$s_seed" \
+      --batch 100 --out "$s_out/$s_class/" "$@" $threads > /dev/null
   done
-  touch "$out.done"
+  touch "$s_out.done"
 }
 
 # classify NAME DATA SEED [--extra SYNTHETIC]: one result line (AUC, accuracy) in WORK/scores/NAME
 classify() {
-  name=$1 data=$2 seed=$3
+  c_name=$1 c_data=$2 c_seed=$3
   shift 3
   mkdir -p "$work/scores"
-  [ -s "$work/scores/$name" ] && return
+  [ -s "$work/scores/$c_name" ] && return
   # shellcheck disable=SC2086
-  "$medgen" bench augment --train "$data" "$@" --val "$val_dir" --size "$SIZE" --seed "$seed" \
-    --steps "$CLASSIFIER_STEPS" $threads > "$work/scores/$name.tmp"
-  tail -n 1 "$work/scores/$name.tmp" > "$work/scores/$name"
-  rm -f "$work/scores/$name.tmp"
+  "$medgen" bench augment --train "$c_data" "$@" --val "$val_dir" --size "$SIZE" --seed "$c_seed" \
+    --steps "$CLASSIFIER_STEPS" $threads > "$work/scores/$c_name.tmp"
+  tail -n 1 "$work/scores/$c_name.tmp" > "$work/scores/$c_name"
+  rm -f "$work/scores/$c_name.tmp"
 }
 
 for seed in $SEEDS; do
