@@ -11,9 +11,9 @@
  * class uniformly, then an image of that class) and every image is shifted by up to 2 pixels in x and y, from a
  * host splitmix64 stream seeded by the seed, so the same seed gives the same weights on any thread count.
  * Prediction uses the batch-norm running statistics. Checkpoints hold the weights and running statistics
- * ("model."), the architecture, the class names and the data normalization: what prediction needs, not the
- * optimizer state (a classifier is trained once, not resumed). */
-#include "mg_engine.h"
+ * ("model."), the architecture, the class names, the data normalization and the caller's "run." notes: what
+ * prediction needs, not the optimizer state (a classifier is trained once, not resumed). */
+#include "mg_model_run.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -56,6 +56,7 @@ struct mg_classifier {
   char **class_names;             /* num_classes names, owned */
   double norm_offset, norm_scale; /* the training data's normalization, kept for the checkpoint */
   char *train_config;             /* the training options as JSON (owned), NULL when unknown */
+  mg_run run;                     /* only its "run." notes: a classifier has no resumable run */
 };
 
 /* Blocks for an image size: halvings while the map is even and stays at least 2x2, at most MAX_BLOCKS. */
@@ -113,8 +114,9 @@ static mg_tensor *conv_bn_relu(mg_ctx *ctx, const conv_bn *cb, mg_tensor *x, boo
   return mg_relu(ctx, mg_batch_norm(ctx, h, cb->gamma, cb->beta, cb->mean, cb->var, training, BN_MOMENTUM, BN_EPS));
 }
 
-/* x [n, channels, size, size] -> logits [n, num_classes]. training: batch statistics (and running-stat updates). */
-static mg_tensor *net_forward(mg_classifier *c, mg_tensor *x, bool training) {
+/* x [n, channels, size, size] -> features [n, last block's channels]: the global average of the last block.
+ * training: batch statistics (and running-stat updates). */
+static mg_tensor *net_features(mg_classifier *c, mg_tensor *x, bool training) {
   mg_ctx *ctx = c->ctx;
   mg_tensor *h = x;
   for (int b = 0; b < c->blocks; b++) {
@@ -128,7 +130,12 @@ static mg_tensor *net_forward(mg_classifier *c, mg_tensor *x, bool training) {
   mg_tensor *mean_row = mg_tensor_2d(ctx, 1, hw);
   if (mean_row) mg_fill(ctx, mean_row, 1.0 / hw);
   mg_tensor *pooled = mg_linear(ctx, mg_reshape(ctx, h, 2, (int[]){n * ch, hw}), mean_row, NULL);
-  return mg_linear(ctx, mg_reshape(ctx, pooled, 2, (int[]){n, ch}), c->fc_weight, c->fc_bias);
+  return mg_reshape(ctx, pooled, 2, (int[]){n, ch});
+}
+
+/* x -> logits [n, num_classes]: the linear layer on the features. */
+static mg_tensor *net_forward(mg_classifier *c, mg_tensor *x, bool training) {
+  return mg_linear(c->ctx, net_features(c, x, training), c->fc_weight, c->fc_bias);
 }
 
 /* ---- helpers ---- */
@@ -162,6 +169,7 @@ static mg_classifier *classifier_new(mg_ctx *ctx, int size, int channels, int wi
   c->blocks = blocks_for_size(size);
   c->num_classes = num_classes;
   c->norm_scale = 1;
+  mg_run_init(&c->run, ctx, 0, channels, size, num_classes);
   return c;
 }
 
@@ -178,6 +186,7 @@ void mg_classifier_free(mg_classifier *c) {
   for (int i = 0; i < c->num_classes; i++) free(c->class_names[i]);
   free(c->class_names);
   free(c->train_config);
+  mg_run_free(&c->run);
   free(c);
 }
 
@@ -188,6 +197,18 @@ const char *mg_classifier_class_name(const mg_classifier *c, int index) {
 }
 
 int mg_classifier_image_size(const mg_classifier *c) { return c ? c->size : 0; }
+
+int mg_classifier_channels(const mg_classifier *c) { return c ? c->channels : 0; }
+
+int mg_classifier_feature_dim(const mg_classifier *c) { return c ? last_channels(c) : 0; }
+
+mg_status mg_classifier_set_note(mg_classifier *c, const char *key, const char *value) {
+  if (!c) return MG_ERR_INVALID_ARGUMENT;
+  mg_clear_error(c->ctx);
+  return mg_run_set_note(&c->run, "mg_classifier_set_note", key, value);
+}
+
+const char *mg_classifier_note(const mg_classifier *c, const char *key) { return c ? mg_run_note(&c->run, key) : NULL; }
 
 /* ---- training ---- */
 mg_classifier_options mg_classifier_default_options(void) {
@@ -411,47 +432,71 @@ mg_status mg_classifier_train(mg_ctx *ctx, const mg_dataset *data, const mg_clas
   return MG_OK;
 }
 
-/* ---- prediction ---- */
-mg_status mg_classifier_predict(mg_classifier *c, const float *images, int count, int32_t *labels, float *probs) {
-  const char *fn = "mg_classifier_predict";
-  if (!c) return MG_ERR_INVALID_ARGUMENT;
+/* ---- prediction and features ---- */
+/* The checks prediction and features share; fn names the call. */
+static mg_status check_images(mg_classifier *c, const char *fn, const float *images, int count) {
   mg_ctx *ctx = c->ctx;
-  mg_clear_error(ctx);
   if (!images) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%s: images is NULL", fn);
-  if (!labels && !probs) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%s: labels and probs are both NULL", fn);
   if (count < 1) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%s: %d images: need at least one", fn, count);
-  if (check_pixels(ctx, fn, images, count, c->channels, c->size) != MG_OK) return mg_ctx_status(ctx);
+  return check_pixels(ctx, fn, images, count, c->channels, c->size);
+}
 
-  const int S = c->size, K = c->num_classes;
+/* The network in inference mode over count images, in batches: out receives count rows of the logits (logits
+ * true) or of the features. Failures are recorded in ctx. */
+static void run_batches(mg_classifier *c, const float *images, int count, bool logits, float *out) {
+  mg_ctx *ctx = c->ctx;
+  const int S = c->size, dim = logits ? c->num_classes : last_channels(c);
   const size_t per = (size_t)c->channels * S * S;
   const int batch = PREDICT_PIXELS / (S * S) > 1 ? PREDICT_PIXELS / (S * S) : 1;
-  float *logits = malloc((size_t)batch * K * sizeof *logits);
-  if (!logits) return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
   bool grad = mg_set_grad_enabled(ctx, false);
   for (int i0 = 0; i0 < count && mg_ok(ctx); i0 += batch) {
     int n = count - i0 < batch ? count - i0 : batch;
     mg_step_begin(ctx);
     mg_tensor *x = mg_tensor_4d(ctx, n, c->channels, S, S);
     if (x) mg_tensor_upload(ctx, x, images + (size_t)i0 * per, x->numel);
-    mg_tensor *out = net_forward(c, x, false);
-    if (out) mg_tensor_download(ctx, out, logits, (int64_t)n * K);
-    if (!mg_ok(ctx)) break;
-    for (int i = 0; i < n; i++) {
-      const float *row = logits + (size_t)i * K;
-      int best = 0;
-      for (int k = 1; k < K; k++)
-        if (row[k] > row[best]) best = k;
-      if (labels) labels[i0 + i] = best;
-      if (!probs) continue;
-      /* softmax, stable: exponents relative to the largest logit */
-      double sum = 0;
-      for (int k = 0; k < K; k++) sum += exp((double)row[k] - row[best]);
-      for (int k = 0; k < K; k++) probs[(size_t)(i0 + i) * K + k] = (float)(exp((double)row[k] - row[best]) / sum);
-    }
+    mg_tensor *y = logits ? net_forward(c, x, false) : net_features(c, x, false);
+    if (y) mg_tensor_download(ctx, y, out + (size_t)i0 * dim, (int64_t)n * dim);
   }
   mg_set_grad_enabled(ctx, grad);
+}
+
+mg_status mg_classifier_predict(mg_classifier *c, const float *images, int count, int32_t *labels, float *probs) {
+  const char *fn = "mg_classifier_predict";
+  if (!c) return MG_ERR_INVALID_ARGUMENT;
+  mg_ctx *ctx = c->ctx;
+  mg_clear_error(ctx);
+  if (!labels && !probs) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%s: labels and probs are both NULL", fn);
+  if (check_images(c, fn, images, count) != MG_OK) return mg_ctx_status(ctx);
+
+  const int K = c->num_classes;
+  float *logits = malloc((size_t)count * K * sizeof *logits);
+  if (!logits) return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  run_batches(c, images, count, true, logits);
+  for (int i = 0; i < count && mg_ok(ctx); i++) {
+    const float *row = logits + (size_t)i * K;
+    int best = 0;
+    for (int k = 1; k < K; k++)
+      if (row[k] > row[best]) best = k;
+    if (labels) labels[i] = best;
+    if (!probs) continue;
+    /* softmax, stable: exponents relative to the largest logit */
+    double sum = 0;
+    for (int k = 0; k < K; k++) sum += exp((double)row[k] - row[best]);
+    for (int k = 0; k < K; k++) probs[(size_t)i * K + k] = (float)(exp((double)row[k] - row[best]) / sum);
+  }
   free(logits);
   return mg_ok(ctx) ? MG_OK : mg_rewrap_error(ctx, "mg_classifier_predict: ", "");
+}
+
+mg_status mg_classifier_features(mg_classifier *c, const float *images, int count, float *features) {
+  const char *fn = "mg_classifier_features";
+  if (!c) return MG_ERR_INVALID_ARGUMENT;
+  mg_ctx *ctx = c->ctx;
+  mg_clear_error(ctx);
+  if (!features) return mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%s: features is NULL", fn);
+  if (check_images(c, fn, images, count) != MG_OK) return mg_ctx_status(ctx);
+  run_batches(c, images, count, false, features);
+  return mg_ok(ctx) ? MG_OK : mg_rewrap_error(ctx, "mg_classifier_features: ", "");
 }
 
 /* ---- checkpoints ---- */
@@ -502,6 +547,8 @@ mg_status mg_classifier_save(mg_classifier *c, const char *path, char *err, size
   mg_checkpoint_writer_add_metadata(w, "data.classes", classes);
   mg_checkpoint_writer_add_metadata(w, "data.normalization", norm);
   if (c->train_config) mg_checkpoint_writer_add_metadata(w, "train.config", c->train_config);
+  for (int i = 0; i < c->run.n_notes; i++)
+    mg_checkpoint_writer_add_metadata(w, c->run.notes[2 * i], c->run.notes[2 * i + 1]);
   cJSON_free(classes);
   mg_status s;
   if (!mg_ok(ctx)) {
@@ -607,6 +654,11 @@ static mg_status load_data_metadata(mg_classifier *c, const mg_checkpoint *ckpt)
   text = mg_checkpoint_metadata(ckpt, "train.config");
   if (text && !(c->train_config = strdup(text)))
     return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+  for (int i = 0; i < mg_checkpoint_metadata_count(ckpt); i++) {
+    const char *key, *value;
+    mg_checkpoint_metadata_at(ckpt, i, &key, &value);
+    if (!strncmp(key, "run.", 4) && mg_run_set_note(&c->run, path, key, value) != MG_OK) return mg_ctx_status(ctx);
+  }
   return MG_OK;
 }
 

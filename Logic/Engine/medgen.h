@@ -462,6 +462,19 @@ mg_status mg_classifier_load(mg_ctx *ctx, const mg_checkpoint *ckpt, mg_classifi
 int mg_classifier_num_classes(const mg_classifier *c);
 const char *mg_classifier_class_name(const mg_classifier *c, int index);
 int mg_classifier_image_size(const mg_classifier *c);
+int mg_classifier_channels(const mg_classifier *c);
+/* Length of a feature vector: the channels of the last block. */
+int mg_classifier_feature_dim(const mg_classifier *c);
+/* The features the classifier decides on: for each of count images (as mg_classifier_predict takes them), the global
+ * average of its last block's output, the vector the final linear layer reads. features receives
+ * count * mg_classifier_feature_dim values. Batch-norm running statistics, so an image's features do not depend on
+ * the other images in the call; bit-identical on any thread count. MedGen's evaluation metrics are computed in this
+ * space (see Logic/Eval/FeatureExtractor/README.md). */
+mg_status mg_classifier_features(mg_classifier *c, const float *images, int count, float *features);
+/* Notes kept in the checkpoint, as mg_ddpm_set_note / mg_ddpm_note: keys start with "run." (e.g. the accuracy on
+ * held-out images and the recipe that trained it). */
+mg_status mg_classifier_set_note(mg_classifier *c, const char *key, const char *value);
+const char *mg_classifier_note(const mg_classifier *c, const char *key);
 void mg_classifier_free(mg_classifier *c);
 
 #ifdef __cplusplus

@@ -7,6 +7,11 @@
  * - training and prediction give the same bits with 1 and 2 threads; probabilities sum to 1 and agree with labels;
  *   an image classified alone gets the same probabilities as in a batch (batch norm uses its running statistics);
  * - save -> load (another context) -> the same probabilities bit for bit, with names, size and metadata;
+ * - features: 4*width values per image, the input of the final linear layer (softmax of fc(features) gives the
+ *   probabilities), bit-identical on 1 and 2 threads and alone or in a batch; "run." notes survive save and load;
+ *   bad feature and note arguments are refused with messages. It writes DIR/parity_model.safetensors (the
+ *   classifier, saved) and DIR/parity_outputs.safetensors (images, features, logits) for classifier_reference.py,
+ *   which runs the same network in PyTorch on the checkpoint's weights (test classifier_parity);
  * - a checkpoint of another model, one without model.config and one whose config disagrees with its tensors are
  *   refused with messages naming the file; bad datasets, options and predict arguments are refused. */
 #include "medgen.h"
@@ -278,6 +283,146 @@ static void test_save_load(mg_classifier *c, const float *test, const char *dir)
   remove(path);
 }
 
+enum { N_PARITY = 12 }; /* images in the PyTorch comparison */
+
+/* Features of n images on the context's threads; NULL on failure (reported). */
+static float *features_of(mg_classifier *c, const float *images, int n) {
+  float *f = malloc((size_t)n * mg_classifier_feature_dim(c) * sizeof *f);
+  mg_status s = mg_classifier_features(c, images, n, f);
+  if (tu_check(s == MG_OK, "features: %s", mg_status_string(s))) return f;
+  free(f);
+  return NULL;
+}
+
+/* Writes the classifier and what it computes on the first N_PARITY images, for classifier_reference.py. */
+static void write_parity(mg_classifier *c, const float *test, const float *features, const float *logits,
+                         const char *dir) {
+  char path[1024], err[1024];
+  snprintf(path, sizeof path, "%s/parity_model.safetensors", dir);
+  tu_check(mg_classifier_save(c, path, err, sizeof err) == MG_OK, "save %s: %s", path, err);
+  const int F = mg_classifier_feature_dim(c);
+  mg_checkpoint_writer *w = mg_checkpoint_writer_new();
+  mg_checkpoint_writer_add_tensor(w, "images", 4, (int64_t[]){N_PARITY, 1, S, S}, test);
+  mg_checkpoint_writer_add_tensor(w, "features", 2, (int64_t[]){N_PARITY, F}, features);
+  mg_checkpoint_writer_add_tensor(w, "logits", 2, (int64_t[]){N_PARITY, K}, logits);
+  snprintf(path, sizeof path, "%s/parity_outputs.safetensors", dir);
+  tu_check(mg_checkpoint_writer_save(w, path, err, sizeof err) == MG_OK, "save %s: %s", path, err);
+  mg_checkpoint_writer_free(w);
+}
+
+static void test_features(mg_ctx *ctx, mg_classifier *c, const float *test, const char *dir) {
+  const int F = mg_classifier_feature_dim(c);
+  tu_check(F == 4 * 8 && mg_classifier_channels(c) == 1, "feature dim %d (expected 32), channels %d", F,
+           mg_classifier_channels(c));
+  float *f[2] = {NULL, NULL};
+  for (int k = 0; k < 2; k++) {
+    mg_context_set_threads(ctx, k + 1);
+    f[k] = features_of(c, test, N_TEST);
+  }
+  tu_check(f[0] && f[1] && !memcmp(f[0], f[1], (size_t)N_TEST * F * sizeof(float)),
+           "features on 1 and 2 threads must be the same bits");
+  float *p = probabilities(c, test, N_TEST, NULL), *one = features_of(c, test + (size_t)3 * S * S, 1);
+  if (!f[0] || !p || !one) goto done;
+  bool alone = true;
+  for (int j = 0; j < F; j++) alone = alone && fabsf(one[j] - f[0][(size_t)3 * F + j]) <= 1e-5f * (1 + fabsf(one[j]));
+  tu_check(alone, "an image's features alone must be those it gets in a batch");
+
+  /* the features are what the final linear layer reads: softmax(fc(features)) == the probabilities */
+  char path[1024], err[1024];
+  snprintf(path, sizeof path, "%s/features.safetensors", dir);
+  mg_checkpoint *ck = NULL;
+  mg_checkpoint_tensor wt, bt;
+  if (!tu_check(mg_classifier_save(c, path, err, sizeof err) == MG_OK &&
+                    mg_checkpoint_load(path, &ck, err, sizeof err) == MG_OK,
+                "save and reload: %s", err) ||
+      !tu_check(mg_checkpoint_find(ck, "model.fc.weight", &wt) == MG_OK && wt.numel == (int64_t)K * F &&
+                    mg_checkpoint_find(ck, "model.fc.bias", &bt) == MG_OK,
+                "model.fc.weight [%d, %d] and model.fc.bias must be saved", K, F)) {
+    mg_checkpoint_free(ck);
+    goto done;
+  }
+  float logits[N_TEST * K];
+  double worst = 0;
+  for (int i = 0; i < N_TEST; i++) {
+    double z[K], top = -INFINITY, sum = 0;
+    for (int k = 0; k < K; k++) {
+      z[k] = bt.data[k];
+      for (int j = 0; j < F; j++) z[k] += (double)wt.data[k * F + j] * f[0][(size_t)i * F + j];
+      logits[i * K + k] = (float)z[k];
+      top = z[k] > top ? z[k] : top;
+    }
+    for (int k = 0; k < K; k++) sum += exp(z[k] - top);
+    for (int k = 0; k < K; k++) worst = fmax(worst, fabs(exp(z[k] - top) / sum - p[i * K + k]));
+  }
+  tu_check(worst <= 1e-5, "softmax(fc(features)) must give the probabilities: differs by %.3g", worst);
+  mg_checkpoint_free(ck);
+  remove(path);
+  write_parity(c, test, f[0], logits, dir);
+done:
+  free(f[0]);
+  free(f[1]);
+  free(p);
+  free(one);
+}
+
+static void test_notes(mg_classifier *c, const char *dir) {
+  tu_check(mg_classifier_set_note(c, "run.val_accuracy", "0.5") == MG_OK &&
+               mg_classifier_set_note(c, "run.recipe", "a first recipe") == MG_OK &&
+               mg_classifier_set_note(c, "run.recipe", "medgen train --model classifier") == MG_OK,
+           "set_note must take run. keys and replace a value");
+  tu_check(!strcmp(mg_classifier_note(c, "run.recipe"), "medgen train --model classifier") &&
+               !mg_classifier_note(c, "run.absent") && !mg_classifier_note(c, NULL) && !mg_classifier_note(NULL, "x"),
+           "note: the last value set, NULL when absent");
+  char path[1024], err[1024];
+  snprintf(path, sizeof path, "%s/notes.safetensors", dir);
+  mg_checkpoint *ck = NULL;
+  mg_ctx *ctx = tu_ctx(1);
+  mg_classifier *loaded = NULL;
+  if (tu_check(mg_classifier_save(c, path, err, sizeof err) == MG_OK &&
+                   mg_checkpoint_load(path, &ck, err, sizeof err) == MG_OK,
+               "save and reload: %s", err) &&
+      tu_check(mg_classifier_load(ctx, ck, &loaded) == MG_OK, "load: %s", mg_context_error(ctx))) {
+    const char *recipe = mg_classifier_note(loaded, "run.recipe");
+    const char *acc = mg_classifier_note(loaded, "run.val_accuracy");
+    tu_check(recipe && !strcmp(recipe, "medgen train --model classifier") && acc && !strcmp(acc, "0.5"),
+             "notes after save and load: run.recipe '%s', run.val_accuracy '%s'", recipe ? recipe : "(absent)",
+             acc ? acc : "(absent)");
+    tu_check(mg_checkpoint_metadata(ck, "run.recipe") != NULL, "the notes must be checkpoint metadata");
+  }
+  mg_classifier_free(loaded);
+  mg_checkpoint_free(ck);
+  mg_context_free(ctx);
+  remove(path);
+}
+
+/* A call refused with MG_ERR_INVALID_ARGUMENT and a message (the context's, read right after) that says says. */
+static void expect_invalid(mg_ctx *ctx, const char *what, mg_status s, const char *says) {
+  const char *msg = mg_context_error(ctx);
+  tu_check(s == MG_ERR_INVALID_ARGUMENT, "%s: %s, expected invalid argument", what, mg_status_string(s));
+  tu_check(strstr(msg, says) != NULL, "%s: message '%s' should say '%s'", what, msg, says);
+}
+
+static void test_bad_feature_arguments(mg_ctx *ctx, mg_classifier *c, const float *images) {
+  float *f = malloc((size_t)2 * mg_classifier_feature_dim(c) * sizeof *f);
+  float *bad = malloc((size_t)2 * S * S * sizeof *bad);
+  memcpy(bad, images, (size_t)2 * S * S * sizeof *bad);
+  bad[S * S + 2 * S + 7] = INFINITY; /* image 1, pixel (7,2) */
+  expect_invalid(ctx, "NULL features", mg_classifier_features(c, images, 2, NULL), "features is NULL");
+  expect_invalid(ctx, "NULL images", mg_classifier_features(c, NULL, 2, f), "images is NULL");
+  expect_invalid(ctx, "no images", mg_classifier_features(c, images, 0, f), "at least one");
+  expect_invalid(ctx, "an infinite pixel", mg_classifier_features(c, bad, 2, f),
+                 "mg_classifier_features: image 1, channel 0, pixel (7,2)");
+  expect_invalid(ctx, "a note key without run.", mg_classifier_set_note(c, "val_accuracy", "1"), "\"run.\"");
+  expect_invalid(ctx, "the note key run.", mg_classifier_set_note(c, "run.", "1"), "\"run.\"");
+  expect_invalid(ctx, "a NULL note value", mg_classifier_set_note(c, "run.x", NULL), "mg_classifier_set_note");
+  tu_check(mg_classifier_features(NULL, images, 1, f) == MG_ERR_INVALID_ARGUMENT &&
+               mg_classifier_feature_dim(NULL) == 0 && mg_classifier_channels(NULL) == 0 &&
+               mg_classifier_set_note(NULL, "run.x", "1") == MG_ERR_INVALID_ARGUMENT,
+           "a NULL classifier must be refused");
+  free(bad);
+  free(f);
+}
+
 static void expect_refused(mg_ctx *ctx, const char *what, const mg_dataset *d, const mg_classifier_options *o,
                            const char *says) {
   mg_classifier *c = (mg_classifier *)ctx;
@@ -372,7 +517,10 @@ int main(int argc, char **argv) {
     test_learns(c, test_images, test_labels, &log);
     test_threads(&d, test_images, ctx, c);
     test_save_load(c, test_images, dir);
+    test_features(ctx, c, test_images, dir);
+    test_notes(c, dir);
     test_bad_inputs(ctx, c, train_images, train_labels);
+    test_bad_feature_arguments(ctx, c, test_images);
   }
   test_cancel(ctx, &d);
   test_shuffled(train_images, test_images, test_labels);

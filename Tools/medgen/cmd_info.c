@@ -4,6 +4,7 @@
 #include "medgen.h"
 #include "medgen_commands.h"
 
+#include <cJSON.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -220,6 +221,54 @@ static bool print_gan_summary(const mg_checkpoint *c) {
   return true;
 }
 
+/* A number field of a JSON object, or NAN. */
+static double json_number(const cJSON *o, const char *field) {
+  const cJSON *item = cJSON_GetObjectItemCaseSensitive(o, field);
+  return cJSON_IsNumber(item) ? item->valuedouble : NAN;
+}
+
+/* What a classifier checkpoint is (MedGen's feature extractor is one); false (reported) when the engine cannot use
+ * it. Width and training settings come from the metadata the loader has accepted. */
+static bool print_classifier_summary(const mg_checkpoint *c) {
+  mg_ctx *ctx = NULL;
+  mg_classifier *m = NULL;
+  char err[512];
+  mg_context_options o = {MG_DEVICE_CPU, 1};
+  if (mg_context_create(&o, &ctx, err, sizeof err) != MG_OK) {
+    fprintf(stderr, "medgen info: %s\n", err);
+    return false;
+  }
+  if (mg_classifier_load(ctx, c, &m) != MG_OK) {
+    fprintf(stderr, "medgen info: a classifier checkpoint the engine cannot use: %s\n", mg_context_error(ctx));
+    mg_context_free(ctx);
+    return false;
+  }
+  cJSON *config = cJSON_Parse(mg_checkpoint_metadata(c, "model.config"));
+  cJSON *train = cJSON_Parse(mg_checkpoint_metadata(c, "train.config")); /* NULL when absent */
+  cJSON *norm = cJSON_Parse(mg_checkpoint_metadata(c, "data.normalization"));
+  const int size = mg_classifier_image_size(m), channels = mg_classifier_channels(m);
+  printf("model: image classifier (CNN) for %dx%d images with %d channel%s, width %g, %g blocks; features: %d values "
+         "(the global average of the last block, mg_classifier_features)\n", size, size, channels,
+         channels == 1 ? "" : "s", json_number(config, "width"), json_number(config, "blocks"),
+         mg_classifier_feature_dim(m));
+  if (train)
+    printf("training: %g steps, batch %g, learning rate %g, seed %g, class-balanced batches, shifts up to %g pixels\n",
+           json_number(train, "steps"), json_number(train, "batch"), json_number(train, "learning_rate"),
+           json_number(train, "seed"), json_number(train, "max_shift"));
+  if (norm)
+    printf("data: intensities %g to %g; ", json_number(norm, "offset") - json_number(norm, "scale"),
+           json_number(norm, "offset") + json_number(norm, "scale"));
+  for (int i = 0; i < mg_classifier_num_classes(m); i++)
+    printf("%s%s%s", i ? ", " : "classes: ", mg_classifier_class_name(m, i),
+           i + 1 == mg_classifier_num_classes(m) ? "\n" : "");
+  cJSON_Delete(config);
+  cJSON_Delete(train);
+  cJSON_Delete(norm);
+  mg_classifier_free(m);
+  mg_context_free(ctx);
+  return true;
+}
+
 int medgen_cmd_info(int argc, char **argv) {
   bool all = false;
   const char *path = NULL;
@@ -257,7 +306,8 @@ int medgen_cmd_info(int argc, char **argv) {
   const char *type = mg_checkpoint_model_type(c);
   /* a model checkpoint the engine cannot use is still listed, and the exit code says so */
   bool unusable = type && ((!strcmp(type, "ddpm") && !print_ddpm_summary(c)) ||
-                           (!strcmp(type, "gan") && !print_gan_summary(c)));
+                           (!strcmp(type, "gan") && !print_gan_summary(c)) ||
+                           (!strcmp(type, "classifier") && !print_classifier_summary(c)));
   print_notes(c);
 
   printf("metadata: %d %s\n", n_meta, n_meta == 1 ? "entry" : "entries");

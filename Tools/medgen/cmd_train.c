@@ -1,6 +1,7 @@
 /* cmd_train.c: `medgen train`: trains a diffusion model (DDPM) or a GAN on a folder of 2D images (one subfolder per
  * class), or on the slices of volumes (NIfTI, NRRD, MetaImage, DICOM series; through the ITK layer, mg_itk.h),
- * classed by folder or by label maps.
+ * classed by folder or by label maps; or an image classifier on a folder of labelled 2D images (trained in one go,
+ * no resume: one checkpoint at the end, with its accuracy on a held-out folder, --val).
  *
  * Writes RUN/checkpoint.safetensors every --checkpoint-every steps and at the end (atomically: an interruption never
  * leaves a broken checkpoint), and RUN/train-log.csv at the end or on interruption. Ctrl-C stops after the current
@@ -22,13 +23,18 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-enum { FOR_BOTH = 0, FOR_DDPM = 1, FOR_GAN = 2 };
+/* The models an option applies to (a mask); a run's model_kind is one of them, 0 while unknown (resume). */
+enum { FOR_DDPM = 1, FOR_GAN = 2, FOR_CLASSIFIER = 4, FOR_GENERATIVE = FOR_DDPM | FOR_GAN, FOR_ALL = 7 };
+enum { MAX_NOTE_OPTIONS = 8 };
 
 typedef struct train_args {
   const char *model, *preset, *out;
   const char **data, **labels;  /* --data's paths and --labels' maps (into argv, or the resumed run's notes) */
   int n_data, n_labels;
-  int model_kind;               /* FOR_DDPM or FOR_GAN; FOR_BOTH while unknown (resume) */
+  const char *val;              /* --val: the classifier's held-out folder (NULL: none) */
+  const char *notes[MAX_NOTE_OPTIONS]; /* --note KEY=VALUE, as given */
+  int n_notes;
+  int model_kind;               /* FOR_DDPM, FOR_GAN or FOR_CLASSIFIER; 0 while unknown (resume) */
   bool resume, unconditional;
   int size, threads, max_per_class;
   const char *axis_name, *window_text; /* volumes: --axis and --window as given (NULL: not given) */
@@ -38,6 +44,7 @@ typedef struct train_args {
   mg_ddpm_train_options ddpm_opt;
   mg_gan_config gan;
   mg_gan_train_options gan_opt;
+  mg_classifier_options cls_opt;
   /* which options the user gave (resume accepts only some) */
   bool given_steps, given_every, given_other;
   const char *channel_mult, *attention; /* comma lists, applied after the preset */
@@ -46,10 +53,12 @@ typedef struct train_args {
 static void print_help(FILE *out) {
   mg_ddpm_train_options d = mg_ddpm_default_train_options();
   mg_gan_train_options g = mg_gan_default_train_options();
+  mg_classifier_options c = mg_classifier_default_options();
   fprintf(out,
           "Usage: medgen train --model ddpm|gan --data FOLDER --out RUN [options]\n"
           "       medgen train --model ddpm|gan --data VOLUME... [--labels MAP...] --out RUN [options]\n"
           "       medgen train --resume RUN [--data ...] [--steps N]\n"
+          "       medgen train --model classifier --data FOLDER --out RUN [--val FOLDER] [options]\n"
           "\n"
           "Trains a diffusion model or a GAN on your images. FOLDER holds one subfolder per class (the folder names\n"
           "become the class names, e.g. MedNIST/HeadCT/*.jpeg), or the images directly for an unconditional model.\n"
@@ -63,10 +72,12 @@ static void print_help(FILE *out) {
           "the highest label covering at least 10 of its voxels (\"label V\"), else \"background\".\n"
           "The run folder RUN receives checkpoint.safetensors (every --checkpoint-every steps and at the end) and\n"
           "train-log.csv. Ctrl-C stops after the current step and saves a checkpoint; --resume RUN continues exactly.\n"
+          "A classifier (a small CNN: MedGen's feature extractor for evaluation) trains on a FOLDER of class\n"
+          "subfolders of 2D images, in one go: RUN receives checkpoint.safetensors and train-log.csv at the end.\n"
           "\n"
           "Data and run:\n"
           "  --model ddpm|gan       the model family: a diffusion model (slow to sample, the best images) or a GAN\n"
-          "                         (one network evaluation per image)\n"
+          "                         (one network evaluation per image); or classifier (see below)\n"
           "  --data PATH...         training images: one folder of 2D images, or volumes (or one folder of them)\n"
           "                         (required; with --resume, defaults to the run's own)\n"
           "  --out RUN              run folder, created if needed (required unless --resume)\n"
@@ -121,11 +132,20 @@ static void print_help(FILE *out) {
           "  --ada, --no-ada        adapt the probability to the discriminator's overfitting (default: on)\n"
           "  --ada-target X         ADA's target for r_t = E[sign(D(real))] (default %g)\n"
           "  --ada-kimg X           thousands of images over which p may move by 1 (default %g)\n"
+          "Classifier (--model classifier; also --data FOLDER, --out, --size (a multiple of 4 from 16 to 256),\n"
+          "--max-per-class, --steps (default %d), --batch (default %d), --seed, --threads):\n"
+          "  --lr X                 peak AdamW learning rate (default %g)\n"
+          "  --width N              channels of the first block, doubled per block up to 4x (default %d); the\n"
+          "                         feature vector has 4*N values\n"
+          "  --val FOLDER           held-out images in the same class subfolders: prints the accuracy per class and\n"
+          "                         overall, and keeps it in the checkpoint (notes run.val_accuracy, run.val_images)\n"
+          "  --note run.KEY=VALUE   a note kept in the checkpoint (up to %d), e.g. the recipe that trained it\n"
           "  -h, --help             show this help\n",
           (long long)d.steps, (long long)g.steps, d.batch, g.batch, d.ema_decay, g.ema_decay,
           (long long)d.checkpoint_every, (unsigned long long)d.seed, d.learning_rate, (long long)d.warmup_steps,
           d.min_lr_ratio, d.weight_decay, d.clip_norm, d.class_dropout, g.lr_g, g.lr_d, g.beta1, g.beta2,
-          g.augment_p, g.ada_target, g.ada_kimg);
+          g.augment_p, g.ada_target, g.ada_kimg, c.steps, c.batch, c.learning_rate, c.width,
+          MAX_NOTE_OPTIONS);
 }
 
 /* "1,2,2" -> values; returns the count, or -1 when malformed. */
@@ -161,17 +181,20 @@ enum { OPT_FLAG, OPT_VALUE, OPT_LIST /* one or more values, up to the next "--" 
 typedef struct option_spec {
   const char *name;
   int kind;
-  int model; /* FOR_BOTH, or the one model that takes it */
+  int models; /* the models that take it (FOR_* mask) */
 } option_spec;
 
 static const option_spec OPTIONS[] = {
-    {"--model", OPT_VALUE, FOR_BOTH}, {"--data", OPT_LIST, FOR_BOTH}, {"--out", OPT_VALUE, FOR_BOTH},
-    {"--axis", OPT_VALUE, FOR_BOTH}, {"--window", OPT_VALUE, FOR_BOTH}, {"--labels", OPT_LIST, FOR_BOTH},
-    {"--size", OPT_VALUE, FOR_BOTH}, {"--max-per-class", OPT_VALUE, FOR_BOTH}, {"--unconditional", OPT_FLAG, FOR_BOTH},
-    {"--resume", OPT_VALUE, FOR_BOTH}, {"--steps", OPT_VALUE, FOR_BOTH}, {"--batch", OPT_VALUE, FOR_BOTH},
-    {"--ema-decay", OPT_VALUE, FOR_BOTH}, {"--flip", OPT_FLAG, FOR_BOTH}, {"--checkpoint-every", OPT_VALUE, FOR_BOTH},
-    {"--seed", OPT_VALUE, FOR_BOTH}, {"--threads", OPT_VALUE, FOR_BOTH}, {"--preset", OPT_VALUE, FOR_BOTH},
-    {"--lr", OPT_VALUE, FOR_DDPM}, {"--warmup", OPT_VALUE, FOR_DDPM}, {"--min-lr-ratio", OPT_VALUE, FOR_DDPM},
+    {"--model", OPT_VALUE, FOR_ALL}, {"--data", OPT_LIST, FOR_ALL}, {"--out", OPT_VALUE, FOR_ALL},
+    {"--axis", OPT_VALUE, FOR_GENERATIVE}, {"--window", OPT_VALUE, FOR_GENERATIVE},
+    {"--labels", OPT_LIST, FOR_GENERATIVE}, {"--size", OPT_VALUE, FOR_ALL}, {"--max-per-class", OPT_VALUE, FOR_ALL},
+    {"--unconditional", OPT_FLAG, FOR_GENERATIVE}, {"--resume", OPT_VALUE, FOR_GENERATIVE},
+    {"--steps", OPT_VALUE, FOR_ALL}, {"--batch", OPT_VALUE, FOR_ALL}, {"--ema-decay", OPT_VALUE, FOR_GENERATIVE},
+    {"--flip", OPT_FLAG, FOR_GENERATIVE}, {"--checkpoint-every", OPT_VALUE, FOR_GENERATIVE},
+    {"--seed", OPT_VALUE, FOR_ALL}, {"--threads", OPT_VALUE, FOR_ALL}, {"--preset", OPT_VALUE, FOR_GENERATIVE},
+    {"--val", OPT_VALUE, FOR_CLASSIFIER}, {"--note", OPT_VALUE, FOR_CLASSIFIER},
+    {"--lr", OPT_VALUE, FOR_DDPM | FOR_CLASSIFIER}, {"--warmup", OPT_VALUE, FOR_DDPM},
+    {"--min-lr-ratio", OPT_VALUE, FOR_DDPM},
     {"--weight-decay", OPT_VALUE, FOR_DDPM}, {"--clip", OPT_VALUE, FOR_DDPM},
     {"--class-dropout", OPT_VALUE, FOR_DDPM}, {"--schedule", OPT_VALUE, FOR_DDPM},
     {"--prediction", OPT_VALUE, FOR_DDPM}, {"--timesteps", OPT_VALUE, FOR_DDPM},
@@ -179,27 +202,29 @@ static const option_spec OPTIONS[] = {
     {"--attention", OPT_VALUE, FOR_DDPM}, {"--mid-attention", OPT_VALUE, FOR_DDPM},
     {"--res-blocks", OPT_VALUE, FOR_DDPM}, {"--head-channels", OPT_VALUE, FOR_DDPM},
     {"--groups", OPT_VALUE, FOR_DDPM}, {"--temb-channels", OPT_VALUE, FOR_DDPM}, {"--dropout", OPT_VALUE, FOR_DDPM},
-    {"--latent", OPT_VALUE, FOR_GAN}, {"--width", OPT_VALUE, FOR_GAN}, {"--lr-g", OPT_VALUE, FOR_GAN},
+    {"--latent", OPT_VALUE, FOR_GAN}, {"--width", OPT_VALUE, FOR_GAN | FOR_CLASSIFIER}, {"--lr-g", OPT_VALUE, FOR_GAN},
     {"--lr-d", OPT_VALUE, FOR_GAN}, {"--beta1", OPT_VALUE, FOR_GAN}, {"--beta2", OPT_VALUE, FOR_GAN},
     {"--loss", OPT_VALUE, FOR_GAN}, {"--augment-p", OPT_VALUE, FOR_GAN}, {"--ada", OPT_FLAG, FOR_GAN},
     {"--no-ada", OPT_FLAG, FOR_GAN}, {"--ada-target", OPT_VALUE, FOR_GAN}, {"--ada-kimg", OPT_VALUE, FOR_GAN},
 };
 enum { N_OPTIONS = sizeof OPTIONS / sizeof *OPTIONS };
 
-/* Applies one option; false when the value is malformed or out of range. Options both models take go into both
- * option sets (only the chosen model's is used); model options go into the preset chosen beforehand. */
+/* Applies one option; false when the value is malformed or out of range. Options several models take go into each
+ * one's option set (only the chosen model's is used); model options go into the preset chosen beforehand. */
 static bool apply(train_args *a, const char *name, const char *v) {
   long n = 0;
   double x = 0;
   mg_unet_config *u = &a->ddpm.unet;
   mg_ddpm_train_options *o = &a->ddpm_opt;
   mg_gan_train_options *g = &a->gan_opt;
+  mg_classifier_options *c = &a->cls_opt;
 #define IS(s) (!strcmp(name, s))
 #define LONG(lo, hi, dst) (cli_parse_long(v, lo, hi, &n) ? ((dst) = n, true) : false)
 #define REAL(lo, hi, dst) (cli_parse_double(v, lo, hi, &x) ? ((dst) = x, true) : false)
   if (IS("--resume")) return (a->out = v), (a->resume = true);
   if (IS("--threads")) return LONG(1, 1024, a->threads);
-  if (IS("--steps")) return (a->given_steps = true), LONG(1, 1000000000L, o->steps) && (g->steps = o->steps, true);
+  if (IS("--steps"))
+    return (a->given_steps = true), LONG(1, 1000000000L, o->steps) && (g->steps = c->steps = (int)o->steps, true);
   if (IS("--checkpoint-every"))
     return (a->given_every = true), LONG(0, 1000000000L, o->checkpoint_every) &&
                                         (g->checkpoint_every = o->checkpoint_every, true);
@@ -212,11 +237,15 @@ static bool apply(train_args *a, const char *name, const char *v) {
   if (IS("--max-per-class")) return LONG(1, 100000000, a->max_per_class);
   if (IS("--axis")) return (a->axis_name = v), mg_itk_axis_parse(v, &a->axis);
   if (IS("--window")) return (a->window_text = v), parse_window(v, &a->window_low, &a->window_high);
-  if (IS("--batch")) return LONG(1, 1024, o->batch) && (g->batch = o->batch, true);
+  if (IS("--batch")) return LONG(1, 1024, o->batch) && (g->batch = c->batch = o->batch, true);
   if (IS("--ema-decay")) return REAL(0, 0.999999, o->ema_decay) && (g->ema_decay = o->ema_decay, true);
-  if (IS("--seed")) return cli_parse_u64(v, &o->seed) && (g->seed = o->seed, true);
+  if (IS("--seed")) return cli_parse_u64(v, &o->seed) && (g->seed = c->seed = o->seed, true);
+  if (IS("--val")) return (a->val = v), true;
+  if (IS("--note"))
+    return a->n_notes < MAX_NOTE_OPTIONS && !strncmp(v, "run.", 4) && strchr(v, '=') > v + 4 &&
+           (a->notes[a->n_notes++] = v, true);
   /* diffusion model */
-  if (IS("--lr")) return REAL(1e-12, 1, o->learning_rate);
+  if (IS("--lr")) return REAL(1e-12, 1, o->learning_rate) && (c->learning_rate = o->learning_rate, true);
   if (IS("--warmup")) return LONG(0, 1000000000L, o->warmup_steps);
   if (IS("--min-lr-ratio")) return REAL(0, 1, o->min_lr_ratio);
   if (IS("--weight-decay")) return REAL(0, 0.999, o->weight_decay);
@@ -236,7 +265,7 @@ static bool apply(train_args *a, const char *name, const char *v) {
   if (IS("--dropout")) return REAL(0, 0.99, u->dropout);
   /* GAN */
   if (IS("--latent")) return LONG(1, 1024, a->gan.latent_dim);
-  if (IS("--width")) return LONG(4, 512, a->gan.width);
+  if (IS("--width")) return LONG(4, 512, a->gan.width) && (c->width = a->gan.width, true);
   if (IS("--lr-g")) return REAL(1e-12, 1, g->lr_g);
   if (IS("--lr-d")) return REAL(1e-12, 1, g->lr_d);
   if (IS("--beta1")) return REAL(0, 0.9999, g->beta1);
@@ -253,11 +282,21 @@ static bool apply(train_args *a, const char *name, const char *v) {
 #undef REAL
 }
 
+/* The models of a FOR_* mask, for messages: "ddpm", "ddpm or classifier", ... */
+static const char *model_names(int models, char *buf, size_t size) {
+  static const char *const names[] = {"ddpm", "gan", "classifier"};
+  buf[0] = '\0';
+  for (int k = 0, n = 0; k < 3; k++)
+    if (models & (1 << k)) snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", n++ ? " or " : "", names[k]);
+  return buf;
+}
+
 /* Returns 0 to run, 1 for help, 2 on a usage error (reported). */
 static int parse_args(int argc, char **argv, train_args *a) {
   memset(a, 0, sizeof *a);
   a->ddpm_opt = mg_ddpm_default_train_options();
   a->gan_opt = mg_gan_default_train_options();
+  a->cls_opt = mg_classifier_default_options();
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       print_help(stdout);
@@ -267,11 +306,17 @@ static int parse_args(int argc, char **argv, train_args *a) {
     if (!strcmp(argv[i], "--model") && i + 1 < argc) a->model = argv[i + 1];
   }
   if (a->model) {
-    a->model_kind = !strcmp(a->model, "ddpm") ? FOR_DDPM : !strcmp(a->model, "gan") ? FOR_GAN : -1;
+    a->model_kind = !strcmp(a->model, "ddpm")         ? FOR_DDPM
+                    : !strcmp(a->model, "gan")        ? FOR_GAN
+                    : !strcmp(a->model, "classifier") ? FOR_CLASSIFIER
+                                                      : -1;
     if (a->model_kind < 0) {
-      fprintf(stderr, "medgen train: unknown --model '%s': use ddpm or gan (try: medgen train --help)\n", a->model);
+      fprintf(stderr, "medgen train: unknown --model '%s': use ddpm, gan or classifier (try: medgen train --help)\n",
+              a->model);
       return 2;
     }
+  }
+  if (a->model_kind == FOR_DDPM || a->model_kind == FOR_GAN) {
     char err[512];
     mg_status st = a->model_kind == FOR_GAN
                        ? mg_gan_preset(a->preset ? a->preset : "dcgan-64", &a->gan, err, sizeof err)
@@ -289,9 +334,10 @@ static int parse_args(int argc, char **argv, train_args *a) {
       fprintf(stderr, "medgen train: unknown option '%s' (try: medgen train --help)\n", argv[i]);
       return 2;
     }
-    if (a->model_kind && spec->model && spec->model != a->model_kind) {
+    if (a->model_kind && !(spec->models & a->model_kind)) {
+      char names[64];
       fprintf(stderr, "medgen train: %s is an option of --model %s, not of --model %s (try: medgen train --help)\n",
-              spec->name, spec->model == FOR_GAN ? "gan" : "ddpm", a->model);
+              spec->name, model_names(spec->models, names, sizeof names), a->model);
       return 2;
     }
     if (spec->kind == OPT_LIST) { /* the values stay in argv */
@@ -347,7 +393,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
     return 0;
   }
   if (!a->model) {
-    fprintf(stderr, "medgen train: --model is required: ddpm or gan (try: medgen train --help)\n");
+    fprintf(stderr, "medgen train: --model is required: ddpm, gan or classifier (try: medgen train --help)\n");
     return 2;
   }
   if (!a->data || !a->out) {
@@ -665,6 +711,173 @@ static mg_status create_model(mg_ctx *ctx, train_args *a, const mg_dataset *data
   return mg_ddpm_create(ctx, &a->ddpm, &a->ddpm_opt, &m->ddpm);
 }
 
+/* ---- The classifier: labelled 2D images in, one checkpoint at the end ---- */
+
+/* Prints "; classes: A 10, B 12" for a labelled dataset. */
+static void print_class_counts(const mg_dataset *data) {
+  int counts[MG_MAX_CLASSES] = {0};
+  for (int i = 0; data->labels && i < data->count; i++) counts[data->labels[i]]++;
+  for (int c = 0; c < data->num_classes; c++)
+    printf("%s%s %d", c ? ", " : "; classes: ", data->class_names[c], counts[c]);
+}
+
+/* A note holding path made absolute (the path was just read: realpath fails only when out of memory). */
+static mg_status set_path_note(mg_classifier *c, const char *key, const char *path) {
+  char *absolute = realpath(path, NULL);
+  mg_status st = mg_classifier_set_note(c, key, absolute ? absolute : path);
+  free(absolute);
+  return st;
+}
+
+/* Reads --val at the training size; its classes must be the training ones (by name), its labels are mapped to
+ * theirs. false with the message in err. */
+static bool read_val(const train_args *a, const mg_dataset *train, mg_image_folder *val, char *err, size_t err_size) {
+  if (mg_image_folder_read(a->val, train->size, 0, mg_itk_image_read, val, err, err_size) != MG_OK) return false;
+  mg_dataset *d = &val->data;
+  if (d->num_classes != train->num_classes) {
+    snprintf(err, err_size, "%s: --val has %d class folders, the training data %s has %d: give held-out images of the "
+             "same classes", a->val, d->num_classes, a->data[0], train->num_classes);
+    return false;
+  }
+  int to_train[MG_MAX_CLASSES];
+  for (int k = 0; k < d->num_classes; k++) {
+    to_train[k] = -1;
+    for (int j = 0; j < train->num_classes; j++)
+      if (!strcmp(d->class_names[k], train->class_names[j])) to_train[k] = j;
+    if (to_train[k] < 0) {
+      snprintf(err, err_size, "%s: class folder '%s' is not one of the training classes in %s", a->val,
+               d->class_names[k], a->data[0]);
+      return false;
+    }
+  }
+  for (int i = 0; i < d->count; i++) val->labels[i] = to_train[val->labels[i]];
+  return true;
+}
+
+/* Classifies the held-out images, prints the accuracy per class and overall, and keeps it as notes. */
+static bool evaluate_val(mg_ctx *ctx, mg_classifier *c, const train_args *a, const mg_dataset *val) {
+  int32_t *predicted = malloc((size_t)val->count * sizeof *predicted);
+  if (!predicted || mg_classifier_predict(c, val->images, val->count, predicted, NULL) != MG_OK) {
+    fprintf(stderr, "medgen train: %s: %s\n", a->val, predicted ? mg_context_error(ctx) : "out of memory");
+    free(predicted);
+    return false;
+  }
+  const int K = mg_classifier_num_classes(c);
+  int right[MG_MAX_CLASSES] = {0}, total[MG_MAX_CLASSES] = {0}, all_right = 0;
+  for (int i = 0; i < val->count; i++) {
+    total[val->labels[i]]++;
+    right[val->labels[i]] += predicted[i] == val->labels[i];
+    all_right += predicted[i] == val->labels[i];
+  }
+  free(predicted);
+  char accuracy[32], images[32], per_class[MG_MAX_CLASSES * 80];
+  double overall = (double)all_right / val->count;
+  printf("medgen train: accuracy on %s: %.4f (%d of %d images)\n", a->val, overall, all_right, val->count);
+  snprintf(per_class, sizeof per_class, "{");
+  for (int k = 0; k < K; k++) {
+    double acc = total[k] ? (double)right[k] / total[k] : 0;
+    printf("  %-20s %.4f (%d of %d)\n", mg_classifier_class_name(c, k), acc, right[k], total[k]);
+    snprintf(per_class + strlen(per_class), sizeof per_class - strlen(per_class), "%s\"%s\":%.4f", k ? "," : "",
+             mg_classifier_class_name(c, k), acc);
+  }
+  snprintf(per_class + strlen(per_class), sizeof per_class - strlen(per_class), "}");
+  snprintf(accuracy, sizeof accuracy, "%.4f", overall);
+  snprintf(images, sizeof images, "%d", val->count);
+  if (mg_classifier_set_note(c, "run.val_accuracy", accuracy) || mg_classifier_set_note(c, "run.val_images", images) ||
+      mg_classifier_set_note(c, "run.val_class_accuracy", per_class) || set_path_note(c, "run.val_data", a->val)) {
+    fprintf(stderr, "medgen train: %s\n", mg_context_error(ctx));
+    return false;
+  }
+  return true;
+}
+
+/* `medgen train --model classifier`: returns the exit code. */
+static int train_classifier(train_state *s, const train_args *a, const char *ckpt_path, const char *log_path) {
+  char err[6144];
+  struct stat st;
+  if (stat(ckpt_path, &st) == 0) {
+    fprintf(stderr, "medgen train: %s already exists: choose another --out\n", ckpt_path);
+    return 1;
+  }
+  if (a->n_data != 1 || !is_folder(a->data[0])) {
+    fprintf(stderr, "medgen train: --model classifier trains on one folder of 2D images in class subfolders; %s is "
+            "not a folder\n", a->data[0]);
+    return 1;
+  }
+  double t0 = cli_now_s();
+  if (mg_image_folder_read(a->data[0], a->size, a->max_per_class, mg_itk_image_read, &s->folder, err, sizeof err) !=
+      MG_OK) {
+    fprintf(stderr, "medgen train: %s\n", err);
+    return 1;
+  }
+  const mg_dataset *data = &s->folder.data;
+  if (data->num_classes < 2) {
+    fprintf(stderr, "medgen train: %s: a classifier needs labelled images: one subfolder per class, at least 2 "
+            "(found %s)\n", a->data[0], data->num_classes ? "one class folder" : "images without class folders");
+    return 1;
+  }
+  printf("medgen train: %s: %d images at %dx%d", a->data[0], data->count, data->size, data->size);
+  print_class_counts(data);
+  printf(" (read in %.1f s)\n", cli_now_s() - t0);
+  mg_image_folder val = {0};
+  if (a->val && !read_val(a, data, &val, err, sizeof err)) {
+    fprintf(stderr, "medgen train: %s\n", err);
+    mg_image_folder_free(&val);
+    return 1;
+  }
+  if (a->val) printf("medgen train: held out: %s: %d images\n", a->val, val.data.count);
+  if (!cli_make_dir(a->out)) {
+    fprintf(stderr, "medgen train: cannot create the run folder %s: %s\n", a->out, strerror(errno));
+    mg_image_folder_free(&val);
+    return 1;
+  }
+  const mg_classifier_options *o = &a->cls_opt;
+  printf("medgen train: a classifier of width %d (features: %d values), steps %d, batch %d, lr %g, %d threads; "
+         "checkpoint to %s\n", o->width, 4 * o->width, o->steps, o->batch, o->learning_rate,
+         mg_context_threads(s->ctx), ckpt_path);
+  fflush(stdout);
+  cli_train_progress progress = {.batch = o->batch, .report_every = o->steps / 100 > 10 ? o->steps / 100 : 10,
+                                 .log = &s->log};
+  cli_text_append(&s->log, "%s", cli_train_log_header(&progress));
+  mg_classifier *c = NULL;
+  cli_catch_interrupt();
+  mg_status trained = mg_classifier_train(s->ctx, data, o, cli_on_train_progress, &progress, &c);
+  cli_release_interrupt();
+  if (!s->log.failed && mg_file_write_atomic(log_path, s->log.data, s->log.len, err, sizeof err) != MG_OK)
+    fprintf(stderr, "medgen train: %s\n", err);
+  bool ok = trained == MG_OK;
+  if (!ok)
+    fprintf(stderr, "medgen train: %s%s\n", mg_context_error(s->ctx),
+            trained == MG_ERR_CANCELLED ? " (a classifier trains in one go: nothing was saved)" : "");
+  char max_pc[32];
+  snprintf(max_pc, sizeof max_pc, "%d", a->max_per_class);
+  if (ok && (set_path_note(c, "run.data", a->data[0]) || mg_classifier_set_note(c, "run.max_per_class", max_pc))) {
+    fprintf(stderr, "medgen train: %s\n", mg_context_error(s->ctx));
+    ok = false;
+  }
+  for (int i = 0; ok && i < a->n_notes; i++) {
+    char key[256];
+    size_t len = (size_t)(strchr(a->notes[i], '=') - a->notes[i]);
+    snprintf(key, sizeof key, "%.*s", (int)(len < sizeof key ? len : sizeof key - 1), a->notes[i]);
+    if (mg_classifier_set_note(c, key, a->notes[i] + len + 1)) {
+      fprintf(stderr, "medgen train: %s\n", mg_context_error(s->ctx));
+      ok = false;
+    }
+  }
+  ok = ok && (!a->val || evaluate_val(s->ctx, c, a, &val.data));
+  mg_image_folder_free(&val);
+  if (ok && mg_classifier_save(c, ckpt_path, err, sizeof err) != MG_OK) {
+    fprintf(stderr, "medgen train: %s\n", err);
+    ok = false;
+  }
+  mg_classifier_free(c);
+  if (!ok) return 1;
+  char took[32];
+  cli_format_duration(cli_now_s() - t0, took, sizeof took);
+  printf("medgen train: done in %s: %s (describe it with: medgen info %s)\n", took, ckpt_path, ckpt_path);
+  return 0;
+}
+
 int medgen_cmd_train(int argc, char **argv) {
   train_args a;
   int parsed = parse_args(argc, argv, &a);
@@ -680,6 +893,7 @@ int medgen_cmd_train(int argc, char **argv) {
     fprintf(stderr, "medgen train: cannot start the engine: %s\n", err);
     return 1;
   }
+  if (a.model_kind == FOR_CLASSIFIER) return finish(&s, train_classifier(&s, &a, ckpt_path, log_path));
   /* a resumed run: its checkpoint gives the model, the options and (unless --data) the data and how it was read */
   if (a.resume) {
     if (mg_checkpoint_load(ckpt_path, &s.ckpt, err, sizeof err) != MG_OK ||
@@ -787,10 +1001,7 @@ int medgen_cmd_train(int argc, char **argv) {
   else
     printf("medgen train: %d volume%s: %d slices at %dx%d, %g mm per pixel", s.n_volumes, s.n_volumes == 1 ? "" : "s",
            data.count, data.size, data.size, mg_itk_slices_mm_per_pixel(s.slices));
-  int class_counts[MG_MAX_CLASSES] = {0};
-  for (int i = 0; data.labels && i < data.count; i++) class_counts[data.labels[i]]++;
-  for (int c = 0; c < data.num_classes; c++)
-    printf("%s%s %d", c ? ", " : "; classes: ", data.class_names[c], class_counts[c]);
+  print_class_counts(&data);
   printf(" (read in %.1f s)\n", cli_now_s() - t0);
 
   if (!a.resume) {
