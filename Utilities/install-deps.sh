@@ -14,7 +14,9 @@ packages=(
 if [ "${1:-}" != "--build-only" ]; then
   packages+=(
     python3-torch python3-numpy       # PyTorch reference tests
+    python3-scipy                     # the evaluation metrics' reference (scipy.linalg.sqrtm, cdist)
     python3-nibabel                   # an independent NIfTI reader for the NIfTI writer's test
+    python3-jsonschema                # validates medgen eval's JSON against its schema
     libxml2-utils                     # xmllint: the Slicer CLI modules' XML test
     libvtk9-dev qtbase5-dev           # VTK 9.1 and Qt 5.15: the GUI logic and widgets (MedGen_BUILD_GUI)
   )

@@ -143,7 +143,8 @@ mg_status mg_eval_frechet_distance(const float *a, int na, const float *b, int n
       s = MG_ERR_NUMERIC;
       if (err && err_size) snprintf(err, err_size, "mg_eval_frechet_distance: a or b holds NaN or Inf");
     } else {
-      *out = fd - 2 * trace_sqrt_product(cov_a, cov_b, dim, w, v, tmp);
+      fd -= 2 * trace_sqrt_product(cov_a, cov_b, dim, w, v, tmp);
+      *out = fd > 0 ? fd : 0; /* a squared distance: rounding can take equal sets a hair below 0 */
     }
   } else {
     s = MG_ERR_OUT_OF_MEMORY;

@@ -21,9 +21,9 @@ extern "C" {
 /* Fréchet distance between Gaussians fitted to two sets (Heusel et al. 2017, the "F" of FID):
  * |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2), covariances with divisor n - 1. The square roots
  * come from symmetric eigen-decompositions in double precision (cyclic Jacobi; negative eigenvalues from rounding
- * count as 0), so the result is real and >= 0 up to rounding. na, nb >= 2; dim 1 to 4096, though Jacobi costs
- * O(dim^3) per sweep: instant at 64, seconds at 256, minutes beyond 1024. MG_ERR_NUMERIC when the sets hold NaN or
- * Inf. */
+ * count as 0), so the result is real; rounding below 0 (equal sets) is reported as 0. na, nb >= 2; dim 1 to 4096,
+ * though Jacobi costs O(dim^3) per sweep: instant at 64, seconds at 256, minutes beyond 1024. MG_ERR_NUMERIC when the
+ * sets hold NaN or Inf. */
 mg_status mg_eval_frechet_distance(const float *a, int na, const float *b, int nb, int dim, double *out, char *err,
                                    size_t err_size);
 

@@ -71,6 +71,10 @@ typedef struct mg_image_f {
 } mg_image_f;
 mg_status mg_image_read(const char *path, mg_image_f *out, char *err, size_t err_size);
 void mg_image_f_free(mg_image_f *img);
+typedef enum mg_image_kind { MG_IMAGE_UNKNOWN, MG_IMAGE_PNG, MG_IMAGE_JPEG, MG_IMAGE_NIFTI } mg_image_kind;
+/* mg_image_read that also says which reader took the file: MG_IMAGE_UNKNOWN when none knows it, so that a caller
+ * with another reader (mg_itk_image_read) hands it only those (a corrupt PNG stays the PNG reader's error). */
+mg_status mg_image_read_kind(const char *path, mg_image_f *out, mg_image_kind *kind, char *err, size_t err_size);
 
 /* Resamples a width x height image to size x size by area averaging (a pixel of the result is the mean of the
  * source area it covers, so downscaling does not alias). The aspect ratio is not kept. out holds size*size.

@@ -25,6 +25,14 @@ extern "C" {
  * SYNTHETIC). Refused, naming the file: files no ITK reader knows, volumes of more than one slice, multi-frame
  * DICOM, other pixel types (complex, vectors, tensors), images larger than 16384 on a side. */
 mg_status mg_itk_image_read(const char *path, mg_image_f *out, char *err, size_t err_size);
+/* A stack of 2D images in one file (.nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd; a 2D file is a stack of one), as
+ * mg_itk_write_stack writes it: *count images of *width x *height floats in the file's units, image k's pixel (row r,
+ * column c) at index (c, r, k), so that `medgen sample`'s stacks read back as the images it generated (rows are not
+ * reoriented by the direction). *images is malloc'ed. synthetic: the file carries MedGen's mark (the "MedGen" key,
+ * or a NIfTI descrip opening with MG_NIFTI_SYNTHETIC_DESCRIP). Refused, naming the file: files ITK cannot read,
+ * more than 3 dimensions of extent above 1, pixels of more than one component, images larger than 16384 on a side. */
+mg_status mg_itk_stack_read(const char *path, float **images, int *width, int *height, int *count, bool *synthetic,
+                            char *err, size_t err_size);
 /* True when folder holds 2D DICOM images rather than a DICOM series: its DICOM files are each in a series of their
  * own (X-rays: one image per series). Two files of one series, or a lone multi-frame file, make it a volume; a
  * multi-frame file among others is left for mg_itk_image_read to refuse by name. */

@@ -11,6 +11,7 @@
 
 #include "gdcmScanner.h"
 #include "itkGDCMImageIO.h"
+#include "itkImage.h"
 #include "itkImageFileReader.h"
 #include "itkImageIOFactory.h"
 #include "itkMetaDataObject.h"
@@ -165,4 +166,57 @@ mg_itk_is_dicom_image_folder(const char *folder)
   }
   // A multi-frame file among 2D images is left for the image reader to refuse by name.
   return dicom_files > 1 || (dicom_files == 1 && !multi_frame);
+}
+
+mg_status
+mg_itk_stack_read(const char *path, float **images, int *width, int *height, int *count, bool *synthetic, char *err,
+                  size_t err_size)
+{
+  if (!images || !width || !height || !count || !synthetic)
+    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no output given");
+  *images = nullptr;
+  *width = *height = *count = 0;
+  *synthetic = false;
+  if (!path || !itksys::SystemTools::FileExists(path, true))
+    return mg_file_error(err, err_size, MG_ERR_IO, path, "cannot open the file (missing, or not a file)");
+  return mg_itk_detail::Guard(path, MG_ERR_FORMAT, err, err_size, [&] {
+    itk::ImageIOBase::Pointer io = itk::ImageIOFactory::CreateImageIO(path, itk::IOFileModeEnum::ReadMode);
+    if (!io)
+      return mg_file_error(err, err_size, MG_ERR_FORMAT, path, "not a stack ITK reads (NIfTI, NRRD, MetaImage)");
+    io->SetFileName(path);
+    io->ReadImageInformation();
+    for (unsigned int d = 3; d < io->GetNumberOfDimensions(); ++d)
+      if (io->GetDimensions(d) > 1)
+        return mg_file_error(err, err_size, MG_ERR_UNSUPPORTED, path, "has %u dimensions: a stack has 3",
+                             io->GetNumberOfDimensions());
+    if (io->GetNumberOfComponents() != 1)
+      return mg_file_error(err, err_size, MG_ERR_UNSUPPORTED, path, "pixels of %u components: a stack is gray",
+                           io->GetNumberOfComponents());
+    using ImageType = itk::Image<float, 3>;
+    auto reader = itk::ImageFileReader<ImageType>::New();
+    reader->SetImageIO(io);
+    reader->SetFileName(path);
+    reader->Update();
+    const ImageType *image = reader->GetOutput();
+    const auto size = image->GetLargestPossibleRegion().GetSize();
+    if (size[0] > kMaxSide || size[1] > kMaxSide)
+      return mg_file_error(err, err_size, MG_ERR_UNSUPPORTED, path, "%lux%lu pixels, larger than %lu on a side",
+                           static_cast<unsigned long>(size[0]), static_cast<unsigned long>(size[1]),
+                           static_cast<unsigned long>(kMaxSide));
+    const size_t n = size[0] * size[1] * size[2];
+    float *pixels = static_cast<float *>(std::malloc(n * sizeof *pixels));
+    if (!pixels)
+      return mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory for %lu voxels",
+                           static_cast<unsigned long>(n));
+    std::memcpy(pixels, image->GetBufferPointer(), n * sizeof *pixels); // ITK's buffer: index (c, r, k), c fastest
+    std::string descrip;
+    const bool nifti_mark = itk::ExposeMetaData<std::string>(io->GetMetaDataDictionary(), "descrip", descrip) &&
+                            descrip.rfind(MG_NIFTI_SYNTHETIC_DESCRIP, 0) == 0;
+    *images = pixels;
+    *width = static_cast<int>(size[0]);
+    *height = static_cast<int>(size[1]);
+    *count = static_cast<int>(size[2]);
+    *synthetic = nifti_mark || HasSyntheticMark(io->GetMetaDataDictionary());
+    return MG_OK;
+  }, "ITK cannot read it: ");
 }

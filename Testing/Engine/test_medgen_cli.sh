@@ -1,6 +1,6 @@
 #!/bin/sh
 # test_medgen_cli.sh MEDGEN SCRATCH_DIR: the medgen command line end to end: help and version exit 0, usage errors
-# exit 2 with a one-line reason, commands of later versions refuse politely (train and sample: test_medgen_train.sh), and a 3-step `medgen demo` writes its
+# exit 2 with a one-line reason (train and sample: test_medgen_train.sh; eval: Testing/Eval), and a 3-step `medgen demo` writes its
 # picture (marked synthetic), its synthetic stack (a marked 64x64x24 NIfTI in the MRI's pixel type, unsigned char),
 # loss log and a checkpoint that `medgen info` can read; Ctrl-C (SIGINT) during
 # training stops the demo with a non-zero exit, one line on stderr and no output files. Exit 77 (skip) without
@@ -18,7 +18,8 @@ check "unknown command" 2 "$medgen" frobnicate
 check "unknown option" 2 "$medgen" --frobnicate
 check "unknown demo option" 2 "$medgen" demo --frobnicate
 check "bad demo value" 2 "$medgen" demo --steps -3
-check "eval is not in this version" 1 "$medgen" eval
+check "medgen eval --help" 0 "$medgen" eval --help
+check "eval without its options" 2 "$medgen" eval
 "$medgen" frobnicate 2>"$dir/stderr.log" >/dev/null
 [ "$(wc -l <"$dir/stderr.log")" -eq 1 ] || { echo "FAIL: an unknown command must give one line on stderr"; failed=1; }
 

@@ -22,11 +22,10 @@ static void print_usage(FILE *out) {
           "                  --interpolate SEED_A SEED_B)\n"
           "  info FILE       show what a MedGen checkpoint (.safetensors) holds\n"
           "  demo            train a small diffusion model on real brain MRI slices and show its denoising\n"
+          "  eval            measure synthetic images against real ones (Frechet distance, KID, precision and\n"
+          "                  recall, diversity, class consistency, memorization) as JSON and an HTML report\n"
           "  bench NAME      measure speed: kernels (against OpenBLAS), ddpm and gan (against PyTorch); augment:\n"
           "                  does synthetic data help a classifier\n"
-          "\n"
-          "Coming in later versions:\n"
-          "  eval            measure how close synthetic images are to real ones\n"
           "\n"
           "Options:\n"
           "  -h, --help      show this help\n"
@@ -85,11 +84,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
   if (!strcmp(cmd, "train")) return medgen_cmd_train(argc - 1, argv + 1);
   if (!strcmp(cmd, "sample")) return medgen_cmd_sample(argc - 1, argv + 1);
-  if (!strcmp(cmd, "eval")) {
-    fprintf(stderr, "medgen %s: not available in this version (%s); see medgen --help\n", cmd,
-            MEDGEN_VERSION_STRING);
-    return 1;
-  }
+  if (!strcmp(cmd, "eval")) return medgen_cmd_eval(argc - 1, argv + 1);
   if (cmd[0] == '-')
     fprintf(stderr, "medgen: unknown option '%s' (try: medgen --help)\n", cmd);
   else

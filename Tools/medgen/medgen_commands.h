@@ -15,4 +15,7 @@ int medgen_cmd_train(int argc, char **argv);
 /* `medgen sample [options]`: synthetic images from a trained diffusion model or GAN. cmd_sample.c */
 int medgen_cmd_sample(int argc, char **argv);
 
+/* `medgen eval [options]`: metrics of synthetic images against real ones, as JSON and an HTML report. cmd_eval.c */
+int medgen_cmd_eval(int argc, char **argv);
+
 #endif

@@ -1,0 +1,348 @@
+/* eval_sets.c: reading the image sets `medgen eval` compares (eval_sets.h).
+ *
+ * Folders are walked here rather than through mg_image_folder_read because eval needs what that reader does not
+ * keep: each file's name (for the nearest-neighbour pairs), its synthetic marker, its values in the file's units
+ * (every set is mapped with the real set's intensity mapping, not its own), and --max-images files opened out of
+ * many. The listing rules are the same: sorted names, hidden and text files skipped, class subfolders or none. */
+#include "eval_sets.h"
+
+#include "mg_io.h"
+#include "mg_itk.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+enum { PATH_MAX_LEN = 4096 };
+
+typedef struct name_list {
+  char **items;
+  int count, cap;
+} name_list;
+
+static bool name_list_push(name_list *l, const char *s) {
+  if (l->count == l->cap) {
+    int cap = l->cap ? 2 * l->cap : 256;
+    char **bigger = realloc(l->items, (size_t)cap * sizeof *bigger);
+    if (!bigger) return false;
+    l->items = bigger;
+    l->cap = cap;
+  }
+  char *copy = s ? strdup(s) : NULL;
+  if (s && !copy) return false;
+  l->items[l->count++] = copy;
+  return true;
+}
+
+static void name_list_free(name_list *l) {
+  for (int i = 0; i < l->count; i++) free(l->items[i]);
+  free(l->items);
+  *l = (name_list){0};
+}
+
+static int compare_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static bool has_suffix(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+/* Notes beside a data set (and a stack's class list): skipped, as mg_image_folder_read does. */
+static bool is_text_file(const char *name) {
+  return strncasecmp(name, "README", 6) == 0 || has_suffix(name, ".txt") || has_suffix(name, ".md") ||
+         has_suffix(name, ".csv") || has_suffix(name, ".json");
+}
+
+/* dir/name into full (PATH_MAX_LEN bytes); refused naming dir when it does not fit. */
+static mg_status join_path(char *full, const char *dir, const char *name, char *err, size_t err_size) {
+  if (snprintf(full, PATH_MAX_LEN, "%s/%s", dir, name) >= PATH_MAX_LEN)
+    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, dir, "the path of \"%s\" is too long", name);
+  return MG_OK;
+}
+
+/* A folder's visible entries, sorted: subfolders into dirs, files into files (text files left out). */
+static mg_status list_folder(const char *path, name_list *dirs, name_list *files, char *err, size_t err_size) {
+  DIR *d = opendir(path);
+  if (!d) return mg_file_error(err, err_size, MG_ERR_IO, path, "cannot open the folder (%s)", strerror(errno));
+  mg_status st = MG_OK;
+  char full[PATH_MAX_LEN];
+  for (struct dirent *e; st == MG_OK && (e = readdir(d));) {
+    if (e->d_name[0] == '.') continue; /* hidden, and "." and ".." */
+    struct stat sb;
+    if ((st = join_path(full, path, e->d_name, err, err_size)) != MG_OK) break;
+    if (stat(full, &sb) != 0) {
+      st = mg_file_error(err, err_size, MG_ERR_IO, full, "cannot read (%s)", strerror(errno));
+      break;
+    }
+    if (S_ISREG(sb.st_mode) && is_text_file(e->d_name)) continue;
+    if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))
+      st = mg_file_error(err, err_size, MG_ERR_FORMAT, full, "neither an image file nor a class folder");
+    else if (!name_list_push(S_ISDIR(sb.st_mode) ? dirs : files, e->d_name))
+      st = mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory listing the folder");
+  }
+  closedir(d);
+  if (dirs->count > 1) qsort(dirs->items, (size_t)dirs->count, sizeof *dirs->items, compare_names);
+  if (files->count > 1) qsort(files->items, (size_t)files->count, sizeof *files->items, compare_names);
+  return st;
+}
+
+/* The class in a name `medgen sample` gives its PNGs, sample-NNNN-<class>.png, into cls; false for other names. */
+static bool sample_name_class(const char *name, char *cls, size_t cls_size) {
+  if (strncmp(name, "sample-", 7) != 0) return false;
+  const char *p = name + 7, *digits = p;
+  while (*p >= '0' && *p <= '9') p++;
+  const char *dot = strrchr(name, '.');
+  if (p == digits || *p != '-' || !dot || dot <= p + 1 || (size_t)(dot - p - 1) >= cls_size) return false;
+  snprintf(cls, cls_size, "%.*s", (int)(dot - p - 1), p + 1);
+  return true;
+}
+
+/* Every image file of the folder with its class (NULL: none), in reading order. */
+static mg_status list_images(const char *path, name_list *files, name_list *classes, char *err, size_t err_size) {
+  name_list dirs = {0}, top = {0}, sub_dirs = {0}, sub_files = {0};
+  char full[PATH_MAX_LEN], cls[256];
+  mg_status st = list_folder(path, &dirs, &top, err, err_size);
+  if (st == MG_OK && dirs.count > 0 && top.count > 0)
+    st = mg_file_error(err, err_size, MG_ERR_FORMAT, path, "holds both class folders (\"%s\") and image files "
+                       "(\"%s\"): put every image in a class folder, or every image directly in the folder",
+                       dirs.items[0], top.items[0]);
+  for (int i = 0; st == MG_OK && i < top.count; i++) {
+    if ((st = join_path(full, path, top.items[i], err, err_size)) != MG_OK) break;
+    bool named = sample_name_class(top.items[i], cls, sizeof cls);
+    if (!name_list_push(files, full) || !name_list_push(classes, named ? cls : NULL))
+      st = mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory listing images");
+  }
+  for (int c = 0; st == MG_OK && c < dirs.count; c++) {
+    char class_path[PATH_MAX_LEN];
+    st = join_path(class_path, path, dirs.items[c], err, err_size);
+    if (st == MG_OK) st = list_folder(class_path, &sub_dirs, &sub_files, err, err_size);
+    if (st == MG_OK && sub_dirs.count > 0)
+      st = mg_file_error(err, err_size, MG_ERR_FORMAT, class_path, "holds a folder (\"%s\"): class folders hold "
+                         "image files only", sub_dirs.items[0]);
+    for (int i = 0; st == MG_OK && i < sub_files.count; i++) {
+      if ((st = join_path(full, class_path, sub_files.items[i], err, err_size)) != MG_OK) break;
+      if (!name_list_push(files, full) || !name_list_push(classes, dirs.items[c]))
+        st = mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory listing images");
+    }
+    name_list_free(&sub_dirs);
+    name_list_free(&sub_files);
+  }
+  if (st == MG_OK && files->count == 0)
+    st = mg_file_error(err, err_size, MG_ERR_FORMAT, path, "no images: the folder is empty (hidden and text files "
+                       "do not count)");
+  name_list_free(&dirs);
+  name_list_free(&top);
+  return st;
+}
+
+/* Which of found images to keep: count evenly spaced indices. */
+static int kept_index(int i, int count, int found) { return (int)((int64_t)i * found / count); }
+
+static mg_status allocate(eval_set *s, int count, int size, char *err, size_t err_size) {
+  s->count = count;
+  s->size = size;
+  s->images = malloc((size_t)count * size * size * sizeof *s->images);
+  s->names = calloc((size_t)count, sizeof *s->names);
+  if (!s->images || !s->names)
+    return mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, s->path, "out of memory for %d images of %dx%d", count,
+                         size, size);
+  return MG_OK;
+}
+
+/* Resizes one image into slot i and widens the set's value range. */
+static void store_image(eval_set *s, int i, const float *pixels, int width, int height) {
+  float *slot = s->images + (size_t)i * s->size * s->size;
+  mg_image_resize_area(pixels, width, height, s->size, slot);
+  for (int64_t k = 0; k < (int64_t)width * height; k++) {
+    if (pixels[k] < s->lo) s->lo = pixels[k];
+    if (pixels[k] > s->hi) s->hi = pixels[k];
+  }
+}
+
+/* Labels from each kept image's class name (NULL: none): the sorted distinct names become the classes. */
+static mg_status assign_labels(eval_set *s, char *const *image_classes, char *err, size_t err_size) {
+  name_list names = {0};
+  for (int i = 0; i < s->count; i++) {
+    bool seen = image_classes[i] == NULL;
+    for (int c = 0; c < names.count && !seen; c++) seen = !strcmp(names.items[c], image_classes[i]);
+    if (!seen && !name_list_push(&names, image_classes[i])) {
+      name_list_free(&names);
+      return mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, s->path, "out of memory for class names");
+    }
+  }
+  if (names.count == 0) return MG_OK;
+  qsort(names.items, (size_t)names.count, sizeof *names.items, compare_names);
+  s->class_names = names.items;
+  s->num_classes = names.count;
+  s->labels = malloc((size_t)s->count * sizeof *s->labels);
+  if (!s->labels) return mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, s->path, "out of memory for labels");
+  for (int i = 0; i < s->count; i++)
+    s->labels[i] = image_classes[i] ? eval_set_class_index(s, image_classes[i]) : -1;
+  return MG_OK;
+}
+
+/* One 2D image through MedGen's readers (PNG, JPEG, NIfTI), else, for a file none of them knows, ITK's (as
+ * mg_image_folder_read with mg_itk_image_read as its fallback). */
+static mg_status read_image(const char *file, mg_image_f *img, char *err, size_t err_size) {
+  mg_image_kind kind;
+  mg_status st = mg_image_read_kind(file, img, &kind, err, err_size);
+  if (st == MG_ERR_FORMAT && kind == MG_IMAGE_UNKNOWN) st = mg_itk_image_read(file, img, err, err_size);
+  return st;
+}
+
+static mg_status read_folder(eval_set *s, int size, int max_images, char *err, size_t err_size) {
+  name_list files = {0}, classes = {0};
+  char **kept_classes = NULL;
+  mg_status st = list_images(s->path, &files, &classes, err, err_size);
+  if (st != MG_OK) goto done;
+  s->found = files.count;
+  int count = files.count < max_images ? files.count : max_images;
+  kept_classes = calloc((size_t)count, sizeof *kept_classes);
+  if (!kept_classes) st = mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, s->path, "out of memory");
+  s->eight_bit = true;
+  for (int i = 0; st == MG_OK && i < count; i++) {
+    const int k = kept_index(i, count, files.count);
+    mg_image_f img;
+    st = read_image(files.items[k], &img, err, err_size);
+    if (st != MG_OK) break;
+    if (i == 0) st = allocate(s, count, size > 0 ? size : img.width, err, err_size);
+    if (st == MG_OK) {
+      store_image(s, i, img.pixels, img.width, img.height);
+      s->files++;
+      s->marked += img.synthetic;
+      s->eight_bit &= img.eight_bit;
+      kept_classes[i] = classes.items[k];
+      if (!(s->names[i] = strdup(files.items[k])))
+        st = mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, s->path, "out of memory");
+    }
+    mg_image_f_free(&img);
+  }
+  if (st == MG_OK) st = assign_labels(s, kept_classes, err, err_size);
+done:
+  free(kept_classes);
+  name_list_free(&files);
+  name_list_free(&classes);
+  return st;
+}
+
+/* The class list `medgen sample` writes beside a stack: FILE.csv for FILE.nii.gz, FILE.nrrd, ... */
+static void class_list_path(const char *stack, char *out, size_t out_size) {
+  size_t base = strlen(stack);
+  const char *dot = strrchr(stack, '.'), *slash = strrchr(stack, '/');
+  if (has_suffix(stack, ".nii.gz")) base -= 7;
+  else if (dot && (!slash || dot > slash)) base = (size_t)(dot - stack);
+  snprintf(out, out_size, "%.*s.csv", (int)base, stack);
+}
+
+/* Each slice's class from the list beside the stack ("slice,class" lines; "none": no class) into classes (count
+ * entries, NULL for none). No list: every slice unlabelled. */
+static mg_status read_class_list(const char *stack, int count, name_list *classes, char *err, size_t err_size) {
+  char path[PATH_MAX_LEN], line[512];
+  class_list_path(stack, path, sizeof path);
+  for (int i = 0; i < count; i++)
+    if (!name_list_push(classes, NULL))
+      return mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory");
+  FILE *f = fopen(path, "r");
+  if (!f) return errno == ENOENT ? MG_OK : mg_file_error(err, err_size, MG_ERR_IO, path, "cannot read (%s)",
+                                                         strerror(errno));
+  mg_status st = MG_OK;
+  for (int row = 0; st == MG_OK && fgets(line, sizeof line, f); row++) {
+    line[strcspn(line, "\r\n")] = 0;
+    if (row == 0 || !line[0]) continue; /* the header, "slice,class" */
+    char *comma = strchr(line, ',');
+    char *end;
+    long slice = strtol(line, &end, 10);
+    if (!comma || end != comma || slice < 0 || slice >= count)
+      st = mg_file_error(err, err_size, MG_ERR_FORMAT, path, "line %d: expected \"slice,class\" with a slice from 0 "
+                         "to %d (the stack %s has %d images)", row + 1, count - 1, stack, count);
+    else if (strcmp(comma + 1, "none") != 0 && !(classes->items[slice] = strdup(comma + 1)))
+      st = mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory");
+  }
+  fclose(f);
+  return st;
+}
+
+static mg_status read_stack(eval_set *s, int size, int max_images, char *err, size_t err_size) {
+  float *voxels = NULL;
+  int width, height, found;
+  bool synthetic;
+  name_list classes = {0};
+  char **kept_classes = NULL;
+  mg_status st = mg_itk_stack_read(s->path, &voxels, &width, &height, &found, &synthetic, err, err_size);
+  if (st == MG_OK) st = read_class_list(s->path, found, &classes, err, err_size);
+  if (st != MG_OK) goto done;
+  s->found = found;
+  s->files = 1;
+  s->marked = synthetic;
+  int count = found < max_images ? found : max_images;
+  kept_classes = calloc((size_t)count, sizeof *kept_classes);
+  st = kept_classes ? allocate(s, count, size > 0 ? size : width, err, err_size)
+                    : mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, s->path, "out of memory");
+  char name[PATH_MAX_LEN + 16];
+  for (int i = 0; st == MG_OK && i < count; i++) {
+    const int k = kept_index(i, count, found);
+    store_image(s, i, voxels + (size_t)k * width * height, width, height);
+    kept_classes[i] = classes.items[k];
+    snprintf(name, sizeof name, "%s#%d", s->path, k);
+    if (!(s->names[i] = strdup(name)))
+      st = mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, s->path, "out of memory");
+  }
+  if (st == MG_OK) st = assign_labels(s, kept_classes, err, err_size);
+done:
+  free(kept_classes);
+  free(voxels);
+  name_list_free(&classes);
+  return st;
+}
+
+mg_status eval_set_read(const char *path, int size, int max_images, eval_set *out, char *err, size_t err_size) {
+  *out = (eval_set){.path = path, .lo = 1e30, .hi = -1e30};
+  struct stat sb;
+  if (stat(path, &sb) != 0)
+    return mg_file_error(err, err_size, MG_ERR_IO, path, "cannot open (%s)", strerror(errno));
+  mg_itk_format format = mg_itk_format_of(path);
+  mg_status st;
+  if (S_ISDIR(sb.st_mode)) {
+    st = read_folder(out, size, max_images, err, err_size);
+  } else if (format == MG_ITK_NIFTI || format == MG_ITK_NRRD || format == MG_ITK_METAIMAGE) {
+    out->is_stack = true;
+    st = read_stack(out, size, max_images, err, err_size);
+  } else {
+    st = mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "not a set of images: give a folder of images "
+                       "or a stack (.nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd)");
+  }
+  if (st != MG_OK) eval_set_free(out);
+  return st;
+}
+
+void eval_set_normalization(const eval_set *s, double *offset, double *scale) {
+  double lo = s->eight_bit ? 0 : s->lo, hi = s->eight_bit ? 255 : s->hi;
+  *offset = 0.5 * (lo + hi);
+  *scale = hi > lo ? 0.5 * (hi - lo) : 1;
+}
+
+void eval_set_map(eval_set *s, double offset, double scale) {
+  const int64_t n = (int64_t)s->count * s->size * s->size;
+  for (int64_t i = 0; i < n; i++) s->images[i] = (float)((s->images[i] - offset) / scale);
+}
+
+int eval_set_class_index(const eval_set *s, const char *name) {
+  for (int c = 0; c < s->num_classes; c++)
+    if (!strcmp(s->class_names[c], name)) return c;
+  return -1;
+}
+
+void eval_set_free(eval_set *s) {
+  for (int i = 0; s->names && i < s->count; i++) free(s->names[i]);
+  for (int c = 0; c < s->num_classes; c++) free(s->class_names[c]);
+  free(s->names);
+  free(s->class_names);
+  free(s->images);
+  free(s->labels);
+  const char *path = s->path;
+  *s = (eval_set){.path = path};
+}
