@@ -192,6 +192,20 @@ def case_memorized(medgen, scratch):
         one["settings"]["threads"] = r["settings"]["threads"]
         if one != r:
             fail("one thread and two give different results")
+    # real images mixed with a few training images: those leave the held-out reference (else its 1st percentile
+    # would be 0 and hide the copies), are counted and noted, and the copies are still flagged
+    leaky = f"{scratch}/leaky"
+    shutil.rmtree(leaky, ignore_errors=True)
+    shutil.copytree(f"{scratch}/real", leaky)
+    for i in range(4):
+        shutil.copy(f"{scratch}/train/bars/{i:03d}.png", f"{leaky}/bars/leak-{i}.png")
+    r = evaluate(medgen, scratch, "leaky", "--real", leaky, "--synthetic", f"{scratch}/memorized",
+                 "--train", f"{scratch}/train")
+    if r:
+        mem = r["metrics"]["memorization"]
+        if mem["real_in_train"] != 4 or not mem["flagged"] or mem["pixel"]["fraction_closer"] < 0.95 or \
+                not any("training set" in n for n in r["notes"]):
+            fail(f"real images with 4 training images among them: memorization {mem}, notes {r['notes']}")
     # the samples of an honest model: the real set's other half; not flagged
     r = evaluate(medgen, scratch, "honest", "--real", f"{scratch}/real", "--synthetic", f"{scratch}/copy",
                  "--train", f"{scratch}/train")
@@ -412,7 +426,7 @@ def case_stack(medgen, scratch):
             fail(f"medgen {' '.join(args)}: exit {p.returncode}\n{p.stdout}{p.stderr}")
             return
     for stack in ("a.nii.gz", "a.nrrd", "a.mha"):
-        r = evaluate(medgen, scratch, f"stack-{stack}", "--real", f"{work}/pngs", "--synthetic", f"{work}/{stack}",
+        r = evaluate(medgen, scratch, f"stack-{stack}", "--real", f"{work}/data", "--synthetic", f"{work}/{stack}",
                      "--train", f"{work}/pngs")
         if r is None:
             continue
@@ -428,10 +442,14 @@ def case_stack(medgen, scratch):
                      f"sample-{k:04d} within {tolerance}")
         syn = r["inputs"]["synthetic"]
         if syn["kind"] != "stack" or syn["classes"] != ["bars", "disk"] or r["synthetic_marker"] != \
-                {"files": 1, "marked": 1} or r["inputs"]["real"]["marked_synthetic"] != 6:
+                {"files": 1, "marked": 1} or r["inputs"]["train"]["marked_synthetic"] != 6:
             fail(f"{stack}: inputs {r['inputs']}, marker {r['synthetic_marker']}")
-        if r["metrics"]["memorization"]["real_in_train"] != 6 or not any("training set" in n for n in r["notes"]):
-            fail(f"{stack}: real images that are the training images are not warned about: {r['notes']}")
+    # real images that are all training images leave no held-out reference: refused, naming the real set
+    p = subprocess.run([medgen, "eval", "--real", f"{work}/pngs", "--synthetic", f"{work}/a.nii.gz", "--train",
+                        f"{work}/pngs", "--out", f"{work}/overlap.json"], capture_output=True, text=True)
+    if p.returncode != 1 or f"{work}/pngs" not in p.stderr or "held-out" not in p.stderr or \
+            os.path.exists(f"{work}/overlap.json"):
+        fail(f"real images that are all training images: exit {p.returncode}, {p.stderr.strip()}")
 
 
 def case_mednist(medgen, scratch, data_dir):

@@ -598,11 +598,25 @@ static mg_status memorization(eval_run *r) {
   if (st == MG_OK) st = mg_eval_nearest(r->real.images, nr, r->train.images, nt, pixels, NULL, d_real, e, es);
   if (st == MG_OK) st = mg_eval_nearest(r->f_synthetic, ns, r->f_train, nt, r->dim, NULL, f_syn, e, es);
   if (st == MG_OK) st = mg_eval_nearest(r->f_real, nr, r->f_train, nt, r->dim, NULL, f_real, e, es);
-  if (st == MG_OK) st = mg_eval_memorization_audit(d_syn, ns, d_real, nr, MEMORIZATION_PERCENTILE, &pixel, e, es);
-  if (st == MG_OK) st = mg_eval_memorization_audit(f_syn, ns, f_real, nr, MEMORIZATION_PERCENTILE, &feature, e, es);
+  /* A real image that is also a training image (distance 0) is not held out: it leaves the reference distribution,
+   * which would otherwise put the threshold at 0 and hide any copying. */
+  int heldout = 0;
+  for (int j = 0; st == MG_OK && j < nr; j++)
+    if (d_real[j] > 0) {
+      d_real[heldout] = d_real[j];
+      f_real[heldout++] = f_real[j];
+    }
+  const int overlap = nr - heldout;
+  if (st == MG_OK && heldout < 2)
+    st = mg_file_error(e, es, MG_ERR_INVALID_ARGUMENT, r->real.path,
+                       "%d of its %d images are also in the training set %s: the memorization audit needs held-out "
+                       "real images (drop --train, or give real images the model never saw)", overlap, nr,
+                       r->train.path);
+  if (st == MG_OK)
+    st = mg_eval_memorization_audit(d_syn, ns, d_real, heldout, MEMORIZATION_PERCENTILE, &pixel, e, es);
+  if (st == MG_OK)
+    st = mg_eval_memorization_audit(f_syn, ns, f_real, heldout, MEMORIZATION_PERCENTILE, &feature, e, es);
   if (st == MG_OK) {
-    int overlap = 0;
-    for (int j = 0; j < nr; j++) overlap += d_real[j] == 0;
     cJSON *o = add_object(r->metrics, "memorization");
     add_audit(add_object(o, "pixel"), &pixel);
     add_audit(add_object(o, "feature"), &feature);
@@ -611,7 +625,7 @@ static mg_status memorization(eval_run *r) {
     cJSON_AddNumberToObject(o, "real_in_train", overlap);
     if (overlap)
       add_note(r->root, "%d of the %d real images are also in the training set (distance 0): the memorization audit "
-                        "needs held-out real images", overlap, nr);
+                        "compares the samples with the other %d only", overlap, nr, heldout);
     /* the closest pairs: selection of the smallest pixel distances, ties to the lower index */
     cJSON *pairs = cJSON_AddArrayToObject(o, "closest_pairs");
     bool *taken = calloc((size_t)ns, sizeof *taken);
