@@ -191,12 +191,11 @@ done:
   return st;
 }
 
-/* mg_image_read, then fallback (when given) for a file none of its readers knows. */
-static mg_status read_image(const char *file, mg_image_reader fallback, mg_image_f *img, char *err,
-                            size_t err_size) {
+mg_status mg_image_read_fallback(const char *path, mg_image_reader fallback, mg_image_f *out, char *err,
+                                 size_t err_size) {
   mg_image_kind kind;
-  mg_status st = mg_image_read_kind(file, img, &kind, err, err_size);
-  if (st == MG_ERR_FORMAT && kind == MG_IMAGE_UNKNOWN && fallback) st = fallback(file, img, err, err_size);
+  mg_status st = mg_image_read_kind(path, out, &kind, err, err_size);
+  if (st == MG_ERR_FORMAT && kind == MG_IMAGE_UNKNOWN && fallback) st = fallback(path, out, err, err_size);
   return st;
 }
 
@@ -204,7 +203,7 @@ static mg_status read_image(const char *file, mg_image_reader fallback, mg_image
 static mg_status read_one(const char *file, mg_image_reader fallback, int size, float *slot, float *lo, float *hi,
                           bool *is_float, char *err, size_t err_size) {
   mg_image_f img;
-  mg_status st = read_image(file, fallback, &img, err, err_size);
+  mg_status st = mg_image_read_fallback(file, fallback, &img, err, err_size);
   if (st != MG_OK) return st;
   const int64_t n = (int64_t)img.width * img.height;
   for (int64_t p = 0; p < n; p++) {
@@ -221,12 +220,12 @@ static mg_status read_one(const char *file, mg_image_reader fallback, int size, 
  * takes the first image's size, so the first image is read alone; the rest are read in parallel, each into its
  * own slot, so the result does not depend on the thread count. On failures the lowest-numbered file is
  * reported, as a serial read would. */
-static mg_status read_images(const char *path, const source_list *sources, mg_image_reader fallback, int *size,
-                             float **images, double *offset, double *scale, char *err, size_t err_size) {
-  const int count = sources->paths.count;
-  const char *first = sources->paths.items[0];
+static mg_status read_images(const char *path, const mg_image_folder_files *files, mg_image_reader fallback,
+                             int *size, float **images, double *offset, double *scale, char *err, size_t err_size) {
+  const int count = files->count;
+  const char *first = files->paths[0];
   mg_image_f img;
-  mg_status st = read_image(first, fallback, &img, err, err_size);
+  mg_status st = mg_image_read_fallback(first, fallback, &img, err, err_size);
   if (st != MG_OK) return st;
   const int width = img.width, height = img.height;
   mg_image_f_free(&img);
@@ -256,8 +255,8 @@ static mg_status read_images(const char *path, const source_list *sources, mg_im
     if (i > failed_so_far) continue; /* a lower-numbered failure is reported anyway */
     char message[1024] = "";
     bool is_float = false;
-    mg_status one = read_one(sources->paths.items[i], fallback, *size, *images + (size_t)i * pixels, &lo, &hi,
-                             &is_float, message, sizeof message);
+    mg_status one = read_one(files->paths[i], fallback, *size, *images + (size_t)i * pixels, &lo, &hi, &is_float,
+                             message, sizeof message);
     any_float = any_float || is_float;
     if (one != MG_OK) {
 #pragma omp critical(mg_image_folder_failure)
@@ -291,46 +290,80 @@ static mg_status read_images(const char *path, const source_list *sources, mg_im
   return MG_OK;
 }
 
+mg_status mg_image_folder_list(const char *path, int max_per_class, mg_image_folder_files *out, char *err,
+                               size_t err_size) {
+  if (!out) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no output given");
+  memset(out, 0, sizeof *out);
+  if (!path) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no folder given");
+  if (max_per_class < 0)
+    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "images per class %d (must be >= 0)",
+                         max_per_class);
+  source_list sources = {{0}, NULL, 0};
+  string_list classes = {0};
+  int *class_counts = NULL;
+  mg_status st = list_tree(path, max_per_class, &sources, &classes, &class_counts, err, err_size);
+  if (st != MG_OK) {
+    list_free(&sources.paths);
+    free(sources.labels);
+    list_free(&classes);
+    free(class_counts);
+    return st;
+  }
+  const bool labelled = classes.count > 0;
+  out->count = sources.paths.count;
+  out->paths = sources.paths.items;
+  out->labels = labelled ? sources.labels : NULL;
+  if (!labelled) free(sources.labels);
+  out->num_classes = classes.count;
+  out->class_names = classes.items;
+  out->class_counts = class_counts;
+  return MG_OK;
+}
+
+void mg_image_folder_files_free(mg_image_folder_files *f) {
+  if (!f) return;
+  for (int i = 0; i < f->count; i++) free(f->paths[i]);
+  free(f->paths);
+  free(f->labels);
+  for (int i = 0; i < f->num_classes; i++) free(f->class_names[i]);
+  free(f->class_names);
+  free(f->class_counts);
+  memset(f, 0, sizeof *f);
+}
+
 mg_status mg_image_folder_read(const char *path, int size, int max_per_class, mg_image_reader fallback,
                                mg_image_folder *out, char *err, size_t err_size) {
   if (!out) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no output given");
   memset(out, 0, sizeof *out);
-  if (!path) return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "no folder given");
-  if (size < 0 || size > FOLDER_MAX_SIZE || max_per_class < 0)
-    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path,
-                         "size %d (must be 0..%d) or images per class %d (must be >= 0) out of range", size,
-                         FOLDER_MAX_SIZE, max_per_class);
-  source_list sources = {{0}, NULL, 0};
-  string_list classes = {0};
-  int *class_counts = NULL;
+  if (size < 0 || size > FOLDER_MAX_SIZE)
+    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, path, "size %d out of range (must be 0..%d)", size,
+                         FOLDER_MAX_SIZE);
+  mg_image_folder_files files;
   float *images = NULL;
   double offset = 0.0, scale = 1.0;
-  mg_status st = list_tree(path, max_per_class, &sources, &classes, &class_counts, err, err_size);
-  if (st == MG_OK) st = read_images(path, &sources, fallback, &size, &images, &offset, &scale, err, err_size);
-  const int count = sources.paths.count;
-  list_free(&sources.paths);
+  mg_status st = mg_image_folder_list(path, max_per_class, &files, err, err_size);
+  if (st != MG_OK) return st;
+  st = read_images(path, &files, fallback, &size, &images, &offset, &scale, err, err_size);
   if (st != MG_OK) {
-    free(sources.labels);
-    list_free(&classes);
-    free(class_counts);
+    mg_image_folder_files_free(&files);
     free(images);
     return st;
   }
-  const bool labelled = classes.count > 0;
   out->images = images;
-  out->labels = labelled ? sources.labels : NULL;
-  if (!labelled) free(sources.labels);
-  out->class_names = classes.items;
-  out->class_counts = class_counts;
-  out->data = (mg_dataset){.count = count,
+  out->labels = files.labels;
+  out->class_names = files.class_names;
+  out->class_counts = files.class_counts;
+  out->data = (mg_dataset){.count = files.count,
                            .channels = 1,
                            .size = size,
                            .images = images,
-                           .labels = out->labels,
-                           .num_classes = classes.count,
-                           .class_names = (const char *const *)classes.items,
+                           .labels = files.labels,
+                           .num_classes = files.num_classes,
+                           .class_names = (const char *const *)files.class_names,
                            .norm_offset = offset,
                            .norm_scale = scale};
+  for (int i = 0; i < files.count; i++) free(files.paths[i]);
+  free(files.paths);
   return MG_OK;
 }
 

@@ -71,10 +71,6 @@ typedef struct mg_image_f {
 } mg_image_f;
 mg_status mg_image_read(const char *path, mg_image_f *out, char *err, size_t err_size);
 void mg_image_f_free(mg_image_f *img);
-typedef enum mg_image_kind { MG_IMAGE_UNKNOWN, MG_IMAGE_PNG, MG_IMAGE_JPEG, MG_IMAGE_NIFTI } mg_image_kind;
-/* mg_image_read that also says which reader took the file: MG_IMAGE_UNKNOWN when none knows it, so that a caller
- * with another reader (mg_itk_image_read) hands it only those (a corrupt PNG stays the PNG reader's error). */
-mg_status mg_image_read_kind(const char *path, mg_image_f *out, mg_image_kind *kind, char *err, size_t err_size);
 
 /* Resamples a width x height image to size x size by area averaging (a pixel of the result is the mean of the
  * source area it covers, so downscaling does not alias). The aspect ratio is not kept. out holds size*size.
@@ -86,6 +82,11 @@ void mg_image_resize_area(const float *src, int width, int height, int size, flo
  * Logic/ITK/mg_itk.h reads every 2D format ITK reads: DICOM, TIFF, BMP, NRRD, MetaImage, ...). It sets eight_bit
  * for unsigned 8-bit samples. Logic/IO stays plain C: the ITK layer above it is passed in, never linked here. */
 typedef mg_status (*mg_image_reader)(const char *path, mg_image_f *out, char *err, size_t err_size);
+
+/* mg_image_read, then fallback (when not NULL) for a file none of mg_image_read's readers knows; a file they know but
+ * cannot read (a corrupt PNG) stays their error. */
+mg_status mg_image_read_fallback(const char *path, mg_image_reader fallback, mg_image_f *out, char *err,
+                                 size_t err_size);
 
 /* A folder of 2D training images, one subfolder per class (class names are the subfolder names, sorted), or
  * images directly in the folder (unlabelled). Files are taken in sorted name order, whatever their extension (a
@@ -108,6 +109,21 @@ typedef struct mg_image_folder {
 mg_status mg_image_folder_read(const char *path, int size, int max_per_class, mg_image_reader fallback,
                                mg_image_folder *out, char *err, size_t err_size);
 void mg_image_folder_free(mg_image_folder *f);
+
+/* The files mg_image_folder_read would read, listed and checked by the same rules (and with the same messages)
+ * before any is opened: for callers that read the images themselves. Paths are in reading order (class folders
+ * sorted, files sorted within each); labels is NULL for an unlabelled folder. */
+typedef struct mg_image_folder_files {
+  int count;
+  char **paths;       /* count paths: the folder's path joined with the file's (and its class folder's) name */
+  int32_t *labels;    /* count class indices, or NULL */
+  int num_classes;    /* 0 when unlabelled */
+  char **class_names; /* num_classes class folder names */
+  int *class_counts;  /* files per class */
+} mg_image_folder_files;
+mg_status mg_image_folder_list(const char *path, int max_per_class, mg_image_folder_files *out, char *err,
+                               size_t err_size);
+void mg_image_folder_files_free(mg_image_folder_files *f);
 
 /* NIfTI-1 datatype codes mg_nifti_write can store. */
 typedef enum mg_nifti_datatype {

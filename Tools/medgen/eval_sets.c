@@ -1,15 +1,14 @@
 /* eval_sets.c: reading the image sets `medgen eval` compares (eval_sets.h).
  *
- * Folders are walked here rather than through mg_image_folder_read because eval needs what that reader does not
- * keep: each file's name (for the nearest-neighbour pairs), its synthetic marker, its values in the file's units
- * (every set is mapped with the real set's intensity mapping, not its own), and --max-images files opened out of
- * many. The listing rules are the same: sorted names, hidden and text files skipped, class subfolders or none. */
+ * Folders are listed by mg_image_folder_list (the rules of training folders) but read here, because eval needs what
+ * mg_image_folder_read does not keep: each file's name (for the nearest-neighbour pairs), its synthetic marker, its
+ * values in the file's units (every set is mapped with the real set's intensity mapping, not its own), and only
+ * --max-images files opened out of many. */
 #include "eval_sets.h"
 
 #include "mg_io.h"
 #include "mg_itk.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,45 +50,6 @@ static bool has_suffix(const char *s, const char *suffix) {
   return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
 
-/* Notes beside a data set (and a stack's class list): skipped, as mg_image_folder_read does. */
-static bool is_text_file(const char *name) {
-  return strncasecmp(name, "README", 6) == 0 || has_suffix(name, ".txt") || has_suffix(name, ".md") ||
-         has_suffix(name, ".csv") || has_suffix(name, ".json");
-}
-
-/* dir/name into full (PATH_MAX_LEN bytes); refused naming dir when it does not fit. */
-static mg_status join_path(char *full, const char *dir, const char *name, char *err, size_t err_size) {
-  if (snprintf(full, PATH_MAX_LEN, "%s/%s", dir, name) >= PATH_MAX_LEN)
-    return mg_file_error(err, err_size, MG_ERR_INVALID_ARGUMENT, dir, "the path of \"%s\" is too long", name);
-  return MG_OK;
-}
-
-/* A folder's visible entries, sorted: subfolders into dirs, files into files (text files left out). */
-static mg_status list_folder(const char *path, name_list *dirs, name_list *files, char *err, size_t err_size) {
-  DIR *d = opendir(path);
-  if (!d) return mg_file_error(err, err_size, MG_ERR_IO, path, "cannot open the folder (%s)", strerror(errno));
-  mg_status st = MG_OK;
-  char full[PATH_MAX_LEN];
-  for (struct dirent *e; st == MG_OK && (e = readdir(d));) {
-    if (e->d_name[0] == '.') continue; /* hidden, and "." and ".." */
-    struct stat sb;
-    if ((st = join_path(full, path, e->d_name, err, err_size)) != MG_OK) break;
-    if (stat(full, &sb) != 0) {
-      st = mg_file_error(err, err_size, MG_ERR_IO, full, "cannot read (%s)", strerror(errno));
-      break;
-    }
-    if (S_ISREG(sb.st_mode) && is_text_file(e->d_name)) continue;
-    if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))
-      st = mg_file_error(err, err_size, MG_ERR_FORMAT, full, "neither an image file nor a class folder");
-    else if (!name_list_push(S_ISDIR(sb.st_mode) ? dirs : files, e->d_name))
-      st = mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory listing the folder");
-  }
-  closedir(d);
-  if (dirs->count > 1) qsort(dirs->items, (size_t)dirs->count, sizeof *dirs->items, compare_names);
-  if (files->count > 1) qsort(files->items, (size_t)files->count, sizeof *files->items, compare_names);
-  return st;
-}
-
 /* The class in a name `medgen sample` gives its PNGs, sample-NNNN-<class>.png, into cls; false for other names. */
 static bool sample_name_class(const char *name, char *cls, size_t cls_size) {
   if (strncmp(name, "sample-", 7) != 0) return false;
@@ -99,44 +59,6 @@ static bool sample_name_class(const char *name, char *cls, size_t cls_size) {
   if (p == digits || *p != '-' || !dot || dot <= p + 1 || (size_t)(dot - p - 1) >= cls_size) return false;
   snprintf(cls, cls_size, "%.*s", (int)(dot - p - 1), p + 1);
   return true;
-}
-
-/* Every image file of the folder with its class (NULL: none), in reading order. */
-static mg_status list_images(const char *path, name_list *files, name_list *classes, char *err, size_t err_size) {
-  name_list dirs = {0}, top = {0}, sub_dirs = {0}, sub_files = {0};
-  char full[PATH_MAX_LEN], cls[256];
-  mg_status st = list_folder(path, &dirs, &top, err, err_size);
-  if (st == MG_OK && dirs.count > 0 && top.count > 0)
-    st = mg_file_error(err, err_size, MG_ERR_FORMAT, path, "holds both class folders (\"%s\") and image files "
-                       "(\"%s\"): put every image in a class folder, or every image directly in the folder",
-                       dirs.items[0], top.items[0]);
-  for (int i = 0; st == MG_OK && i < top.count; i++) {
-    if ((st = join_path(full, path, top.items[i], err, err_size)) != MG_OK) break;
-    bool named = sample_name_class(top.items[i], cls, sizeof cls);
-    if (!name_list_push(files, full) || !name_list_push(classes, named ? cls : NULL))
-      st = mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory listing images");
-  }
-  for (int c = 0; st == MG_OK && c < dirs.count; c++) {
-    char class_path[PATH_MAX_LEN];
-    st = join_path(class_path, path, dirs.items[c], err, err_size);
-    if (st == MG_OK) st = list_folder(class_path, &sub_dirs, &sub_files, err, err_size);
-    if (st == MG_OK && sub_dirs.count > 0)
-      st = mg_file_error(err, err_size, MG_ERR_FORMAT, class_path, "holds a folder (\"%s\"): class folders hold "
-                         "image files only", sub_dirs.items[0]);
-    for (int i = 0; st == MG_OK && i < sub_files.count; i++) {
-      if ((st = join_path(full, class_path, sub_files.items[i], err, err_size)) != MG_OK) break;
-      if (!name_list_push(files, full) || !name_list_push(classes, dirs.items[c]))
-        st = mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory listing images");
-    }
-    name_list_free(&sub_dirs);
-    name_list_free(&sub_files);
-  }
-  if (st == MG_OK && files->count == 0)
-    st = mg_file_error(err, err_size, MG_ERR_FORMAT, path, "no images: the folder is empty (hidden and text files "
-                       "do not count)");
-  name_list_free(&dirs);
-  name_list_free(&top);
-  return st;
 }
 
 /* Which of found images to keep: count evenly spaced indices. */
@@ -185,20 +107,16 @@ static mg_status assign_labels(eval_set *s, char *const *image_classes, char *er
   return MG_OK;
 }
 
-/* One 2D image through MedGen's readers (PNG, JPEG, NIfTI), else, for a file none of them knows, ITK's (as
- * mg_image_folder_read with mg_itk_image_read as its fallback). */
-static mg_status read_image(const char *file, mg_image_f *img, char *err, size_t err_size) {
-  mg_image_kind kind;
-  mg_status st = mg_image_read_kind(file, img, &kind, err, err_size);
-  if (st == MG_ERR_FORMAT && kind == MG_IMAGE_UNKNOWN) st = mg_itk_image_read(file, img, err, err_size);
-  return st;
-}
-
+/* A folder as mg_image_folder_read lists it (files of a kind MedGen's readers do not know go to ITK's), but read
+ * here: only the --max-images files kept are opened, and each keeps its name, its synthetic marker and its values
+ * in the file's units. In a flat folder, `medgen sample`'s names give the classes. */
 static mg_status read_folder(eval_set *s, int size, int max_images, char *err, size_t err_size) {
-  name_list files = {0}, classes = {0};
+  mg_image_folder_files files;
   char **kept_classes = NULL;
-  mg_status st = list_images(s->path, &files, &classes, err, err_size);
-  if (st != MG_OK) goto done;
+  char cls[256];
+  name_list named = {0}; /* classes from sample names, for a flat folder */
+  mg_status st = mg_image_folder_list(s->path, 0, &files, err, err_size);
+  if (st != MG_OK) return st;
   s->found = files.count;
   int count = files.count < max_images ? files.count : max_images;
   kept_classes = calloc((size_t)count, sizeof *kept_classes);
@@ -207,7 +125,7 @@ static mg_status read_folder(eval_set *s, int size, int max_images, char *err, s
   for (int i = 0; st == MG_OK && i < count; i++) {
     const int k = kept_index(i, count, files.count);
     mg_image_f img;
-    st = read_image(files.items[k], &img, err, err_size);
+    st = mg_image_read_fallback(files.paths[k], mg_itk_image_read, &img, err, err_size);
     if (st != MG_OK) break;
     if (i == 0) st = allocate(s, count, size > 0 ? size : img.width, err, err_size);
     if (st == MG_OK) {
@@ -215,17 +133,25 @@ static mg_status read_folder(eval_set *s, int size, int max_images, char *err, s
       s->files++;
       s->marked += img.synthetic;
       s->eight_bit &= img.eight_bit;
-      kept_classes[i] = classes.items[k];
-      if (!(s->names[i] = strdup(files.items[k])))
+      if (files.labels) {
+        kept_classes[i] = files.class_names[files.labels[k]];
+      } else {
+        const char *base = strrchr(files.paths[k], '/');
+        bool has_class = sample_name_class(base ? base + 1 : files.paths[k], cls, sizeof cls);
+        if (!name_list_push(&named, has_class ? cls : NULL))
+          st = mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, s->path, "out of memory");
+        else
+          kept_classes[i] = named.items[named.count - 1];
+      }
+      if (st == MG_OK && !(s->names[i] = strdup(files.paths[k])))
         st = mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, s->path, "out of memory");
     }
     mg_image_f_free(&img);
   }
   if (st == MG_OK) st = assign_labels(s, kept_classes, err, err_size);
-done:
   free(kept_classes);
-  name_list_free(&files);
-  name_list_free(&classes);
+  name_list_free(&named);
+  mg_image_folder_files_free(&files);
   return st;
 }
 
