@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 bool cli_parse_long(const char *s, long lo, long hi, long *out) {
   char *end;
@@ -217,4 +218,26 @@ int cli_on_train_progress(void *user, const mg_progress *pr) {
     p->loss_count = 0;
   }
   return cli_interrupted();
+}
+
+/* Checked before the work starts, so that a typo fails before minutes of training or sampling. */
+bool cli_output_folder_writable(const char *tool, const char *option, const char *path) {
+  char parent[4096];
+  snprintf(parent, sizeof parent, "%s", path);
+  size_t n = strlen(parent);
+  while (n > 1 && parent[n - 1] == '/') parent[--n] = 0;
+  char *slash = strrchr(parent, '/');
+  if (!slash) snprintf(parent, sizeof parent, ".");
+  else if (slash == parent) parent[1] = 0;
+  else *slash = 0;
+  struct stat st;
+  if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "%s: cannot write %s %s: the folder %s does not exist\n", tool, option, path, parent);
+    return false;
+  }
+  if (access(parent, W_OK) != 0) {
+    fprintf(stderr, "%s: cannot write %s %s: the folder %s is not writable\n", tool, option, path, parent);
+    return false;
+  }
+  return true;
 }

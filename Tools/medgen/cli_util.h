@@ -15,6 +15,9 @@ bool cli_parse_u64(const char *s, uint64_t *out);
 
 /* mkdir -p; false with errno set on failure. */
 bool cli_make_dir(const char *path);
+/* Whether the folder path goes into exists and can be written to (a trailing '/' names a folder to create in its
+ * parent); when not, says so on stderr ("TOOL: cannot write OPTION PATH: the folder ... does not exist"). */
+bool cli_output_folder_writable(const char *tool, const char *option, const char *path);
 double cli_now_s(void);
 /* "45s", "12m05s", "3h07m" */
 void cli_format_duration(double seconds, char *buf, size_t size);

@@ -118,26 +118,6 @@ static int parse_args(int argc, char **argv, eval_args *a) {
   return 0;
 }
 
-/* Whether path's folder exists and can be written to; reported naming option and path when not, so that a typo
- * fails before minutes of work. */
-static bool parent_folder_writable(const char *option, const char *path) {
-  char parent[4096];
-  snprintf(parent, sizeof parent, "%s", path);
-  char *slash = strrchr(parent, '/');
-  if (!slash) snprintf(parent, sizeof parent, ".");
-  else if (slash == parent) parent[1] = 0;
-  else *slash = 0;
-  struct stat st;
-  if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    fprintf(stderr, "medgen eval: cannot write %s %s: the folder %s does not exist\n", option, path, parent);
-    return false;
-  }
-  if (access(parent, W_OK) != 0) {
-    fprintf(stderr, "medgen eval: cannot write %s %s: the folder %s is not writable\n", option, path, parent);
-    return false;
-  }
-  return true;
-}
 
 static bool is_file(const char *path) {
   struct stat st;
@@ -829,7 +809,7 @@ int medgen_cmd_eval(int argc, char **argv) {
   eval_args a;
   int parsed = parse_args(argc, argv, &a);
   if (parsed) return parsed == 1 ? 0 : 2;
-  if (!parent_folder_writable("--out", a.out) || (a.html && !parent_folder_writable("--html", a.html))) return 1;
+  if (!cli_output_folder_writable("medgen eval", "--out", a.out) || (a.html && !cli_output_folder_writable("medgen eval", "--html", a.html))) return 1;
   char extractor[4200];
   if (a.features) snprintf(extractor, sizeof extractor, "%s", a.features);
   else if (!find_feature_extractor(extractor, sizeof extractor)) return 1;

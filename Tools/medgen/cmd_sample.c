@@ -19,8 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/stat.h>
 
 typedef struct sample_args {
   const char *checkpoint, *out, *grid, *class_name, *pixel_type, *format;
@@ -178,28 +176,6 @@ static bool ends_with(const char *s, const char *suffix) {
 
 typedef enum out_kind { OUT_STACK, OUT_PNG, OUT_FOLDER } out_kind;
 
-/* Whether the folder path goes into exists and can be written to (a trailing '/' names a folder to create in its
- * parent); reported naming option and path when not, so that a typo fails before minutes of sampling. */
-static bool parent_folder_writable(const char *option, const char *path) {
-  char parent[4096];
-  snprintf(parent, sizeof parent, "%s", path);
-  size_t n = strlen(parent);
-  while (n > 1 && parent[n - 1] == '/') parent[--n] = 0;
-  char *slash = strrchr(parent, '/');
-  if (!slash) snprintf(parent, sizeof parent, ".");
-  else if (slash == parent) parent[1] = 0;
-  else *slash = 0;
-  struct stat st;
-  if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    fprintf(stderr, "medgen sample: cannot write %s %s: the folder %s does not exist\n", option, path, parent);
-    return false;
-  }
-  if (access(parent, W_OK) != 0) {
-    fprintf(stderr, "medgen sample: cannot write %s %s: the folder %s is not writable\n", option, path, parent);
-    return false;
-  }
-  return true;
-}
 
 /* The output's kind by its name and --format (see the help); reported and -1 when they do not fit. */
 static int output_kind(const sample_args *a) {
@@ -419,8 +395,8 @@ int medgen_cmd_sample(int argc, char **argv) {
   enum { NIFTI_MAX_SLICES = 32767, PNG_MAX_SIDE = 16384, GRID_GAP = 2 };
   const int classes = cli_model_num_classes(&m);
   const bool conditional = classes > 0;
-  if ((kind != OUT_FOLDER && !parent_folder_writable("--out", a.out)) ||
-      (a.grid && !parent_folder_writable("--grid", a.grid)))
+  if ((kind != OUT_FOLDER && !cli_output_folder_writable("medgen sample", "--out", a.out)) ||
+      (a.grid && !cli_output_folder_writable("medgen sample", "--grid", a.grid)))
     goto done;
   if (kind == OUT_STACK && mg_itk_format_of(a.out) == MG_ITK_NIFTI && a.n > NIFTI_MAX_SLICES) {
     fprintf(stderr, "medgen sample: a NIfTI stack holds at most %d images; use --out DIR/ for %d\n", NIFTI_MAX_SLICES,
