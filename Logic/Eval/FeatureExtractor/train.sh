@@ -43,10 +43,9 @@ recipe="$recipe --batch $BATCH --seed $SEED (MedNIST-64; heldout: every tenth im
 run=$work/run-$VERSION
 rm -rf "$run"
 # shellcheck disable=SC2086
-# (run from the split, so the notes name the folders as the recipe does, not this machine's paths)
-(cd "$split" && "$medgen" train --model classifier --data train --val heldout --out "$run" --size "$SIZE" \
+"$medgen" train --model classifier --data "$split/train" --val "$split/heldout" --out "$run" --size "$SIZE" \
   --width "$WIDTH" --steps "$STEPS" --batch "$BATCH" --seed "$SEED" --note "run.feature_extractor=$VERSION" \
-  --note "run.recipe=$recipe" $threads) | tee "$work/$VERSION.log"
+  --note "run.recipe=$recipe" $threads | tee "$work/$VERSION.log"
 # medgen writes the checkpoint only when everything worked (tee hides its exit status)
 [ -f "$run/checkpoint.safetensors" ] || { echo "training failed: see $work/$VERSION.log" >&2; exit 1; }
 cp "$run/checkpoint.safetensors" "$out.tmp"
