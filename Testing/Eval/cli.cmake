@@ -10,8 +10,8 @@ set_tests_properties(test_medgen_eval_setup PROPERTIES FIXTURES_SETUP eval_cli_d
 # image repeated; classes: class consistency with a trained and a given classifier; schema: the JSON against
 # Documentation/medgen-eval.schema.json (needs python3-jsonschema, else skipped); html: the report's images and
 # numbers; bad_inputs: exit 1 naming the file, nothing written; stack: a stack from medgen sample reads back as its
-# PNGs; mednist: real MedNIST (skipped without ../shared/data).
-foreach(case identical shifted memorized collapsed classes schema html bad_inputs stack mednist)
+# PNGs; mednist: real MedNIST (skipped without ../shared/data); augment: `medgen bench augment`'s scores.
+foreach(case identical shifted memorized collapsed classes schema html bad_inputs stack mednist augment)
   set(extra "")
   if(case STREQUAL "schema")
     set(extra ${PROJECT_SOURCE_DIR}/Documentation/medgen-eval.schema.json)

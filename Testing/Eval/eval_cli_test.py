@@ -499,6 +499,40 @@ def case_mednist(medgen, scratch, data_dir):
              f"(HeadCT against Hand: {other['value']})")
 
 
+def case_augment(medgen, scratch):
+    """`medgen bench augment` (the augmentation benchmark's classifier): the two classes of the fixture are told
+    apart (AUC and accuracy near 1), a validation set with its class folders swapped scores AUC near 0, synthetic
+    images add to the count, and an extra folder with other classes is refused, naming it."""
+    def bench(*args, expect=0):
+        p = subprocess.run([medgen, "bench", "augment", "--size", str(SIZE), "--steps", "60", "--batch", "16",
+                            "--width", "8", "--threads", "2", *args], capture_output=True, text=True)
+        if p.returncode != expect:
+            fail(f"medgen bench augment {' '.join(args)}: exit {p.returncode}, expected {expect}\n{p.stdout}{p.stderr}")
+            return None
+        return p
+    def scores(p):
+        return dict(kv.split("=") for kv in p.stdout.strip().splitlines()[-1].split())
+    swapped = f"{scratch}/swapped"
+    shutil.rmtree(swapped, ignore_errors=True)
+    shutil.copytree(f"{scratch}/real/bars", f"{swapped}/disk")
+    shutil.copytree(f"{scratch}/real/disk", f"{swapped}/bars")
+    p = bench("--train", f"{scratch}/train", "--val", f"{scratch}/real")
+    if p:
+        r = scores(p)
+        if float(r["auc"]) < 0.95 or float(r["accuracy"]) < 0.9 or r["real"] != str(2 * PER_CLASS) or \
+                r["synthetic"] != "0" or r["val"] != str(2 * PER_CLASS):
+            fail(f"two distinct classes: {r}, expected AUC and accuracy near 1")
+    p = bench("--train", f"{scratch}/train", "--val", swapped)
+    if p and float(scores(p)["auc"]) > 0.05:
+        fail(f"swapped validation classes: {scores(p)}, expected AUC near 0")
+    p = bench("--train", f"{scratch}/train", "--extra", f"{scratch}/copy", "--val", f"{scratch}/real")
+    if p and scores(p)["synthetic"] != str(2 * PER_CLASS):
+        fail(f"--extra: {scores(p)}, expected {2 * PER_CLASS} synthetic images")
+    p = bench("--train", f"{scratch}/train", "--extra", f"{scratch}/ab", "--val", f"{scratch}/real", expect=1)
+    if p and f"{scratch}/ab" not in p.stderr:
+        fail(f"--extra with other classes: the message does not name the folder: {p.stderr.strip()}")
+
+
 def main():
     case, medgen, scratch = sys.argv[1:4]
     extra = sys.argv[4:]
