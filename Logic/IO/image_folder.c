@@ -376,3 +376,26 @@ void mg_image_folder_free(mg_image_folder *f) {
   free(f->class_counts);
   memset(f, 0, sizeof *f);
 }
+
+mg_status mg_image_folder_match(mg_image_folder *f, const char *path, const mg_dataset *ref, char *err,
+                                size_t err_size) {
+  mg_dataset *d = &f->data;
+  if (!f->labels) return mg_file_error(err, err_size, MG_ERR_FORMAT, path, "no class folders: the images must sit in "
+                                       "one folder per class, as in the training data");
+  int to_ref[MG_MAX_CLASSES];
+  for (int k = 0; k < d->num_classes; k++) {
+    to_ref[k] = -1;
+    for (int j = 0; j < ref->num_classes && ref->class_names; j++)
+      if (!strcmp(f->class_names[k], ref->class_names[j])) to_ref[k] = j;
+    if (to_ref[k] < 0)
+      return mg_file_error(err, err_size, MG_ERR_FORMAT, path, "class folder '%s' is not one of the training classes",
+                           f->class_names[k]);
+  }
+  for (int i = 0; i < d->count; i++) f->labels[i] = to_ref[f->labels[i]];
+  const size_t n = (size_t)d->count * d->channels * d->size * d->size;
+  const double a = d->norm_scale / ref->norm_scale, b = (d->norm_offset - ref->norm_offset) / ref->norm_scale;
+  for (size_t i = 0; i < n; i++) f->images[i] = (float)(f->images[i] * a + b);
+  d->norm_offset = ref->norm_offset;
+  d->norm_scale = ref->norm_scale;
+  return MG_OK;
+}

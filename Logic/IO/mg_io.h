@@ -109,6 +109,12 @@ typedef struct mg_image_folder {
 mg_status mg_image_folder_read(const char *path, int size, int max_per_class, mg_image_reader fallback,
                                mg_image_folder *out, char *err, size_t err_size);
 void mg_image_folder_free(mg_image_folder *f);
+/* Puts a second folder (held-out or synthetic images of the same classes) in the terms of a reference dataset: its
+ * labels renumbered into ref's class order by name, its images re-expressed in ref's intensity mapping (so that
+ * both are in the same units; values may then leave [-1, 1]). Refused, naming f's path and the first class folder
+ * ref lacks, when f is unlabelled or has a class ref does not. */
+mg_status mg_image_folder_match(mg_image_folder *f, const char *path, const mg_dataset *ref, char *err,
+                                size_t err_size);
 
 /* The files mg_image_folder_read would read, listed and checked by the same rules (and with the same messages)
  * before any is opened: for callers that read the images themselves. Paths are in reading order (class folders

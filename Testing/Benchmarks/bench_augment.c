@@ -48,35 +48,6 @@ static double roc_auc(const float *scores, const int *positive, int n) {
   return pairs > 0 ? wins / pairs : NAN;
 }
 
-/* Re-expresses folder f's images in the intensity mapping of ref (original units = value * scale + offset). */
-static void map_to(mg_image_folder *f, const mg_dataset *ref) {
-  const size_t n = (size_t)f->data.count * f->data.channels * f->data.size * f->data.size;
-  const double a = f->data.norm_scale / ref->norm_scale, b = (f->data.norm_offset - ref->norm_offset) / ref->norm_scale;
-  for (size_t i = 0; i < n; i++) f->images[i] = (float)(f->images[i] * a + b);
-  f->data.norm_offset = ref->norm_offset;
-  f->data.norm_scale = ref->norm_scale;
-}
-
-/* Relabels f's images by class name into ref's class order; false (message in err) when a class is unknown. */
-static bool match_classes(mg_image_folder *f, const char *path, const mg_dataset *ref, char *err, size_t err_size) {
-  if (!f->labels) {
-    snprintf(err, err_size, "%s: no class folders: the images must sit in one folder per class", path);
-    return false;
-  }
-  int map[MG_MAX_CLASSES];
-  for (int k = 0; k < f->data.num_classes; k++) {
-    map[k] = -1;
-    for (int r = 0; r < ref->num_classes; r++)
-      if (!strcmp(f->class_names[k], ref->class_names[r])) map[k] = r;
-    if (map[k] < 0) {
-      snprintf(err, err_size, "%s: class folder '%s' is not a class of the training folder", path, f->class_names[k]);
-      return false;
-    }
-  }
-  for (int i = 0; i < f->data.count; i++) f->labels[i] = map[f->labels[i]];
-  return true;
-}
-
 typedef struct options {
   const char *train, *extra, *val;
   int size, steps, width, batch, threads;
@@ -164,13 +135,11 @@ int medgen_bench_augment(int argc, char **argv) {
     result = fail(err);
     goto done;
   }
-  if ((o.extra && !match_classes(&extra, o.extra, &real.data, err, sizeof err)) ||
-      !match_classes(&val, o.val, &real.data, err, sizeof err)) {
+  if ((o.extra && mg_image_folder_match(&extra, o.extra, &real.data, err, sizeof err) != MG_OK) ||
+      mg_image_folder_match(&val, o.val, &real.data, err, sizeof err) != MG_OK) {
     result = fail(err);
     goto done;
   }
-  if (o.extra) map_to(&extra, &real.data);
-  map_to(&val, &real.data);
 
   /* the training set: real images, then synthetic ones */
   const int K = real.data.num_classes, n_extra = o.extra ? extra.data.count : 0;

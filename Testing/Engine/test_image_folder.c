@@ -858,6 +858,43 @@ static int test_nibabel(const char *python, const char *script) {
   return tu_finish();
 }
 
+/* mg_image_folder_match: a second folder in a reference dataset's terms (class order by name, intensity mapping). */
+static void test_folder_match(void) {
+  enum { S = 4 };
+  uint8_t p[S * S];
+  pattern(p, S, S, 7);
+  make_dir("match");
+  make_dir("match/B");
+  write_png("match/B/1.png", p, S, S);
+  make_dir("stranger");
+  make_dir("stranger/C");
+  write_png("stranger/C/1.png", p, S, S);
+  const char *names[2] = {"A", "B"};
+  const mg_dataset ref = {.count = 0, .channels = 1, .size = S, .num_classes = 2, .class_names = names,
+                          .norm_offset = 100, .norm_scale = 50};
+  mg_image_folder f;
+  char err[1024] = "";
+  if (tu_check(mg_image_folder_read(path_of("match"), 0, 0, NULL, &f, err, sizeof err) == MG_OK, "match: %s", err)) {
+    tu_check(mg_image_folder_match(&f, path_of("match"), &ref, err, sizeof err) == MG_OK, "match: %s", err);
+    tu_check(f.labels[0] == 1, "class B is the reference's second class: label %d", f.labels[0]);
+    double worst = 0;
+    for (int j = 0; j < S * S; j++) worst = fmax(worst, fabs(f.images[j] - (p[j] - 100.0) / 50.0));
+    tu_check(worst < 1e-5 && f.data.norm_offset == 100 && f.data.norm_scale == 50,
+             "intensities in the reference's mapping: off by %g", worst);
+    mg_image_folder_free(&f);
+  }
+  if (tu_check(mg_image_folder_read(path_of("stranger"), 0, 0, NULL, &f, err, sizeof err) == MG_OK, "%s", err)) {
+    tu_check(mg_image_folder_match(&f, path_of("stranger"), &ref, err, sizeof err) == MG_ERR_FORMAT &&
+             strstr(err, path_of("stranger")) && strstr(err, "'C'"), "a class the reference lacks: %s", err);
+    mg_image_folder_free(&f);
+  }
+  if (tu_check(mg_image_folder_read(path_of("match/B"), 0, 0, NULL, &f, err, sizeof err) == MG_OK, "%s", err)) {
+    tu_check(mg_image_folder_match(&f, path_of("match/B"), &ref, err, sizeof err) == MG_ERR_FORMAT &&
+             strstr(err, "no class folders"), "an unlabelled folder: %s", err);
+    mg_image_folder_free(&f);
+  }
+}
+
 int main(int argc, char **argv) {
   const char *base = getenv("TMPDIR");
   snprintf(root, sizeof root, "%s/medgen-test-image-folder-XXXXXX", base && *base ? base : "/tmp");
@@ -879,6 +916,7 @@ int main(int argc, char **argv) {
     clear_root();
     test_folder();
     test_folder_fallback();
+    test_folder_match();
     rc = tu_finish();
   }
   nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);

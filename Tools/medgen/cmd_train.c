@@ -729,29 +729,16 @@ static mg_status set_path_note(mg_classifier *c, const char *key, const char *pa
   return st;
 }
 
-/* Reads --val at the training size; its classes must be the training ones (by name), its labels are mapped to
- * theirs. false with the message in err. */
+/* Reads --val at the training size, in the training data's terms (mg_image_folder_match): the same classes by name
+ * and the same intensity mapping. false with the message in err. */
 static bool read_val(const train_args *a, const mg_dataset *train, mg_image_folder *val, char *err, size_t err_size) {
   if (mg_image_folder_read(a->val, train->size, 0, mg_itk_image_read, val, err, err_size) != MG_OK) return false;
-  mg_dataset *d = &val->data;
-  if (d->num_classes != train->num_classes) {
+  if (val->data.num_classes != train->num_classes) {
     snprintf(err, err_size, "%s: --val has %d class folders, the training data %s has %d: give held-out images of the "
-             "same classes", a->val, d->num_classes, a->data[0], train->num_classes);
+             "same classes", a->val, val->data.num_classes, a->data[0], train->num_classes);
     return false;
   }
-  int to_train[MG_MAX_CLASSES];
-  for (int k = 0; k < d->num_classes; k++) {
-    to_train[k] = -1;
-    for (int j = 0; j < train->num_classes; j++)
-      if (!strcmp(d->class_names[k], train->class_names[j])) to_train[k] = j;
-    if (to_train[k] < 0) {
-      snprintf(err, err_size, "%s: class folder '%s' is not one of the training classes in %s", a->val,
-               d->class_names[k], a->data[0]);
-      return false;
-    }
-  }
-  for (int i = 0; i < d->count; i++) val->labels[i] = to_train[val->labels[i]];
-  return true;
+  return mg_image_folder_match(val, a->val, train, err, err_size) == MG_OK;
 }
 
 /* Classifies the held-out images, prints the accuracy per class and overall, and keeps it as notes. */
