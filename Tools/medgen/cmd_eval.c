@@ -59,7 +59,7 @@ static void print_help(FILE *out) {
           "intensities.\n"
           "\n"
           "Options:\n"
-          "  --real PATH         real images (required)\n"
+          "  --real PATH         real images the model never saw (required)\n"
           "  --synthetic PATH    synthetic images (required)\n"
           "  --train PATH        the images the model was trained on: adds the memorization audit\n"
           "  --out FILE.json     every number, the inputs and the settings (required)\n"
