@@ -44,3 +44,15 @@ uint64_t tu_u64(void) {
 }
 
 double tu_uniform(double lo, double hi) { return lo + (hi - lo) * ((double)(tu_u64() >> 11) / 9007199254740992.0); }
+
+char *tu_read_text(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (buf) buf[fread(buf, 1, (size_t)n, f)] = '\0';
+  fclose(f);
+  return buf;
+}

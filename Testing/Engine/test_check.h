@@ -27,4 +27,8 @@ void tu_seed(uint64_t seed);
 uint64_t tu_u64(void);
 double tu_uniform(double lo, double hi);
 
+/* A whole file as a NUL-terminated string (malloc'ed; the caller frees), or NULL when it cannot be read: what the
+ * reference tests read back from their Python side. */
+char *tu_read_text(const char *path);
+
 #endif

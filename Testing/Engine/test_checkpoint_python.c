@@ -12,18 +12,6 @@
 static char work_dir[256];
 static const char *python, *script;
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = malloc((size_t)n + 1);
-  if (buf) buf[fread(buf, 1, (size_t)n, f)] = '\0';
-  fclose(f);
-  return buf;
-}
-
 /* Runs the script in mode on file, writing json; returns its exit code. */
 static int run_script(const char *mode, const char *file, const char *json) {
   char cmd[2048];
@@ -34,7 +22,7 @@ static int run_script(const char *mode, const char *file, const char *json) {
 
 /* A description written by the script: {"metadata": [[k, v]...], "tensors": [{"name","shape","bits"}...]}. */
 static cJSON *read_description(const char *path) {
-  char *text = read_text(path);
+  char *text = tu_read_text(path);
   cJSON *j = text ? cJSON_Parse(text) : NULL;
   free(text);
   tu_check(j != NULL, "cannot parse %s", path);

@@ -141,19 +141,6 @@ static void write_request(const char *path, case_run *runs) {
   cJSON_Delete(root);
 }
 
-static char *read_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long size = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *text = malloc((size_t)size + 1);
-  size_t got = fread(text, 1, (size_t)size, f);
-  text[got] = '\0';
-  fclose(f);
-  return text;
-}
-
 static void adam_vs_torch(const char *python, const char *script, const char *prefix) {
   static case_run runs[N_CASES];
   tu_seed(1234);
@@ -166,7 +153,7 @@ static void adam_vs_torch(const char *python, const char *script, const char *pr
   snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' '%s'", python, script, in_path, out_path);
   int rc = system(cmd);
   if (!tu_check(rc == 0, "torch reference failed (%d): %s", rc, cmd)) return;
-  char *text = read_file(out_path);
+  char *text = tu_read_text(out_path);
   cJSON *root = text ? cJSON_Parse(text) : NULL;
   free(text);
   cJSON *list = cJSON_GetObjectItem(root, "cases");

@@ -256,19 +256,6 @@ static void compare(cJSON *out) {
                memo[c][k], item(list, c, k));
 }
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long size = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *text = malloc((size_t)size + 1);
-  size_t got = fread(text, 1, (size_t)size, f);
-  text[got] = '\0';
-  fclose(f);
-  return text;
-}
-
 int main(int argc, char **argv) {
   if (argc != 4) {
     fprintf(stderr, "usage: %s PYTHON eval_reference.py WORK_PREFIX\n", argv[0]);
@@ -288,7 +275,7 @@ int main(int argc, char **argv) {
   snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' '%s'", argv[1], argv[2], in_path, out_path);
   int rc = system(cmd);
   if (tu_check(rc == 0, "numpy reference failed (%d): %s", rc, cmd)) {
-    text = read_text(out_path);
+    text = tu_read_text(out_path);
     cJSON *out = text ? cJSON_Parse(text) : NULL;
     free(text);
     if (tu_check(out != NULL, "cannot read %s", out_path)) compare(out);

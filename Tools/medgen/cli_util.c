@@ -241,3 +241,23 @@ bool cli_output_folder_writable(const char *tool, const char *option, const char
   }
   return true;
 }
+
+int cli_usage_error(const char *tool, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", tool);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, " (try: %s --help)\n", tool);
+  va_end(ap);
+  return 2;
+}
+
+void cli_class_list_path(const char *stack, char *out, size_t out_size) {
+  size_t base = strlen(stack);
+  while (base > 1 && stack[base - 1] == '/') base--;
+  const char *dot = strrchr(stack, '.'), *slash = strrchr(stack, '/');
+  const bool folder = base < strlen(stack);
+  if (base >= 7 && strncmp(stack + base - 7, ".nii.gz", 7) == 0) base -= 7;
+  else if (!folder && dot && (!slash || dot > slash)) base = (size_t)(dot - stack);
+  snprintf(out, out_size, "%.*s.csv", (int)base, stack);
+}

@@ -18,6 +18,15 @@ bool cli_make_dir(const char *path);
 /* Whether the folder path goes into exists and can be written to (a trailing '/' names a folder to create in its
  * parent); when not, says so on stderr ("TOOL: cannot write OPTION PATH: the folder ... does not exist"). */
 bool cli_output_folder_writable(const char *tool, const char *option, const char *path);
+/* A usage error: "TOOL: <message> (try: TOOL --help)" on stderr; returns 2, the exit code of bad usage. */
+int cli_usage_error(const char *tool, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* The class list `medgen sample` writes beside a stack and `medgen eval` reads: FILE.csv for FILE.nii.gz,
+ * FILE.nrrd, ...; DIR.csv for a DICOM series DIR/. */
+void cli_class_list_path(const char *stack, char *out, size_t out_size);
 double cli_now_s(void);
 /* "45s", "12m05s", "3h07m" */
 void cli_format_duration(double seconds, char *buf, size_t size);

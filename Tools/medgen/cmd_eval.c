@@ -73,18 +73,6 @@ static void print_help(FILE *out) {
           "  -h, --help          show this help\n");
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 1, 2)))
-#endif
-static int usage_error(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "medgen eval: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, " (try: medgen eval --help)\n");
-  va_end(ap);
-  return 2;
-}
 
 static int parse_args(int argc, char **argv, eval_args *a) {
   *a = (eval_args){.max_images = 10000, .seed = 1};
@@ -98,8 +86,8 @@ static int parse_args(int argc, char **argv, eval_args *a) {
                                    "--classifier", "--max-images", "--seed", "--threads"};
     bool known = false;
     for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) known |= !strcmp(name, valued[k]);
-    if (!known) return usage_error("unknown option '%s'", name);
-    if (i + 1 >= argc) return usage_error("%s needs a value", name);
+    if (!known) return cli_usage_error("medgen eval", "unknown option '%s'", name);
+    if (i + 1 >= argc) return cli_usage_error("medgen eval", "%s needs a value", name);
     const char *v = argv[++i];
     bool ok = true;
     if (!strcmp(name, "--real")) a->real = v;
@@ -112,9 +100,9 @@ static int parse_args(int argc, char **argv, eval_args *a) {
     else if (!strcmp(name, "--max-images")) ok = cli_parse_long(v, MIN_IMAGES, 1000000, &a->max_images);
     else if (!strcmp(name, "--seed")) ok = cli_parse_u64(v, &a->seed);
     else ok = cli_parse_long(v, 1, 1024, &a->threads);
-    if (!ok) return usage_error("invalid value '%s' for %s", v, name);
+    if (!ok) return cli_usage_error("medgen eval", "invalid value '%s' for %s", v, name);
   }
-  if (!a->real || !a->synthetic || !a->out) return usage_error("--real, --synthetic and --out are required");
+  if (!a->real || !a->synthetic || !a->out) return cli_usage_error("medgen eval", "--real, --synthetic and --out are required");
   return 0;
 }
 

@@ -82,18 +82,6 @@ static void print_help(FILE *out) {
           d.batch, (unsigned long long)d.seed, d.steps, d.eta);
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 1, 2)))
-#endif
-static int usage_error(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "medgen sample: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, " (try: medgen sample --help)\n");
-  va_end(ap);
-  return 2;
-}
 
 static int parse_args(int argc, char **argv, sample_args *a) {
   memset(a, 0, sizeof *a);
@@ -129,9 +117,9 @@ static int parse_args(int argc, char **argv, sample_args *a) {
                                    "--interpolate", "--frames", "--pixel-type", "--format"};
     bool known = false;
     for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) known |= !strcmp(name, valued[k]);
-    if (!known) return usage_error("unknown option '%s'", name);
+    if (!known) return cli_usage_error("medgen sample", "unknown option '%s'", name);
     int values = !strcmp(name, "--interpolate") ? 2 : 1;
-    if (i + values >= argc) return usage_error("%s needs %s", name, values == 2 ? "two seeds" : "a value");
+    if (i + values >= argc) return cli_usage_error("medgen sample", "%s needs %s", name, values == 2 ? "two seeds" : "a value");
     const char *v = argv[++i];
     long n = 0;
     bool ok = true;
@@ -153,16 +141,16 @@ static int parse_args(int argc, char **argv, sample_args *a) {
       ok = cli_parse_long(v, 2, 10000, &n) && (a->frames = (int)n, a->given_frames = true);
     else if (!strcmp(name, "--interpolate")) {
       ok = cli_parse_u64(v, &a->seed) && cli_parse_u64(argv[i + 1], &a->seed_b);
-      if (!ok) return usage_error("--interpolate %s %s: give two seeds (non-negative integers)", v, argv[i + 1]);
+      if (!ok) return cli_usage_error("medgen sample", "--interpolate %s %s: give two seeds (non-negative integers)", v, argv[i + 1]);
       a->interpolate = true;
       i++;
     } else ok = cli_parse_long(v, 1, 1024, &n) && (a->threads = (int)n);
-    if (!ok) return usage_error("invalid value '%s' for %s", v, name);
+    if (!ok) return cli_usage_error("medgen sample", "invalid value '%s' for %s", v, name);
   }
-  if (!a->checkpoint || !a->out) return usage_error("--checkpoint and --out are required");
-  if (a->given_frames && !a->interpolate) return usage_error("--frames goes with --interpolate SEED_A SEED_B");
+  if (!a->checkpoint || !a->out) return cli_usage_error("medgen sample", "--checkpoint and --out are required");
+  if (a->given_frames && !a->interpolate) return cli_usage_error("medgen sample", "--frames goes with --interpolate SEED_A SEED_B");
   if (a->interpolate && (a->given_n || a->given_seed))
-    return usage_error("--interpolate takes its seeds and --frames instead of %s", a->given_n ? "--n" : "--seed");
+    return cli_usage_error("medgen sample", "--interpolate takes its seeds and --frames instead of %s", a->given_n ? "--n" : "--seed");
   if (a->interpolate) a->n = a->frames;
   a->ddpm.batch = a->batch;
   a->ddpm.seed = a->seed;
@@ -252,12 +240,7 @@ static int sample_progress(void *user, const mg_progress *p) {
  * failed stack leaves an earlier list untouched. */
 static mg_status prepare_class_csv(const char *stack_path, const cli_model *m, const int32_t *labels, int n,
                                    char *path, size_t path_size, mg_atomic_file **csv, char *err, size_t err_size) {
-  size_t base = strlen(stack_path);
-  while (base > 1 && stack_path[base - 1] == '/') base--;
-  const char *dot = strrchr(stack_path, '.'), *slash = strrchr(stack_path, '/');
-  if (ends_with(stack_path, ".nii.gz")) base -= 7;
-  else if (!ends_with(stack_path, "/") && dot && (!slash || dot > slash)) base = (size_t)(dot - stack_path);
-  snprintf(path, path_size, "%.*s.csv", (int)base, stack_path);
+  cli_class_list_path(stack_path, path, path_size);
   cli_text t = {0};
   cli_text_append(&t, "slice,class\n");
   for (int i = 0; i < n; i++) {

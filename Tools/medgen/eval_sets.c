@@ -6,6 +6,8 @@
  * --max-images files opened out of many. */
 #include "eval_sets.h"
 
+#include "cli_util.h"
+
 #include "mg_io.h"
 #include "mg_itk.h"
 
@@ -44,11 +46,6 @@ static void name_list_free(name_list *l) {
 }
 
 static int compare_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static bool has_suffix(const char *s, const char *suffix) {
-  size_t n = strlen(s), m = strlen(suffix);
-  return n >= m && strcasecmp(s + n - m, suffix) == 0;
-}
 
 /* The class in a name `medgen sample` gives its PNGs, sample-NNNN-<class>.png, into cls; false for other names. */
 static bool sample_name_class(const char *name, char *cls, size_t cls_size) {
@@ -155,20 +152,12 @@ static mg_status read_folder(eval_set *s, int size, int max_images, char *err, s
   return st;
 }
 
-/* The class list `medgen sample` writes beside a stack: FILE.csv for FILE.nii.gz, FILE.nrrd, ... */
-static void class_list_path(const char *stack, char *out, size_t out_size) {
-  size_t base = strlen(stack);
-  const char *dot = strrchr(stack, '.'), *slash = strrchr(stack, '/');
-  if (has_suffix(stack, ".nii.gz")) base -= 7;
-  else if (dot && (!slash || dot > slash)) base = (size_t)(dot - stack);
-  snprintf(out, out_size, "%.*s.csv", (int)base, stack);
-}
 
 /* Each slice's class from the list beside the stack ("slice,class" lines; "none": no class) into classes (count
  * entries, NULL for none). No list: every slice unlabelled. */
 static mg_status read_class_list(const char *stack, int count, name_list *classes, char *err, size_t err_size) {
   char path[PATH_MAX_LEN], line[512];
-  class_list_path(stack, path, sizeof path);
+  cli_class_list_path(stack, path, sizeof path);
   for (int i = 0; i < count; i++)
     if (!name_list_push(classes, NULL))
       return mg_file_error(err, err_size, MG_ERR_OUT_OF_MEMORY, path, "out of memory");
