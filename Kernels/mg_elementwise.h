@@ -71,7 +71,7 @@ static inline MG_HD mg_real mg_unary_value(mg_unary_op op, mg_real param, mg_rea
     case MG_UNARY_RELU: return x > 0 ? x : 0;
     case MG_UNARY_LEAKY_RELU: return x > 0 ? x : param * x;
     case MG_UNARY_SILU: return x * mg_sigmoid_value(x);
-    case MG_UNARY_TANH: return tanh(x);
+    case MG_UNARY_TANH: return (mg_real)tanh((double)x); /* double on both devices (C++ has a float overload) */
     case MG_UNARY_SIGMOID: return mg_sigmoid_value(x);
     default: return x;
   }

@@ -14,6 +14,8 @@
  * - Determinism: each output element is computed by one thread in a fixed order, and reductions use chunk
  *   boundaries that do not depend on the thread count, so results are bit-identical for any thread count.
  * - Scalars that live on the device (loss values, upstream loss gradients) are passed as pointers.
+ * - Kernels return nothing: a backend whose calls can fail later (CUDA runs them asynchronously) keeps the first
+ *   failure and hands it over at the next take_error, which the engine calls at every download.
  */
 #ifndef MG_KERNELS_H
 #define MG_KERNELS_H
@@ -39,6 +41,10 @@ typedef float mg_real;
 #else
 #define MG_HD
 #endif
+
+/* Arithmetic for GEMM and convolution. FP32: full float. TF32: tensor cores with 10-bit mantissas for products
+ * (relative error about 1e-3), several times faster on Ampere and newer GPUs; the CPU ignores it. */
+typedef enum mg_math_mode { MG_MATH_FP32 = 0, MG_MATH_TF32 = 1 } mg_math_mode;
 
 typedef enum mg_unary_op {
   MG_UNARY_RELU,
@@ -95,6 +101,10 @@ typedef struct mg_kernels {
   void (*fill_zero)(void *dst_device, size_t bytes);
   void (*fill)(int64_t n, mg_real value, mg_real *y);
   void (*set_threads)(int threads); /* CPU: kernel threads for the calling thread; other backends may ignore */
+  void (*set_math_mode)(mg_math_mode mode); /* for the calling thread; backends without tensor cores ignore it */
+  /* 0 when every call on this thread since the last take_error succeeded; otherwise non-zero, with the first
+   * failure's message in msg, and the record cleared. Waits for queued work first. */
+  int (*take_error)(char *msg, size_t msg_size);
 
   /* ---- random numbers: Philox4x32-10 keyed by seed; element i uses block (offset + i/4), lane i%4, so a fill
    * of n elements consumes ceil(n/4) blocks and the values never depend on the thread count (mg_philox.h). ---- */
@@ -240,7 +250,8 @@ typedef struct mg_kernels {
 /* Every entry of mg_kernels, in order. A backend fills all of them: mg_context_create refuses a table with a
  * missing entry, naming it, and context.c checks at compile time that this list and the struct agree. */
 #define MG_KERNEL_ENTRIES(X) \
-  X(alloc) X(free) X(upload) X(download) X(copy) X(fill_zero) X(fill) X(set_threads) X(rand_normal) X(rand_uniform) \
+  X(alloc) X(free) X(upload) X(download) X(copy) X(fill_zero) X(fill) X(set_threads) X(set_math_mode) X(take_error) \
+  X(rand_normal) X(rand_uniform) \
   X(gemm) X(linear_forward) X(linear_backward) X(conv2d_workspace) X(conv2d_forward) X(conv2d_backward) \
   X(conv_transpose2d_workspace) X(conv_transpose2d_forward) X(conv_transpose2d_backward) X(group_norm_forward) \
   X(group_norm_backward) X(batch_norm_forward_train) X(batch_norm_forward_eval) X(batch_norm_backward) \
@@ -255,6 +266,12 @@ typedef struct mg_kernels {
 
 /* The CPU backend: always present. */
 const mg_kernels *mg_cpu_kernels(void);
+
+#ifdef MG_HAVE_CUDA
+/* The CUDA backend (Kernels/cuda), on the current CUDA device. NULL when no usable GPU is present, with the reason
+ * in why ("no CUDA-capable device is detected", a driver too old, a GPU older than compute capability 8.0). */
+const mg_kernels *mg_cuda_kernels(char *why, size_t why_size);
+#endif
 
 #ifdef __cplusplus
 }

@@ -29,7 +29,7 @@ static inline MG_HD mg_adam_coeffs mg_adam_prepare(mg_real lr, double beta1, dou
   c.weight_decay = weight_decay;
   c.grad_scale = grad_scale;
   c.step_size = lr / bias_correction1;
-  c.bc2_sqrt = sqrt(bias_correction2);
+  c.bc2_sqrt = (mg_real)sqrt((double)bias_correction2);
   c.decay = 1 - lr * weight_decay;
   c.decoupled = wd_decoupled;
   return c;
@@ -48,7 +48,8 @@ static inline MG_HD void mg_adam_element(const mg_adam_coeffs *c, mg_real *p, mg
   else g += c->weight_decay * param;
   mg_real mi = c->beta1 * *m + c->one_minus_beta1 * g;
   mg_real vi = c->beta2 * *v + c->one_minus_beta2 * g * g;
-  mg_real denom = sqrt(vi) / c->bc2_sqrt + c->eps;
+  /* in double on both devices: C++ would otherwise pick the float sqrt overload */
+  mg_real denom = (mg_real)(sqrt((double)vi) / c->bc2_sqrt + c->eps);
   *m = mi;
   *v = vi;
   *p = param - c->step_size * mi / denom;

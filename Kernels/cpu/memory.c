@@ -1,4 +1,4 @@
-/* memory.c: CPU "device" memory is host memory; copies are memcpy. */
+/* memory.c: CPU "device" memory is host memory; copies are memcpy. Also the per-thread settings. */
 #include "cpu_kernels.h"
 
 #include <cblas.h>
@@ -37,6 +37,13 @@ static void cpu_set_threads(int threads) {
   openblas_set_num_threads(1);
 }
 
+/* CPU kernels run to completion when called and cannot fail; the arithmetic is always full float. */
+static void cpu_set_math_mode(mg_math_mode mode) { (void)mode; }
+static int cpu_take_error(char *msg, size_t msg_size) {
+  if (msg && msg_size) msg[0] = '\0';
+  return 0;
+}
+
 void mg_cpu_register_memory(mg_kernels *k) {
   k->alloc = cpu_alloc;
   k->free = cpu_free;
@@ -46,4 +53,6 @@ void mg_cpu_register_memory(mg_kernels *k) {
   k->fill_zero = cpu_fill_zero;
   k->fill = cpu_fill;
   k->set_threads = cpu_set_threads;
+  k->set_math_mode = cpu_set_math_mode;
+  k->take_error = cpu_take_error;
 }

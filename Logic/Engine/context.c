@@ -38,22 +38,84 @@ static int default_threads(void) {
 #endif
 }
 
+static const char *const device_names[] = {"cpu", "cuda", "auto"};
+
+int mg_device_from_name(const char *name) {
+  for (int i = 0; name && i < 3; i++)
+    if (strcmp(name, device_names[i]) == 0) return i;
+  return -1;
+}
+
+const char *mg_device_name(mg_device device) {
+  return device >= MG_DEVICE_CPU && device <= MG_DEVICE_AUTO ? device_names[device] : "unknown";
+}
+
+/* The CUDA kernel table, or NULL with the reason in why. */
+static const mg_kernels *cuda_backend(char *why, size_t why_size) {
+#ifdef MG_HAVE_CUDA
+  return mg_cuda_kernels(why, why_size);
+#else
+  put_error(why, why_size, "this build of MedGen has no CUDA backend (it was built without the CUDA toolkit)");
+  return NULL;
+#endif
+}
+
+mg_status mg_device_resolve(mg_device requested, mg_device *resolved, char *note, size_t note_size) {
+  put_error(note, note_size, "");
+  if (!resolved) return MG_ERR_INVALID_ARGUMENT;
+  char why[512];
+  switch (requested) {
+    case MG_DEVICE_CPU:
+      *resolved = MG_DEVICE_CPU;
+      return MG_OK;
+    case MG_DEVICE_CUDA:
+      if (!cuda_backend(why, sizeof why)) {
+        if (note && note_size) snprintf(note, note_size, "device cuda cannot be used: %s", why);
+        return MG_ERR_UNSUPPORTED;
+      }
+      *resolved = MG_DEVICE_CUDA;
+      return MG_OK;
+    case MG_DEVICE_AUTO:
+      *resolved = cuda_backend(why, sizeof why) ? MG_DEVICE_CUDA : MG_DEVICE_CPU;
+#ifdef MG_HAVE_CUDA
+      if (*resolved == MG_DEVICE_CPU && note && note_size) snprintf(note, note_size, "%s; using the CPU", why);
+#endif
+      return MG_OK;
+  }
+  if (note && note_size) snprintf(note, note_size, "unknown device %d", (int)requested);
+  return MG_ERR_INVALID_ARGUMENT;
+}
+
 mg_status mg_context_create(const mg_context_options *options, mg_ctx **out, char *err, size_t err_size) {
   if (!out) {
     put_error(err, err_size, "mg_context_create: out is NULL");
     return MG_ERR_INVALID_ARGUMENT;
   }
   *out = NULL;
-  mg_context_options opt = options ? *options : (mg_context_options){MG_DEVICE_CPU, 0};
-  if (opt.device != MG_DEVICE_CPU) {
-    put_error(err, err_size, "this build of MedGen has no CUDA backend; use the CPU device");
+  mg_context_options opt = options ? *options : (mg_context_options){MG_DEVICE_CPU, 0, 0};
+  mg_device device;
+  char why[512];
+  mg_status s = mg_device_resolve(opt.device, &device, why, sizeof why);
+  if (s != MG_OK) {
+    put_error(err, err_size, why);
+    return s;
+  }
+  const mg_kernels *k = device == MG_DEVICE_CUDA ? cuda_backend(why, sizeof why) : mg_cpu_kernels();
+  if (!k) { /* the GPU went away between the two checks */
+    put_error(err, err_size, why);
     return MG_ERR_UNSUPPORTED;
   }
-  if (opt.threads < 0) {
+  opt.device = device;
+  return mg_context_create_on(k, &opt, out, err, err_size);
+}
+
+mg_status mg_context_create_on(const mg_kernels *k, const mg_context_options *opt, mg_ctx **out, char *err,
+                               size_t err_size) {
+  *out = NULL;
+  if (opt->threads < 0) {
     put_error(err, err_size, "thread count must be 0 (all cores) or positive");
     return MG_ERR_INVALID_ARGUMENT;
   }
-  const mg_kernels *k = mg_cpu_kernels();
   const char *missing = missing_kernel(k);
   if (missing) {
     if (err && err_size) snprintf(err, err_size, "the %s backend lacks the kernel '%s'", k->name, missing);
@@ -65,12 +127,14 @@ mg_status mg_context_create(const mg_context_options *options, mg_ctx **out, cha
     return MG_ERR_OUT_OF_MEMORY;
   }
   ctx->k = k;
-  ctx->device = opt.device;
+  ctx->device = opt->device;
+  ctx->math = opt->tf32 ? MG_MATH_TF32 : MG_MATH_FP32;
   ctx->grad_enabled = true;
   ctx->step_dev.k = ctx->persist_dev.k = ctx->k;
   ctx->step_dev.heap_allocations = ctx->step_host.heap_allocations = &ctx->heap_allocations;
   ctx->persist_dev.heap_allocations = ctx->persist_host.heap_allocations = &ctx->heap_allocations;
-  mg_context_set_threads(ctx, opt.threads);
+  mg_context_set_threads(ctx, opt->threads);
+  ctx->k->set_math_mode(ctx->math);
   ctx->one = mg_arena_alloc(&ctx->persist_dev, sizeof(mg_real));
   if (!ctx->one) {
     mg_context_free(ctx);
@@ -133,7 +197,9 @@ bool mg_set_grad_enabled(mg_ctx *ctx, bool enabled) {
 bool mg_grad_enabled(const mg_ctx *ctx) { return ctx->grad_enabled; }
 
 void mg_step_begin(mg_ctx *ctx) {
-  ctx->k->set_threads(ctx->threads); /* the setting belongs to the calling thread, which may serve other contexts */
+  /* the settings belong to the calling thread, which may serve other contexts */
+  ctx->k->set_threads(ctx->threads);
+  ctx->k->set_math_mode(ctx->math);
   ctx->tape = NULL;
   mg_arena_reset(&ctx->step_dev);
   mg_arena_reset(&ctx->step_host);
@@ -154,6 +220,13 @@ void *mg_scratch(mg_ctx *ctx, size_t bytes) {
   ctx->scratch_size = ctx->scratch ? bytes : 0;
   if (!ctx->scratch) mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes of scratch", bytes);
   return ctx->scratch;
+}
+
+bool mg_device_ok(mg_ctx *ctx) {
+  char msg[512];
+  if (!ctx->k->take_error(msg, sizeof msg)) return true;
+  mg_fail(ctx, MG_ERR_DEVICE, "%s: %s", ctx->k->name, msg);
+  return false;
 }
 
 mg_status mg_rewrap_error(mg_ctx *ctx, const char *head, const char *tail) {

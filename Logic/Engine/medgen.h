@@ -33,7 +33,8 @@ typedef enum mg_status {
   MG_ERR_UNSUPPORTED,      /* the operation is not available on this backend or build */
   MG_ERR_CANCELLED,        /* a progress callback asked to stop */
   MG_ERR_NUMERIC,          /* NaN or Inf appeared (e.g. a diverging loss) */
-  MG_ERR_INTERNAL          /* a bug in MedGen: please report it */
+  MG_ERR_INTERNAL,         /* a bug in MedGen: please report it */
+  MG_ERR_DEVICE            /* the GPU, its driver or cuBLAS/cuDNN reported a failure */
 } mg_status;
 
 /* Short stable name of a status, e.g. "format error". Never NULL. */
@@ -46,7 +47,19 @@ mg_status mg_file_error(char *err, size_t err_size, mg_status status, const char
 #endif
     ;
 
-typedef enum mg_device { MG_DEVICE_CPU = 0, MG_DEVICE_CUDA = 1 } mg_device;
+/* Where a context computes. AUTO is the CUDA GPU when this build has the CUDA backend and the machine a usable GPU,
+ * else the CPU; a context always reports the device it resolved to. */
+typedef enum mg_device { MG_DEVICE_CPU = 0, MG_DEVICE_CUDA = 1, MG_DEVICE_AUTO = 2 } mg_device;
+
+/* "auto", "cpu" or "cuda" -> its mg_device; -1 for any other name. */
+int mg_device_from_name(const char *name);
+/* "auto", "cpu", "cuda"; "unknown" for a value outside the enum. */
+const char *mg_device_name(mg_device device);
+/* The device a context asked for `requested` would use. MG_OK with *resolved set, or MG_ERR_UNSUPPORTED for CUDA
+ * when it cannot be used, the reason in note ("no CUDA backend in this build", "no CUDA-capable device is
+ * detected", ...). Under AUTO on a build with the CUDA backend but no usable GPU, MG_OK, *resolved CPU and note
+ * says why the CPU is used: callers show it once. note is "" otherwise. */
+mg_status mg_device_resolve(mg_device requested, mg_device *resolved, char *note, size_t note_size);
 
 /* Progress reports from long calls. Return non-zero from the callback to cancel: the call then returns
  * MG_ERR_CANCELLED at the next safe point (one step or one iteration later), leaving files consistent. */
@@ -63,11 +76,13 @@ typedef int (*mg_progress_fn)(void *user, const mg_progress *progress);
 typedef struct mg_ctx mg_ctx;
 
 typedef struct mg_context_options {
-  mg_device device; /* MG_DEVICE_CPU unless a CUDA backend is built and a GPU is present */
+  mg_device device; /* MG_DEVICE_CPU (0), MG_DEVICE_CUDA or MG_DEVICE_AUTO */
   int threads;      /* CPU threads for kernels; 0 means all cores */
+  int tf32;         /* non-zero, CUDA: TF32 tensor cores for GEMM and convolution (relative error ~1e-3); CPU ignores it */
 } mg_context_options;
 
-/* Creates a context. On failure *out is NULL and err (if non-NULL) holds the reason. */
+/* Creates a context on options->device, resolved as mg_device_resolve does (AUTO never fails for want of a GPU).
+ * On failure *out is NULL and err (if non-NULL) holds the reason. */
 mg_status mg_context_create(const mg_context_options *options, mg_ctx **out, char *err, size_t err_size);
 void mg_context_free(mg_ctx *ctx);
 /* The message of the last failure in this context ("" if none). Valid until the next call on ctx. */

@@ -27,8 +27,9 @@ void mg_arena_release(mg_arena *a);              /* frees everything */
 
 struct mg_ctx {
   const mg_kernels *k;
-  mg_device device;
+  mg_device device; /* resolved: CPU or CUDA */
   int threads;
+  mg_math_mode math;
   mg_status status;
   char error[1024];
   bool grad_enabled;
@@ -41,6 +42,15 @@ struct mg_ctx {
   void *scratch;                      /* kernel workspace shared by all ops (mg_scratch) */
   size_t scratch_size;
 };
+
+/* A context on a given kernel table: mg_context_create's second half, and the way tests run the engine on a test
+ * backend. opt->device is recorded as is. */
+mg_status mg_context_create_on(const mg_kernels *k, const mg_context_options *opt, mg_ctx **out, char *err,
+                               size_t err_size);
+
+/* Collects a failure the backend kept from earlier asynchronous calls into ctx (MG_ERR_DEVICE) and returns false;
+ * true when there was none. Called after each download, where the device has finished the work. */
+bool mg_device_ok(mg_ctx *ctx);
 
 /* ---- helpers for op implementations ---- */
 

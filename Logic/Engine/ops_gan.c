@@ -97,6 +97,7 @@ static bool check_augment_params(mg_ctx *ctx, const mg_tensor *params) {
     return false;
   }
   ctx->k->download(host, params->data, (size_t)count * sizeof *host);
+  if (!mg_device_ok(ctx)) return false;
   for (int64_t i = 0; i < count; i++) {
     int which = (int)(i % MG_AUGMENT_PARAMS);
     double value = host[i];

@@ -21,6 +21,7 @@ bool mg_check_labels(mg_ctx *ctx, const mg_tensor *labels, int expected_n, int l
     return false;
   }
   ctx->k->download(host, labels->data, (size_t)n * sizeof *host);
+  if (!mg_device_ok(ctx)) return false;
   for (int i = 0; i < n; i++)
     if (host[i] < 0 || host[i] >= limit) {
       mg_fail(ctx, MG_ERR_INVALID_ARGUMENT, "%s: label %d at position %d is outside [0, %d)", opname, (int)host[i],

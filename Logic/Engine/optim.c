@@ -138,6 +138,7 @@ double mg_clip_factor(mg_ctx *ctx, mg_params *params, double max_norm, double *n
     if (!mg_params_is_buffer(params, i) && p->grad) ctx->k->sum_squares(p->numel, p->grad, dev + i);
   }
   ctx->k->download(host, dev, bytes);
+  if (!mg_device_ok(ctx)) return NAN;
   double total = 0;
   for (int i = 0; i < count; i++) total += (double)host[i];
   double norm = sqrt(total);

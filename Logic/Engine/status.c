@@ -16,6 +16,7 @@ const char *mg_status_string(mg_status status) {
     case MG_ERR_CANCELLED: return "cancelled";
     case MG_ERR_NUMERIC: return "numeric error";
     case MG_ERR_INTERNAL: return "internal error";
+    case MG_ERR_DEVICE: return "device error";
   }
   return "unknown status";
 }

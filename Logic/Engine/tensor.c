@@ -83,7 +83,7 @@ mg_status mg_tensor_upload_real(mg_ctx *ctx, mg_tensor *t, const mg_real *host, 
 mg_status mg_tensor_download_real(mg_ctx *ctx, const mg_tensor *t, mg_real *host, int64_t count) {
   mg_status s = check_count(ctx, t, count, "download");
   if (s == MG_OK) ctx->k->download(host, t->data, (size_t)count * dtype_size(t->dtype));
-  return s;
+  return s == MG_OK && !mg_device_ok(ctx) ? MG_ERR_DEVICE : s;
 }
 
 /* Host data is float (or int32); with mg_real == float this is a plain copy. In the double test build it goes
@@ -108,14 +108,14 @@ mg_status mg_tensor_download(mg_ctx *ctx, const mg_tensor *t, void *host, int64_
   if (s != MG_OK) return s;
   if (t->dtype == MG_INT32 || sizeof(mg_real) == sizeof(float)) {
     ctx->k->download(host, t->data, (size_t)count * dtype_size(t->dtype));
-    return MG_OK;
+    return mg_device_ok(ctx) ? MG_OK : MG_ERR_DEVICE;
   }
   mg_real *tmp = malloc((size_t)count * sizeof *tmp);
   if (!tmp) return mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory converting a download");
   ctx->k->download(tmp, t->data, (size_t)count * sizeof *tmp);
   for (int64_t i = 0; i < count; i++) ((float *)host)[i] = (float)tmp[i];
   free(tmp);
-  return MG_OK;
+  return mg_device_ok(ctx) ? MG_OK : MG_ERR_DEVICE;
 }
 
 double mg_tensor_item(mg_ctx *ctx, const mg_tensor *t) {

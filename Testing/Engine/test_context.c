@@ -8,7 +8,7 @@
 mg_ctx *tu_ctx(int threads) {
   mg_ctx *ctx = NULL;
   char err[256];
-  mg_context_options opt = {MG_DEVICE_CPU, threads};
+  mg_context_options opt = {.device = MG_DEVICE_CPU, .threads = threads};
   if (mg_context_create(&opt, &ctx, err, sizeof err) != MG_OK) {
     fprintf(stderr, "FAIL: cannot create a context: %s\n", err);
     exit(EXIT_FAILURE);

@@ -100,7 +100,7 @@ typedef struct worker {
 static void *work(void *arg) {
   worker *wk = arg;
   mg_ctx *ctx = NULL;
-  mg_context_options opt = {MG_DEVICE_CPU, wk->threads ? wk->threads : 2};
+  mg_context_options opt = {.device = MG_DEVICE_CPU, .threads = wk->threads ? wk->threads : 2};
   mg_real *out = malloc(RESULT_COUNT * sizeof *out);
   if (!out || mg_context_create(&opt, &ctx, wk->error, sizeof wk->error) != MG_OK) {
     wk->failed = true;
