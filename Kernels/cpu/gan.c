@@ -5,6 +5,7 @@
  * whole weight in fixed row blocks, block partials added in block order), so results do not depend on the
  * thread count. Nothing allocates: partials sit in a fixed-size stack array. */
 #include "cpu_kernels.h"
+#include "mg_augment_math.h"
 
 #include <math.h>
 
@@ -108,46 +109,11 @@ static void spectral_norm_backward(int rows, int cols, const mg_real *w, const m
 
 /* ---- augmentation: x [n,c,h,w], params [n, MG_AUGMENT_PARAMS] ---- */
 
-/* One image's parameters, with shifts clamped to [-size, size] and corners to [0, size]: values beyond the image
- * act like its edge, and the clamp keeps the conversion defined for any input (NaN included). */
-typedef struct augment_image {
-  double brightness, contrast;
-  int shift_x, shift_y, x0, y0, x1, y1;
-} augment_image;
-
-static int whole(mg_real value, int lo, int hi) {
-  const double v = floor((double)value + 0.5);
-  if (!(v >= lo)) return lo;
-  return v > hi ? hi : (int)v;
-}
-
-static augment_image image_params(const mg_real *p, int h, int w) {
-  augment_image a = {
-      .brightness = p[MG_AUGMENT_BRIGHTNESS],
-      .contrast = p[MG_AUGMENT_CONTRAST],
-      .shift_x = whole(p[MG_AUGMENT_SHIFT_X], -w, w),
-      .shift_y = whole(p[MG_AUGMENT_SHIFT_Y], -h, h),
-      .x0 = whole(p[MG_AUGMENT_CUT_X0], 0, w),
-      .y0 = whole(p[MG_AUGMENT_CUT_Y0], 0, h),
-      .x1 = whole(p[MG_AUGMENT_CUT_X1], 0, w),
-      .y1 = whole(p[MG_AUGMENT_CUT_Y1], 0, h),
-  };
-  return a;
-}
-
-/* Whether output pixel (row, col) takes a value from the input: its source (row - shift_y, col - shift_x) lies
- * inside the image and it is outside the cutout. */
-static int kept(const augment_image *a, int h, int w, int row, int col) {
-  const int src_row = row - a->shift_y, src_col = col - a->shift_x;
-  if (src_row < 0 || src_row >= h || src_col < 0 || src_col >= w) return 0;
-  return !(col >= a->x0 && col < a->x1 && row >= a->y0 && row < a->y1);
-}
-
 static void augment_forward(int n, int c, int h, int w, const mg_real *params, const mg_real *x, mg_real *y) {
   const int64_t image = (int64_t)c * h * w;
 #pragma omp parallel for schedule(static) if (n > 1 && n * image >= PARALLEL_MIN_ELEMS)
   for (int s = 0; s < n; s++) {
-    const augment_image a = image_params(params + (int64_t)s * MG_AUGMENT_PARAMS, h, w);
+    const mg_augment_image a = mg_augment_image_params(params + (int64_t)s * MG_AUGMENT_PARAMS, h, w);
     const mg_real *xs = x + s * image;
     mg_real *ys = y + s * image;
     double sum = 0;
@@ -157,7 +123,7 @@ static void augment_forward(int n, int c, int h, int w, const mg_real *params, c
       for (int row = 0; row < h; row++)
         for (int col = 0; col < w; col++) {
           const int64_t o = ((int64_t)ch * h + row) * w + col;
-          if (!kept(&a, h, w, row, col)) {
+          if (!mg_augment_kept(&a, h, w, row, col)) {
             ys[o] = 0;
             continue;
           }
@@ -174,21 +140,21 @@ static void augment_backward(int n, int c, int h, int w, const mg_real *params, 
   const int64_t image = (int64_t)c * h * w;
 #pragma omp parallel for schedule(static) if (n > 1 && n * image >= PARALLEL_MIN_ELEMS)
   for (int s = 0; s < n; s++) {
-    const augment_image a = image_params(params + (int64_t)s * MG_AUGMENT_PARAMS, h, w);
+    const mg_augment_image a = mg_augment_image_params(params + (int64_t)s * MG_AUGMENT_PARAMS, h, w);
     const mg_real *dys = dy + s * image;
     mg_real *dxs = dx + s * image;
     double sum = 0;
     for (int ch = 0; ch < c; ch++)
       for (int row = 0; row < h; row++)
         for (int col = 0; col < w; col++)
-          if (kept(&a, h, w, row, col)) sum += dys[((int64_t)ch * h + row) * w + col];
+          if (mg_augment_kept(&a, h, w, row, col)) sum += dys[((int64_t)ch * h + row) * w + col];
     const double shared = (1 - a.contrast) * sum / (double)image;
     for (int ch = 0; ch < c; ch++)
       for (int row = 0; row < h; row++)
         for (int col = 0; col < w; col++) {
           const int out_row = row + a.shift_y, out_col = col + a.shift_x;
           const int reached = out_row >= 0 && out_row < h && out_col >= 0 && out_col < w &&
-                              kept(&a, h, w, out_row, out_col);
+                              mg_augment_kept(&a, h, w, out_row, out_col);
           const double g = reached ? (double)dys[((int64_t)ch * h + out_row) * w + out_col] : 0;
           dxs[((int64_t)ch * h + row) * w + col] += (mg_real)(a.contrast * g + shared);
         }

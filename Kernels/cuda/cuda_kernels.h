@@ -46,8 +46,13 @@ void mg_cuda_record(const char *where, const char *what);
     cudnnStatus_t mg_e_ = (call);                                                  \
     if (mg_e_ != CUDNN_STATUS_SUCCESS) mg_cuda_record(#call, cudnnGetErrorString(mg_e_)); \
   } while (0)
-/* After each <<<...>>> launch: a bad launch configuration shows here, a fault in the kernel at take_error. */
-#define MG_CUDA_LAUNCHED(name) MG_CUDA_CHECK(cudaGetLastError())
+/* After each <<<...>>> launch (name: a string literal): a bad launch configuration shows here, named after the
+ * kernel, a fault in the kernel at take_error. */
+#define MG_CUDA_LAUNCHED(name)                                                          \
+  do {                                                                                  \
+    cudaError_t mg_e_ = cudaGetLastError();                                             \
+    if (mg_e_ != cudaSuccess) mg_cuda_record("launch of " name, cudaGetErrorString(mg_e_)); \
+  } while (0)
 
 /* Launch shapes: MG_CUDA_THREADS per block, grids capped (kernels loop with MG_CUDA_FOR). */
 #define MG_CUDA_THREADS 256

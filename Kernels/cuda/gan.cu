@@ -4,6 +4,7 @@
  * deterministic and agree with the CPU's to the rounding of the double sums. Scalars that later steps need (sigma,
  * a weight's dot product with its gradient) stay on the device: nothing here waits for the GPU. */
 #include "cuda_kernels.h"
+#include "mg_augment_math.h"
 
 /* ---- spectral norm: w [rows, cols] ---- */
 
@@ -120,47 +121,12 @@ static void spectral_norm_backward(int rows, int cols, const mg_real *w, const m
 
 /* ---- augmentation: x [n,c,h,w], params [n, MG_AUGMENT_PARAMS] on the device ---- */
 
-/* One image's parameters, with shifts clamped to [-size, size] and corners to [0, size], as ../cpu/gan.c's
- * image_params: values beyond the image act like its edge, and the clamp keeps the conversion defined for any
- * input (NaN included). */
-struct augment_image {
-  double brightness, contrast;
-  int shift_x, shift_y, x0, y0, x1, y1;
-};
-
-static __device__ int whole(mg_real value, int lo, int hi) {
-  const double v = floor((double)value + 0.5);
-  if (!(v >= lo)) return lo;
-  return v > hi ? hi : (int)v;
-}
-
-static __device__ augment_image image_params(const mg_real *p, int h, int w) {
-  augment_image a;
-  a.brightness = p[MG_AUGMENT_BRIGHTNESS];
-  a.contrast = p[MG_AUGMENT_CONTRAST];
-  a.shift_x = whole(p[MG_AUGMENT_SHIFT_X], -w, w);
-  a.shift_y = whole(p[MG_AUGMENT_SHIFT_Y], -h, h);
-  a.x0 = whole(p[MG_AUGMENT_CUT_X0], 0, w);
-  a.y0 = whole(p[MG_AUGMENT_CUT_Y0], 0, h);
-  a.x1 = whole(p[MG_AUGMENT_CUT_X1], 0, w);
-  a.y1 = whole(p[MG_AUGMENT_CUT_Y1], 0, h);
-  return a;
-}
-
-/* Whether output pixel (row, col) takes a value from the input: its source (row - shift_y, col - shift_x) lies
- * inside the image and it is outside the cutout. */
-static __device__ bool kept(const augment_image &a, int h, int w, int row, int col) {
-  const int src_row = row - a.shift_y, src_col = col - a.shift_x;
-  if (src_row < 0 || src_row >= h || src_col < 0 || src_col >= w) return false;
-  return !(col >= a.x0 && col < a.x1 && row >= a.y0 && row < a.y1);
-}
-
 /* One block per image: the image's mean needs all of it before any output is written. */
 static __global__ void augment_forward_kernel(int n, int c, int h, int w, const mg_real *params, const mg_real *x,
                                               mg_real *y) {
   const int64_t image = (int64_t)c * h * w, plane = (int64_t)h * w;
   for (int s = blockIdx.x; s < n; s += gridDim.x) {
-    const augment_image a = image_params(params + (int64_t)s * MG_AUGMENT_PARAMS, h, w);
+    const mg_augment_image a = mg_augment_image_params(params + (int64_t)s * MG_AUGMENT_PARAMS, h, w);
     const mg_real *xs = x + s * image;
     mg_real *ys = y + s * image;
     double sum = 0;
@@ -168,7 +134,7 @@ static __global__ void augment_forward_kernel(int n, int c, int h, int w, const 
     const double mean = mg_cuda_block_sum(sum) / (double)image + a.brightness; /* the mean after brightness */
     for (int64_t o = threadIdx.x; o < image; o += blockDim.x) {
       const int ch = (int)(o / plane), row = (int)(o % plane / w), col = (int)(o % w);
-      if (!kept(a, h, w, row, col)) {
+      if (!mg_augment_kept(&a, h, w, row, col)) {
         ys[o] = 0;
         continue;
       }
@@ -186,20 +152,20 @@ static __global__ void augment_backward_kernel(int n, int c, int h, int w, const
                                                mg_real *dx) {
   const int64_t image = (int64_t)c * h * w, plane = (int64_t)h * w;
   for (int s = blockIdx.x; s < n; s += gridDim.x) {
-    const augment_image a = image_params(params + (int64_t)s * MG_AUGMENT_PARAMS, h, w);
+    const mg_augment_image a = mg_augment_image_params(params + (int64_t)s * MG_AUGMENT_PARAMS, h, w);
     const mg_real *dys = dy + s * image;
     mg_real *dxs = dx + s * image;
     double sum = 0;
     for (int64_t o = threadIdx.x; o < image; o += blockDim.x) {
       const int row = (int)(o % plane / w), col = (int)(o % w);
-      if (kept(a, h, w, row, col)) sum += dys[o];
+      if (mg_augment_kept(&a, h, w, row, col)) sum += dys[o];
     }
     const double shared = (1 - a.contrast) * mg_cuda_block_sum(sum) / (double)image;
     for (int64_t i = threadIdx.x; i < image; i += blockDim.x) {
       const int ch = (int)(i / plane), row = (int)(i % plane / w), col = (int)(i % w);
       const int out_row = row + a.shift_y, out_col = col + a.shift_x;
       const bool reached =
-          out_row >= 0 && out_row < h && out_col >= 0 && out_col < w && kept(a, h, w, out_row, out_col);
+          out_row >= 0 && out_row < h && out_col >= 0 && out_col < w && mg_augment_kept(&a, h, w, out_row, out_col);
       const double g = reached ? (double)dys[((int64_t)ch * h + out_row) * w + out_col] : 0;
       dxs[i] += (mg_real)(a.contrast * g + shared);
     }

@@ -45,10 +45,13 @@ void mg_cuda_record(const char *where, const char *what) {
   if (!s->error[0]) snprintf(s->error, sizeof s->error, "%s (in %s)", what, where);
 }
 
-/* NULL when the device is out of memory: the engine reports it as such, so the error is not kept. */
+/* NULL on failure. Out of memory is not kept: the engine reports it as such. Any other failure (a fault of an
+ * earlier kernel, which every later call repeats) is kept, so take_error names it rather than memory. */
 static void *cuda_alloc(size_t bytes) {
   void *p = NULL;
-  if (cudaMalloc(&p, bytes ? bytes : 64) != cudaSuccess) {
+  cudaError_t e = cudaMalloc(&p, bytes ? bytes : 64);
+  if (e != cudaSuccess) {
+    if (e != cudaErrorMemoryAllocation) mg_cuda_record("cudaMalloc", cudaGetErrorString(e));
     cudaGetLastError();
     return NULL;
   }

@@ -6,7 +6,9 @@
  * aborts or prints.
  *
  * Thread safety: a context, and everything created from it (a model included), belongs to one thread at a
- * time. Different contexts may run concurrently in different threads. Checkpoint files are independent of
+ * time. Different contexts may run concurrently in different threads. On CUDA each host thread has its own stream:
+ * hand a context to another thread only after a call that returns results to the host (sampling, training,
+ * saving, a download), which waits for the GPU. Checkpoint files are independent of
  * contexts; a loaded mg_checkpoint is read-only and may be shared between threads once loaded.
  *
  * Long calls (training) take an mg_progress_fn: it reports each step and can cancel the call.

@@ -125,7 +125,7 @@ double mg_tensor_item(mg_ctx *ctx, const mg_tensor *t) {
     return NAN;
   }
   ctx->k->download(&v, t->data, sizeof v);
-  return (double)v;
+  return mg_device_ok(ctx) ? (double)v : NAN;
 }
 
 bool mg_same_shape(const mg_tensor *a, const mg_tensor *b) {
