@@ -26,21 +26,22 @@
 namespace
 {
 
-// Whether the engine this program is built with can create a GPU context: MedGenTrain's "auto" device uses the
-// same engine, so this says where "auto" trains.
-bool
-EngineHasGpu()
+// Why device auto trains on the CPU, in the engine's words (why cuda cannot be used: no CUDA backend in this build,
+// no usable GPU, ...); "" when it trains on the GPU. MedGenTrain uses the same engine, so this is where it trains.
+QString
+AutoCpuReason()
 {
-  static const bool hasGpu = []() {
-    mg_context_options options = { MG_DEVICE_CUDA, 1 };
-    mg_ctx *context = nullptr;
-    char error[256];
-    if (mg_context_create(&options, &context, error, sizeof error) != MG_OK)
-      return false;
-    mg_context_free(context);
-    return true;
+  static const QString reason = []() {
+    mg_device resolved = MG_DEVICE_CPU;
+    if (mg_device_resolve(MG_DEVICE_AUTO, &resolved, nullptr, 0) == MG_OK && resolved == MG_DEVICE_CUDA)
+      return QString();
+    char note[1024] = "";
+    mg_device_resolve(MG_DEVICE_CUDA, &resolved, note, sizeof note);
+    QString why = QString::fromUtf8(note);
+    const QString prefix = QStringLiteral("device cuda cannot be used: "); // the note says where already
+    return why.startsWith(prefix) ? why.mid(prefix.size()) : why;
   }();
-  return hasGpu;
+  return reason;
 }
 
 // "m:ss", or "h:mm:ss" from an hour on.
@@ -89,7 +90,7 @@ struct qMedGenTrainingPanel::Private
   QTimer PollTimer;
 
   void updateButtons();
-  // "No GPU backend...: training on the CPU." when the device is auto and the engine has no GPU; else "".
+  // "Training on the CPU: <the engine's reason>." when the device is auto and the engine has no usable GPU; else "".
   QString deviceNote() const;
   void showStatus(const vtkMedGenLogic::TrainingStatus &status);
   void jobStarted();
@@ -111,8 +112,9 @@ qMedGenTrainingPanel::Private::updateButtons()
 QString
 qMedGenTrainingPanel::Private::deviceNote() const
 {
-  if (this->Device->currentData().toString() == QLatin1String("auto") && !EngineHasGpu())
-    return tr("No GPU backend in this build: training on the CPU.");
+  const QString reason = AutoCpuReason();
+  if (this->Device->currentData().toString() == QLatin1String("auto") && !reason.isEmpty())
+    return tr("Training on the CPU: %1.").arg(reason);
   return QString();
 }
 

@@ -1,9 +1,10 @@
 // Internal to the MedGen ITK filters (itkMedGenImageSource.hxx, itkMedGenTrainer.hxx): what they share to drive the
-// engine's C API (medgen.h): its objects freed in order, progress into ITK events, the Device property, pixel
-// conversion. Include it after itkMedGenImageSource.h (for itk::MedGenError), as those .hxx files do.
+// engine's C API (medgen.h): its objects freed in order, progress into ITK events, the Device property resolved by
+// the engine, pixel conversion. Include it after itkMedGenImageSource.h (for itk::MedGenError), as those .hxx files do.
 #ifndef itkMedGenEngineBridge_h
 #define itkMedGenEngineBridge_h
 
+#include <atomic>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -66,15 +67,25 @@ OnEngineProgress(void *user, const mg_progress *progress)
   return bridge->filter->GetAbortGenerateData() ? 1 : 0;
 }
 
-// The engine's device for a Device property: "auto" is the CPU until a CUDA backend exists.
+// The device a Device property ("auto", "cpu" or "cuda") resolves to, as the engine decides (mg_device_resolve):
+// auto is the CUDA GPU when the build has the CUDA backend and the machine a usable GPU, else the CPU. Throws
+// MedGenError for another name, and for "cuda" when no GPU can be used, with the engine's reason. Under auto, a
+// build with the CUDA backend on a machine without a usable GPU says why the CPU is used, once per process, as an
+// ITK warning (the output window; Slicer's CLI modules: stderr).
 inline mg_device
-DeviceFromName(const std::string &device)
+ResolveDevice(const std::string &device)
 {
-  if (device == "cpu" || device == "auto")
-    return MG_DEVICE_CPU;
-  if (device == "cuda")
-    return MG_DEVICE_CUDA;
-  throw MedGenError(__FILE__, __LINE__, "Device \"" + device + "\": must be cpu, auto or cuda");
+  const int requested = mg_device_from_name(device.c_str());
+  if (requested < 0)
+    throw MedGenError(__FILE__, __LINE__, "Device \"" + device + "\": must be auto, cpu or cuda");
+  mg_device resolved = MG_DEVICE_CPU;
+  char note[1024] = "";
+  if (mg_device_resolve(static_cast<mg_device>(requested), &resolved, note, sizeof note) != MG_OK)
+    throw MedGenError(__FILE__, __LINE__, note); // "device cuda cannot be used: <why>"
+  static std::atomic<bool> noteShown{ false }; // one per process: an inline function's static is shared
+  if (note[0] && !noteShown.exchange(true) && Object::GetGlobalWarningDisplay())
+    OutputWindowDisplayWarningText(("MedGen: Device \"auto\": " + std::string(note) + "\n").c_str());
+  return resolved;
 }
 
 // An engine value as a pixel: clamped to the pixel type's range, rounded for integer types, NaN as zero.

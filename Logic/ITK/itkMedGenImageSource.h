@@ -91,8 +91,9 @@ public:
   // Engine threads; 0: all cores.
   itkSetClampMacro(NumberOfThreads, int, 0, 4096);
   itkGetConstMacro(NumberOfThreads, int);
-  // "cpu" (default), "auto" (the CPU until a CUDA backend exists) or "cuda" (fails with the engine's message in a
-  // build without CUDA).
+  // "auto" (default: the CUDA GPU when this build has the CUDA backend and the machine a usable GPU, else the CPU;
+  // a build with the backend on a machine without a GPU says why in an ITK warning, once per process), "cpu", or
+  // "cuda" (Update throws itk::MedGenError with the engine's reason when no GPU can be used). Another name throws.
   itkSetStringMacro(Device);
   itkGetStringMacro(Device);
   // BigGAN truncation of the GAN's latents (0: none).
@@ -134,7 +135,7 @@ private:
   unsigned int m_NumberOfSamples{ 1 };
   bool m_UseEMAWeights{ true };
   int m_NumberOfThreads{ 0 };
-  std::string m_Device{ "cpu" };
+  std::string m_Device{ "auto" };
   double m_Truncation{ 0.0 };
   SpacingType m_Spacing;
   PointType m_Origin;

@@ -61,6 +61,7 @@ MedGenImageSource<TOutputImage>::LoadModel()
     return;
   }
   m_Engine.reset();
+  const mg_device device = medgen_detail::ResolveDevice(m_Device); // before reading: an unusable device fails fast
   auto engine = std::make_shared<Engine>();
   engine->file = m_ModelFileName;
   engine->ema = m_UseEMAWeights;
@@ -68,7 +69,7 @@ MedGenImageSource<TOutputImage>::LoadModel()
   char err[1024] = "";
   if (mg_checkpoint_load(m_ModelFileName.c_str(), &engine->ckpt, err, sizeof err) != MG_OK)
     this->ThrowEngineError(err);
-  mg_context_options options{ medgen_detail::DeviceFromName(m_Device), m_NumberOfThreads };
+  mg_context_options options{ device, m_NumberOfThreads, 0 };
   if (mg_context_create(&options, &engine->ctx, err, sizeof err) != MG_OK)
     this->ThrowEngineError(err);
   const char *type = mg_checkpoint_model_type(engine->ckpt);

@@ -18,7 +18,7 @@
 // Errors: itk::MedGenError (itkMedGenImageSource.h) with the engine's or slicer's message naming the input or file.
 //
 // The checkpoint records the source pixel type and pixel size (notes run.pixel_type, run.mm_per_pixel, run.axis)
-// so that samples come back in the inputs' units and type.
+// so that samples come back in the inputs' units and type, and the device the last session trained on (run.device).
 #ifndef itkMedGenTrainer_h
 #define itkMedGenTrainer_h
 
@@ -108,8 +108,9 @@ public:
   // Engine threads; 0: all cores.
   itkSetClampMacro(NumberOfThreads, int, 0, 4096);
   itkGetConstMacro(NumberOfThreads, int);
-  // "cpu" (default), "auto" (the CPU until a CUDA backend exists) or "cuda" (fails with the engine's message in a
-  // build without CUDA).
+  // "auto" (default: the CUDA GPU when this build has the CUDA backend and the machine a usable GPU, else the CPU;
+  // a build with the backend on a machine without a GPU says why in an ITK warning, once per process), "cpu", or
+  // "cuda" (Update throws itk::MedGenError with the engine's reason when no GPU can be used). Another name throws.
   itkSetStringMacro(Device);
   itkGetStringMacro(Device);
 
@@ -163,7 +164,7 @@ private:
   double m_LearningRate{ 0.0 };
   uint64_t m_Seed{ 1 };
   int m_NumberOfThreads{ 0 };
-  std::string m_Device{ "cpu" };
+  std::string m_Device{ "auto" };
   std::string m_CheckpointFileName;
   unsigned int m_CheckpointInterval{ 500 };
   bool m_Resume{ true };

@@ -194,7 +194,7 @@ MedGenTrainer<TInputImage>::GenerateData()
     options.window_low = m_WindowMinimum;
     options.window_high = m_WindowMaximum;
   }
-  const mg_device device = medgen_detail::DeviceFromName(m_Device);
+  const mg_device device = medgen_detail::ResolveDevice(m_Device);
   const std::string &path = m_CheckpointFileName;
 
   // What lies at CheckpointFileName decides between a new run and a resumed one; nothing else is overwritten.
@@ -244,7 +244,7 @@ MedGenTrainer<TInputImage>::GenerateData()
   const mg_dataset &data = slices.Dataset();
   m_NumberOfSlices = static_cast<unsigned int>(data.count);
 
-  mg_context_options contextOptions{ device, m_NumberOfThreads };
+  mg_context_options contextOptions{ device, m_NumberOfThreads, 0 };
   if (mg_context_create(&contextOptions, &run.ctx, err, sizeof err) != MG_OK)
     this->Fail(std::string("MedGenTrainer: cannot start the engine: ") + err);
   auto engineError = [&]() {
@@ -359,6 +359,11 @@ MedGenTrainer<TInputImage>::GenerateData()
           engineError();
     }
   }
+
+  // Where this session trains (a resumed run may have trained elsewhere before), as `medgen train` notes it.
+  if ((isGan ? mg_gan_set_note(run.gan, "run.device", mg_device_name(device))
+             : mg_ddpm_set_note(run.ddpm, "run.device", mg_device_name(device))) != MG_OK)
+    engineError();
 
   // Training writes CheckpointFileName every CheckpointInterval steps, at the end, and when cancelled.
   medgen_detail::TrainingProgress progress{ { this, nullptr }, &m_CompletedIterations, &m_Loss };

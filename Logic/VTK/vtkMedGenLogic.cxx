@@ -122,6 +122,17 @@ struct Checkpoint
   Checkpoint &operator=(const Checkpoint &) = delete;
 };
 
+// A device name the CLI modules take; else false with the reason in error. Whether the device can be used is the
+// job's to find out: the engine says why in its message (the panel shows it).
+bool
+KnownDevice(const std::string &device, std::string &error)
+{
+  if (mg_device_from_name(device.c_str()) >= 0)
+    return true;
+  error = "device \"" + device + "\": must be auto, cpu or cuda";
+  return false;
+}
+
 } // namespace
 
 struct vtkMedGenLogic::Internals
@@ -287,6 +298,8 @@ vtkMedGenLogic::StartTraining(const TrainingSettings &settings, bool restart)
     this->ErrorText = "no training volume: add one first";
     return false;
   }
+  if (!KnownDevice(settings.device, this->ErrorText))
+    return false;
   std::string work, program;
   if (!this->Internal->CheckFolders(this, "MedGenTrain", work, program))
     return false;
@@ -549,8 +562,8 @@ vtkMedGenLogic::GetClassNames()
     this->ErrorText = checkpoint.error;
     return {};
   }
-  // The model knows its classes, as MedGenImageSource asks them.
-  mg_context_options options{ MG_DEVICE_CPU, 1 };
+  // The model knows its classes, as MedGenImageSource asks them. Reading them needs no GPU, whatever the device.
+  mg_context_options options{ MG_DEVICE_CPU, 1, 0 };
   mg_ctx *ctx = nullptr;
   char err[1024] = "";
   if (mg_context_create(&options, &ctx, err, sizeof err) != MG_OK)
@@ -591,6 +604,8 @@ vtkMedGenLogic::StartSampling(const SamplingSettings &settings)
     this->ErrorText = "sampling is running already: wait for it or cancel it first";
     return false;
   }
+  if (!KnownDevice(settings.device, this->ErrorText))
+    return false;
   std::string work, program;
   if (!this->Internal->CheckFolders(this, "MedGenSample", work, program))
     return false;

@@ -80,7 +80,10 @@ SampleDescription()
                        "Where the model runs.",
                        true,
                        { EnumerationParameter("device", "Device",
-                                              "auto: a GPU when MedGen has one, else the CPU.",
+                                              "auto: the CUDA GPU when this build of MedGen has the CUDA backend and "
+                                              "the machine a usable GPU, else the CPU (a build with the backend says "
+                                              "why in a warning). cuda: fails, with the reason, when no GPU can be "
+                                              "used.",
                                               { "auto", "cpu", "cuda" }),
                          IntegerParameter("threads", "CPU threads", "0: all cores. Results do not depend on it.", 0,
                                           0, 1024) } });

@@ -7,6 +7,7 @@
  * Every folder is read at --size (area resampling) and mapped to [-1, 1] with the real training folder's intensity
  * range, so synthetic and validation images are in the same units as the real ones. The same --seed gives the same
  * classifier on any thread count. The last line reads: auc=X accuracy=Y real=N synthetic=M val=K. */
+#include "bench_util.h"
 #include "medgen.h"
 #include "medgen_bench.h"
 #include "mg_io.h"
@@ -19,13 +20,14 @@
 static void print_help(FILE *out) {
   fprintf(out,
           "Usage: medgen bench augment --train DIR [--extra DIR] --val DIR [--size N] [--seed S] [--steps N]\n"
-          "                            [--width N] [--batch N] [--threads N]\n"
+          "                            [--width N] [--batch N] [--threads N] [--device auto|cpu|cuda] [--tf32]\n"
           "\n"
           "Trains MedGen's CNN classifier on the real images in DIR (class subfolders), plus the synthetic images in\n"
           "--extra (the same class folders) when given, and scores it on the real images of --val: accuracy and the\n"
           "AUC of the second class (two classes) or the mean one-vs-rest AUC (more). Defaults: size 32, seed 1,\n"
           "600 steps of batch 64, width 16, all cores. The last line reads: auc=X accuracy=Y real=N synthetic=M\n"
-          "val=K.\n");
+          "val=K.\n"
+          "\n" BENCH_DEVICE_HELP);
 }
 
 static int fail(const char *msg) {
@@ -52,17 +54,21 @@ typedef struct options {
   const char *train, *extra, *val;
   int size, steps, width, batch, threads;
   uint64_t seed;
+  bench_device dev;
 } options;
 
 /* -1: run; else the exit code (0 after --help, 2 after a message naming the bad option). */
 static int parse(int argc, char **argv, options *o) {
-  *o = (options){NULL, NULL, NULL, 32, 600, 16, 64, 0, 1};
+  *o = (options){NULL, NULL, NULL, 32, 600, 16, 64, 0, 1, {MG_DEVICE_AUTO, 0}};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       print_help(stdout);
       return 0;
     }
+    int taken = bench_parse_device(argc, argv, &i, "medgen bench augment", &o->dev);
+    if (taken == 2) return 2;
+    if (taken) continue;
     struct { const char *name; int *value; long lo, hi; } ints[] = {
         {"--size", &o->size, 16, 256}, {"--steps", &o->steps, 1, 1000000}, {"--width", &o->width, 4, 256},
         {"--batch", &o->batch, 2, 1024}, {"--threads", &o->threads, 1, 4096}};
@@ -166,18 +172,15 @@ int medgen_bench_augment(int argc, char **argv) {
   train.images = train_images;
   train.labels = train_labels;
 
-  mg_context_options copt = {MG_DEVICE_CPU, o.threads};
-  if (mg_context_create(&copt, &ctx, err, sizeof err) != MG_OK) {
-    result = fail(err);
-    goto done;
-  }
+  if (!(ctx = bench_context_create("medgen bench augment", &o.dev, o.threads))) goto done;
   mg_classifier_options co = mg_classifier_default_options();
   co.width = o.width;
   co.batch = o.batch;
   co.steps = o.steps;
   co.seed = o.seed;
-  printf("training a classifier on %d real + %d synthetic images (%d classes, %dx%d), %d steps of %d, seed %llu\n",
-         real.data.count, n_extra, K, o.size, o.size, o.steps, o.batch, (unsigned long long)o.seed);
+  printf("training a classifier on %d real + %d synthetic images (%d classes, %dx%d), %d steps of %d, seed %llu, %s\n",
+         real.data.count, n_extra, K, o.size, o.size, o.steps, o.batch, (unsigned long long)o.seed,
+         mg_device_name(o.dev.device));
   if (mg_classifier_train(ctx, &train, &co, NULL, NULL, &clf) != MG_OK ||
       mg_classifier_predict(clf, val.images, val.data.count, predicted, probs) != MG_OK) {
     result = fail(mg_context_error(ctx));

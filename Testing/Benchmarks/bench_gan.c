@@ -19,25 +19,28 @@ enum { SAMPLE_COUNT = 16 };
 static void print_help(FILE *out) {
   fprintf(out,
           "Usage: medgen bench gan [--preset dcgan-64] [--size N] [--batch N] [--steps N] [--warmup N] [--threads N]\n"
-          "                        [--vs-torch]\n"
+          "                        [--device auto|cpu|cuda] [--tf32] [--vs-torch]\n"
           "\n"
           "Times a GAN's training step (one discriminator and one generator update with hinge loss, Adam and the\n"
           "generator's EMA; augmentation off) at --batch real images, and the sampling of %d images in one batch;\n"
           "medians of --steps (default 8) after --warmup (default 2). The last line reads: train_step_s=X\n"
           "sample_s=Y peak_rss_mb=Z. --vs-torch also times the same networks in PyTorch (%s\n"
-          "Testing/Python/gan_reference.py) on the same threads and adds the ratios (MedGen / PyTorch; below 1:\n"
-          "MedGen is faster). Defaults: dcgan-64 at its size (64x64), batch 16, all cores.\n",
-          SAMPLE_COUNT, MEDGEN_PYTHON);
+          "Testing/Python/gan_reference.py; $MEDGEN_PYTHON overrides the Python) on the same threads and adds the\n"
+          "ratios (MedGen / PyTorch; below 1: MedGen is faster); the reference runs on the CPU only, so --vs-torch\n"
+          "needs MedGen on the CPU too. Defaults: dcgan-64 at its size (64x64), batch 16, all cores.\n"
+          "\n" BENCH_DEVICE_HELP,
+          SAMPLE_COUNT, bench_python());
 }
 
 int medgen_bench_gan(int argc, char **argv) {
   const char *preset = "dcgan-64";
   int size = 0, batch = 16, steps = 8, warmup = 2, threads = 0;
   int vs_torch = 0;
+  bench_device dev = {MG_DEVICE_AUTO, 0};
   const bench_int_option ints[] = {{"--size", &size, 1, 4096}, {"--batch", &batch, 1, 4096},
                                    {"--steps", &steps, 1, BENCH_MAX_TIMED}, {"--warmup", &warmup, 0, 4096},
                                    {"--threads", &threads, 1, 4096}};
-  int code = bench_parse_args(argc, argv, "medgen bench gan", print_help, &preset, &vs_torch, ints,
+  int code = bench_parse_args(argc, argv, "medgen bench gan", print_help, &preset, &vs_torch, &dev, ints,
                               sizeof ints / sizeof *ints);
   if (code >= 0) return code;
 
@@ -54,11 +57,12 @@ int medgen_bench_gan(int argc, char **argv) {
   }
   if (size) cfg.image_size = size;
   size = cfg.image_size;
-  mg_ctx *ctx = NULL;
-  mg_context_options copt = {MG_DEVICE_CPU, threads};
-  if (mg_context_create(&copt, &ctx, err, sizeof err) != MG_OK) {
-    fprintf(stderr, "medgen bench gan: %s\n", err);
-    return 1;
+  mg_ctx *ctx = bench_context_create("medgen bench gan", &dev, threads);
+  if (!ctx) return 1;
+  if (vs_torch && dev.device != MG_DEVICE_CPU) {
+    fprintf(stderr, "medgen bench gan: --vs-torch compares on the CPU only (gan_reference.py): add --device cpu\n");
+    mg_context_free(ctx);
+    return 2;
   }
   threads = mg_context_threads(ctx);
   const int count = 64;
@@ -81,9 +85,9 @@ int medgen_bench_gan(int argc, char **argv) {
     fprintf(stderr, "medgen bench gan: %s\n", mg_context_error(ctx));
     goto done;
   }
-  printf("medgen bench gan: %s (generator %.2f M, discriminator %.2f M parameters), %dx%d, batch %d, %d threads\n",
+  printf("medgen bench gan: %s (generator %.2f M, discriminator %.2f M parameters), %dx%d, batch %d, %s, %d threads\n",
          preset, mg_gan_generator_parameter_count(m) / 1e6, mg_gan_discriminator_parameter_count(m) / 1e6, size,
-         size, batch, threads);
+         size, batch, mg_device_name(dev.device), threads);
   fflush(stdout);
   bench_timer train = bench_timer_start(warmup);
   if (mg_gan_train(m, &data, bench_on_step, &train) != MG_OK) {
@@ -108,13 +112,12 @@ int medgen_bench_gan(int argc, char **argv) {
   if (vs_torch) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s %s/Testing/Python/gan_reference.py bench --preset %s --batch %d --threads %d "
-             "--steps %d --warmup %d", MEDGEN_PYTHON, MEDGEN_SOURCE_DIR, preset, batch, threads, steps, warmup);
-    static const char *const keys[] = {"train_step_s", "sample_s"};
+             "--steps %d --warmup %d", bench_python(), MEDGEN_SOURCE_DIR, preset, batch, threads, steps, warmup);
     char sample_what[64];
     snprintf(sample_what, sizeof sample_what, "sampling %d images", SAMPLE_COUNT);
-    if (!bench_vs_torch("medgen bench gan", cmd, keys, sample_what, train_s, sample_s, torch_fields,
-                        sizeof torch_fields))
-      goto done;
+    const bench_measure measures[] = {{"train_step_s", "train", "train step", train_s},
+                                      {"sample_s", "sample", sample_what, sample_s}};
+    if (!bench_vs_torch("medgen bench gan", cmd, 2, measures, torch_fields, sizeof torch_fields)) goto done;
   }
   printf("train_step_s=%.4f sample_s=%.4f peak_rss_mb=%.0f%s\n", train_s, sample_s, peak_mb, torch_fields);
   code = 0;

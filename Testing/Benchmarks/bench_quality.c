@@ -18,9 +18,10 @@
  * Distances are taken on the images scaled to [-1, 1] (the real folder's scaling) at --size.
  *
  * Usage: medgen_bench_quality --real FOLDER --samples STACK.nii.gz [--train FOLDER] [--class NAME] [--size N]
- *                             [--steps N] [--threads N]
+ *                             [--steps N] [--threads N] [--device auto|cpu|cuda] [--tf32]
  * Last line: real_val_accuracy=X sample_accuracy=Y diversity=Z nn_ratio=W copy_fraction=V (NaN where a measure
  * does not apply). */
+#include "bench_util.h"
 #include "medgen.h"
 #include "mg_io.h"
 
@@ -134,19 +135,35 @@ static int class_index(const mg_image_folder *f, const char *name) {
 int main(int argc, char **argv) {
   const char *real_path = NULL, *train_path = NULL, *samples_path = NULL, *class_name = NULL;
   int size = 32, steps = 400, threads = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--real")) real_path = argv[i + 1];
-    else if (!strcmp(argv[i], "--train")) train_path = argv[i + 1];
-    else if (!strcmp(argv[i], "--samples")) samples_path = argv[i + 1];
-    else if (!strcmp(argv[i], "--class")) class_name = argv[i + 1];
-    else if (!strcmp(argv[i], "--size")) size = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
-    else argc = -1;
+  bench_device dev = {MG_DEVICE_AUTO, 0};
+  const char *usage = "usage: medgen_bench_quality --real FOLDER --samples STACK.nii.gz [--train FOLDER]\n"
+                      "       [--class NAME] [--size N] [--steps N] [--threads N] [--device auto|cpu|cuda] [--tf32]\n"
+                      BENCH_DEVICE_HELP;
+  const char *bad = NULL; /* the option that is unknown or lacks its value */
+  for (int i = 1; i < argc && !bad; i++) {
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      fputs(usage, stdout);
+      return 0;
+    }
+    int taken = bench_parse_device(argc, argv, &i, "medgen_bench_quality", &dev);
+    if (taken == 2) return 2;
+    if (taken) continue;
+    const char *v = i + 1 < argc ? argv[++i] : NULL;
+    if (!v) bad = argv[i];
+    else if (!strcmp(argv[i - 1], "--real")) real_path = v;
+    else if (!strcmp(argv[i - 1], "--train")) train_path = v;
+    else if (!strcmp(argv[i - 1], "--samples")) samples_path = v;
+    else if (!strcmp(argv[i - 1], "--class")) class_name = v;
+    else if (!strcmp(argv[i - 1], "--size")) size = atoi(v);
+    else if (!strcmp(argv[i - 1], "--steps")) steps = atoi(v);
+    else if (!strcmp(argv[i - 1], "--threads")) threads = atoi(v);
+    else bad = argv[i - 1];
   }
-  if (argc < 0 || argc % 2 == 0 || !real_path || !samples_path)
-    return fail("usage: --real FOLDER --samples STACK.nii.gz [--train FOLDER] [--class NAME] [--size N] [--steps N] "
-                "[--threads N]");
+  if (bad || !real_path || !samples_path) {
+    if (bad) fprintf(stderr, "medgen_bench_quality: unknown option or missing value '%s'\n", bad);
+    fprintf(stderr, "medgen_bench_quality: %s", usage);
+    return 2;
+  }
   char err[4096];
   mg_image_folder real;
   if (mg_image_folder_read(real_path, size, 0, NULL, &real, err, sizeof err) != MG_OK) return fail(err);
@@ -177,9 +194,8 @@ int main(int argc, char **argv) {
   train.images = train_img;
   train.labels = train_lab;
 
-  mg_ctx *ctx = NULL;
-  mg_context_options copt = {MG_DEVICE_CPU, threads};
-  if (mg_context_create(&copt, &ctx, err, sizeof err) != MG_OK) return fail(err);
+  mg_ctx *ctx = bench_context_create("medgen_bench_quality", &dev, threads);
+  if (!ctx) return 1;
   mg_classifier_options co = mg_classifier_default_options();
   co.steps = steps;
   co.width = 16; /* 99.4% on held-out MedNIST at width 8 and 100 steps; 16 and 400 leave no doubt about the judge */

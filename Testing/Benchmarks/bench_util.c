@@ -63,14 +63,60 @@ bool bench_run_reference(const char *cmd, int n, const char *const *keys, double
   return true;
 }
 
+int bench_parse_device(int argc, char **argv, int *i, const char *tool, bench_device *dev) {
+  if (!strcmp(argv[*i], "--tf32")) {
+    dev->tf32 = 1;
+    return 1;
+  }
+  if (strcmp(argv[*i], "--device")) return 0;
+  const char *name = *i + 1 < argc ? argv[*i + 1] : NULL;
+  int device = mg_device_from_name(name);
+  if (device < 0) {
+    if (!name) fprintf(stderr, "%s: missing value for --device (auto, cpu or cuda)\n", tool);
+    else fprintf(stderr, "%s: unknown device '%s' for --device (auto, cpu or cuda)\n", tool, name);
+    return 2;
+  }
+  dev->device = (mg_device)device;
+  ++*i;
+  return 1;
+}
+
+mg_ctx *bench_context_create(const char *tool, bench_device *dev, int threads) {
+  static bool noted; /* the fallback reason, once per process however many contexts it makes */
+  char note[512], err[1024];
+  mg_device resolved;
+  if (mg_device_resolve(dev->device, &resolved, note, sizeof note) != MG_OK) {
+    fprintf(stderr, "%s: %s\n", tool, note);
+    return NULL;
+  }
+  if (*note && !noted) fprintf(stderr, "%s: %s\n", tool, note);
+  noted = noted || *note;
+  mg_context_options copt = {resolved, threads, dev->tf32};
+  mg_ctx *ctx = NULL;
+  if (mg_context_create(&copt, &ctx, err, sizeof err) != MG_OK) {
+    fprintf(stderr, "%s: %s\n", tool, err);
+    return NULL;
+  }
+  dev->device = resolved;
+  return ctx;
+}
+
+const char *bench_python(void) {
+  const char *python = getenv("MEDGEN_PYTHON");
+  return python && *python ? python : MEDGEN_PYTHON;
+}
+
 int bench_parse_args(int argc, char **argv, const char *tool, void (*help)(FILE *out), const char **preset,
-                     int *vs_torch, const bench_int_option *ints, int n_ints) {
+                     int *vs_torch, bench_device *dev, const bench_int_option *ints, int n_ints) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       help(stdout);
       return 0;
     }
+    int taken = bench_parse_device(argc, argv, &i, tool, dev);
+    if (taken == 2) return 2;
+    if (taken) continue;
     if (!strcmp(a, "--vs-torch")) {
       *vs_torch = 1;
       continue;
@@ -109,17 +155,28 @@ float *bench_random_images(int count, int size) {
   return images;
 }
 
-bool bench_vs_torch(const char *tool, const char *cmd, const char *const *keys, const char *sample_what, double train_s,
-                    double sample_s, char *fields, size_t fields_size) {
-  double torch[2];
-  if (!bench_run_reference(cmd, 2, keys, torch)) {
-    fprintf(stderr, "%s: the PyTorch run failed (%s); is python3-torch installed?\n", tool, cmd);
+bool bench_vs_torch(const char *tool, const char *cmd, int n, const bench_measure *m, char *fields,
+                    size_t fields_size) {
+  enum { MAX_MEASURES = 8 };
+  const char *keys[MAX_MEASURES] = {NULL};
+  double torch[MAX_MEASURES];
+  if (n > MAX_MEASURES) n = MAX_MEASURES;
+  for (int i = 0; i < n; i++) keys[i] = m[i].key;
+  if (!bench_run_reference(cmd, n, keys, torch)) {
+    fprintf(stderr, "%s: the PyTorch run failed (%s); is PyTorch installed for that Python ($MEDGEN_PYTHON)?\n",
+            tool, cmd);
     return false;
   }
-  double tt = torch[0], ts = torch[1];
-  printf("pytorch: train step %.3f s, %s %.3f s\n", tt, sample_what, ts);
-  printf("ratio (MedGen / PyTorch, below 1 is faster): train %.2f, sampling %.2f\n", train_s / tt, sample_s / ts);
-  snprintf(fields, fields_size, " torch_%s=%.4f torch_%s=%.4f train_vs_torch=%.3f sample_vs_torch=%.3f", keys[0], tt,
-           keys[1], ts, train_s / tt, sample_s / ts);
+  printf("pytorch:");
+  for (int i = 0; i < n; i++) printf("%s %s %.3f s", i ? "," : "", m[i].what, torch[i]);
+  printf("\nratio (MedGen / PyTorch, below 1 is faster):");
+  for (int i = 0; i < n; i++) printf("%s %s %.2f", i ? "," : "", m[i].what, m[i].ours / torch[i]);
+  printf("\n");
+  size_t used = 0;
+  fields[0] = '\0';
+  for (int i = 0; i < 2 * n && used < fields_size; i++) /* PyTorch's times, then the ratios */
+    used += (size_t)(i < n ? snprintf(fields + used, fields_size - used, " torch_%s=%.4f", m[i].key, torch[i])
+                           : snprintf(fields + used, fields_size - used, " %s_vs_torch=%.3f", m[i - n].ratio,
+                                      m[i - n].ours / torch[i - n]));
   return true;
 }

@@ -32,3 +32,9 @@ set_tests_properties(test_medgen_train PROPERTIES LABELS "tool" TIMEOUT 300 ENVI
 add_test(NAME test_medgen_gan COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_medgen_gan.sh $<TARGET_FILE:medgen>
                                       ${CMAKE_CURRENT_BINARY_DIR}/medgen_gan)
 set_tests_properties(test_medgen_gan PROPERTIES LABELS "tool" TIMEOUT 300 ENVIRONMENT OMP_WAIT_POLICY=PASSIVE)
+
+# --device and --tf32 across the commands: usage errors, cuda without a GPU (exit 1, the engine's reason, nothing
+# written; skipped where a GPU is usable), auto's note once, the device noted in the run.
+add_test(NAME test_medgen_device COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_medgen_device.sh $<TARGET_FILE:medgen>
+                                         ${CMAKE_CURRENT_BINARY_DIR}/medgen_device)
+set_tests_properties(test_medgen_device PROPERTIES LABELS "tool" TIMEOUT 120 ENVIRONMENT OMP_WAIT_POLICY=PASSIVE)

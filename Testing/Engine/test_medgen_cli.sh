@@ -49,9 +49,11 @@ ls -A "$out" | grep -q tmp && { echo "FAIL: temporary files left in $out"; faile
 grep -q "GAN for 64x64" "$dir/info.log" && grep -q "pixel_type = unsigned_char" "$dir/info.log" ||
   { echo "FAIL: the demo checkpoint should be a 64x64 GAN noting the source pixel type:"; cat "$dir/info.log"; failed=1; }
 # Ctrl-C once training has begun (the first progress line): exit 1, one line on stderr, the new folder removed.
+# (--device cpu: under auto a CUDA build without a GPU adds its one-line note.)
 cancel="$dir/demo-cancel"
 rm -rf "$cancel"
-"$medgen" demo --steps 100000 --threads 2 --out "$cancel" >"$dir/cancel.log" 2>"$dir/cancel.err" &
+: >"$dir/cancel.log" # emptied first: the log of an earlier run would show a step before this one has begun
+"$medgen" demo --steps 100000 --threads 2 --device cpu --out "$cancel" >"$dir/cancel.log" 2>"$dir/cancel.err" &
 interrupt $! "$dir/cancel.log"
 [ "$got" -eq 1 ] || { echo "FAIL: an interrupted demo must exit 1, got $got"; failed=1; }
 [ "$(wc -l <"$dir/cancel.err")" -eq 1 ] && grep -q "interrupted" "$dir/cancel.err" ||

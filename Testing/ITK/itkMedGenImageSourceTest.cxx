@@ -63,7 +63,7 @@ MakeGan(const std::string &path, std::vector<float> &reference, int count, uint6
   mg_dataset data{ N, 1, S, images.data(), labels.data(), 2, names, 400.0, 1000.0 };
   char err[512] = "";
   mg_ctx *ctx = nullptr;
-  mg_context_options co{ MG_DEVICE_CPU, 0 };
+  mg_context_options co{ MG_DEVICE_CPU, 0, 0 };
   if (mg_context_create(&co, &ctx, err, sizeof err) != MG_OK)
   {
     std::cout << "FAIL: mg_context_create: " << err << std::endl;
@@ -107,7 +107,7 @@ MakeDdpm(const std::string &path)
 {
   char err[512] = "";
   mg_ctx *ctx = nullptr;
-  mg_context_options co{ MG_DEVICE_CPU, 0 };
+  mg_context_options co{ MG_DEVICE_CPU, 0, 0 };
   if (mg_context_create(&co, &ctx, err, sizeof err) != MG_OK)
     return false;
   mg_ddpm_config c;

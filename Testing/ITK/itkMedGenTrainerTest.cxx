@@ -11,10 +11,13 @@
 //     off a checkpoint of the same kind is replaced by a new run;
 //   - a tiny GAN (32x32, width 8) trains and samples;
 //   - refusals with itk::ExceptionObject messages: no input, a missing file, a 4D file, a checkpoint of the other
-//     model kind or a file that is no checkpoint (both left untouched), a class-name mix, an unknown or unavailable
-//     device, a GAN size;
+//     model kind or a file that is no checkpoint (both left untouched), a class-name mix, an unknown device (its
+//     name and the allowed ones) or, without a usable GPU, device cuda (the engine's reason), a GAN size;
 //   - a label map, or class names, give a class-conditional model with those classes;
-//   - MedGenImageSource's Device: "auto" samples on the CPU, "cuda" fails with the engine's message.
+//   - Device: both filters default to "auto", which trains and samples on whatever the engine resolves it to (the
+//     checkpoint notes run.device); MedGenImageSource's "cuda" fails with the engine's reason without a usable GPU,
+//     an unknown name throws; auto's note (a CUDA build on a machine without a GPU) is one ITK warning however many
+//     filters update, and none where the engine has nothing to say (a CPU build, or a usable GPU).
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -32,6 +35,7 @@
 #include "itkMedGenImageSource.h"
 #include "itkMedGenTrainer.h"
 #include "itkMetaDataObject.h"
+#include "itkOutputWindow.h"
 #include "itkTestCheck.h"
 #include "medgen.h"
 
@@ -125,6 +129,44 @@ Contains(const std::string &text, const std::string &part)
   return text.find(part) != std::string::npos;
 }
 
+// What the engine says about a device here: its resolution and note (mg_device_resolve).
+struct DeviceReport
+{
+  bool usable;
+  mg_device resolved;
+  std::string note;
+};
+DeviceReport
+ResolveHere(mg_device requested)
+{
+  DeviceReport report{ false, MG_DEVICE_CPU, "" };
+  char note[1024] = "";
+  report.usable = mg_device_resolve(requested, &report.resolved, note, sizeof note) == MG_OK;
+  report.note = note;
+  return report;
+}
+
+// Keeps the warnings ITK shows (and still shows them), to count auto's device note.
+class WarningRecorder : public itk::OutputWindow
+{
+public:
+  ITK_DISALLOW_COPY_AND_MOVE(WarningRecorder);
+  using Self = WarningRecorder;
+  using Superclass = itk::OutputWindow;
+  using Pointer = itk::SmartPointer<Self>;
+  itkNewMacro(Self);
+  std::vector<std::string> warnings;
+  void
+  DisplayWarningText(const char *text) override
+  {
+    this->warnings.emplace_back(text);
+    Superclass::DisplayWarningText(text);
+  }
+
+protected:
+  WarningRecorder() = default;
+};
+
 // Steps done and classes of a checkpoint, read back through the engine.
 void
 CheckpointState(const std::string &path, const char *type, int64_t &steps, int &classes)
@@ -134,7 +176,7 @@ CheckpointState(const std::string &path, const char *type, int64_t &steps, int &
   char err[1024] = "";
   mg_checkpoint *ckpt = nullptr;
   mg_ctx *ctx = nullptr;
-  mg_context_options options{ MG_DEVICE_CPU, 1 };
+  mg_context_options options{ MG_DEVICE_CPU, 1, 0 };
   if (mg_checkpoint_load(path.c_str(), &ckpt, err, sizeof err) == MG_OK &&
       mg_context_create(&options, &ctx, err, sizeof err) == MG_OK)
   {
@@ -189,10 +231,23 @@ CheckSamples(const std::string &checkpoint, const VolumeType *phantom, const std
   source->SetNumberOfSteps(4);
   source->SetReferenceImage(phantom);
   source->SetNumberOfThreads(2);
-  source->SetDevice("cuda");
-  const std::string cudaError = UpdateError([&] { source->Update(); });
-  Check(Contains(cudaError, "CUDA"), what + ": sampling on Device cuda fails with the engine's message");
+  Check(std::string(source->GetDevice()) == "auto", what + ": MedGenImageSource's Device defaults to auto");
+  const DeviceReport cuda = ResolveHere(MG_DEVICE_CUDA);
+  if (!cuda.usable)
+  {
+    source->SetDevice("cuda");
+    const std::string cudaError = UpdateError([&] { source->Update(); });
+    Check(!cuda.note.empty() && Contains(cudaError, cuda.note),
+          what + ": sampling on Device cuda fails with the engine's reason (" + cuda.note + "): " + cudaError);
+  }
+  source->SetDevice("bogus");
+  const std::string bogusError = UpdateError([&] { source->Update(); });
+  Check(Contains(bogusError, "Device \"bogus\"") && Contains(bogusError, "auto, cpu or cuda"),
+        what + ": an unknown Device names itself and the allowed ones: " + bogusError);
   source->SetDevice("auto");
+  std::ostringstream printed;
+  source->Print(printed);
+  Check(Contains(printed.str(), "Device: auto"), what + ": PrintSelf shows the Device");
   const std::string error = UpdateError([&] { source->Update(); });
   Check(error.empty(), what + ": sampling failed: " + error);
   if (!error.empty())
@@ -226,6 +281,9 @@ main(int argc, char *argv[])
     return 1;
   }
   const std::string dir = argv[1];
+  auto warningRecorder = WarningRecorder::New();
+  itk::OutputWindow::SetInstance(warningRecorder);
+  const DeviceReport autoDevice = ResolveHere(MG_DEVICE_AUTO);
   const VolumeType::Pointer phantom = MakePhantom();
   const std::string phantomFile = dir + "/trainer-phantom.nrrd";
   {
@@ -270,6 +328,10 @@ main(int argc, char *argv[])
   Check(stepAndLossSeen && stepsSeen == 6, "each progress event sees the steps done so far and a finite loss");
   Check(Note(ckptA, "run.pixel_type") == "short", "run.pixel_type is short, got " + Note(ckptA, "run.pixel_type"));
   Check(Note(ckptA, "run.axis") == "axial", "run.axis is axial");
+  Check(std::string(trainer->GetDevice()) == "auto", "MedGenTrainer's Device defaults to auto");
+  Check(Note(ckptA, "run.device") == mg_device_name(autoDevice.resolved),
+        std::string("run.device is where auto resolves (") + mg_device_name(autoDevice.resolved) + "), got " +
+          Note(ckptA, "run.device"));
   // Axial slices are 24 x 0.8 mm by 20 x 0.8 mm: the longer side, 19.2 mm, spans 16 pixels.
   Check(std::fabs(std::stod(Note(ckptA, "run.mm_per_pixel")) - 1.2) < 1e-6,
         "run.mm_per_pixel is 1.2, got " + Note(ckptA, "run.mm_per_pixel"));
@@ -418,12 +480,18 @@ main(int argc, char *argv[])
   Check(Contains(error, "input 1") && Contains(error, "class"), "a class-name mix: " + error);
 
   auto cuda = TinyDdpm(phantom, dir + "/trainer-none.safetensors", 1, 1);
-  cuda->SetDevice("cuda");
+  const DeviceReport cudaDevice = ResolveHere(MG_DEVICE_CUDA);
+  if (!cudaDevice.usable) // with a usable GPU it would train
+  {
+    cuda->SetDevice("cuda");
+    error = UpdateError([&] { cuda->Update(); });
+    Check(!cudaDevice.note.empty() && Contains(error, cudaDevice.note),
+          "Device cuda fails with the engine's reason (" + cudaDevice.note + "): " + error);
+  }
+  cuda->SetDevice("bogus");
   error = UpdateError([&] { cuda->Update(); });
-  Check(Contains(error, "CUDA"), "Device cuda fails with the engine's message: " + error);
-  cuda->SetDevice("gpu");
-  error = UpdateError([&] { cuda->Update(); });
-  Check(Contains(error, "Device \"gpu\""), "an unknown Device: " + error);
+  Check(Contains(error, "Device \"bogus\"") && Contains(error, "auto, cpu or cuda"),
+        "an unknown Device names itself and the allowed ones: " + error);
 
   gan->SetImageSize(24);
   gan->SetCheckpointFileName(dir + "/trainer-none.safetensors");
@@ -458,5 +526,16 @@ main(int argc, char *argv[])
   CheckpointState(ckptNamed, "ddpm", steps, classes);
   Check(classes == 2, "two class names give 2 classes, got " + std::to_string(classes));
 
+  // Every filter above updated on Device auto: the engine's note, when it has one, was shown once.
+  size_t notes = 0, withReason = 0;
+  for (const std::string &warning : warningRecorder->warnings)
+  {
+    notes += Contains(warning, "Device \"auto\"") ? 1 : 0;
+    withReason += Contains(warning, "Device \"auto\"") && Contains(warning, autoDevice.note) ? 1 : 0;
+  }
+  const size_t expected = autoDevice.note.empty() ? 0 : 1;
+  Check(notes == expected && withReason == notes,
+        "auto's device note (\"" + autoDevice.note + "\") shown " + std::to_string(notes) + " times, expected " +
+          std::to_string(expected));
   return medgen_test::Finish();
 }

@@ -627,7 +627,7 @@ WriteClassifier(const std::string &path)
   mg_dataset data{ n, 1, size, images.data(), labels, 2, names, 0.0, 1.0 };
   char err[1024] = "";
   mg_ctx *ctx = nullptr;
-  mg_context_options co{ MG_DEVICE_CPU, 1 };
+  mg_context_options co{ MG_DEVICE_CPU, 1, 0 };
   mg_classifier *c = nullptr;
   mg_classifier_options o = mg_classifier_default_options();
   o.width = 4;

@@ -9,10 +9,16 @@ loads the other's weights by name.
       safetensors file (tensor names below), for Testing/Engine/test_unet_parity.c. Repeated pairs write one
       fixture each, sparing PyTorch's start-up time.
   unet_reference.py bench --preset unet-s|unet-monai --size 64 --batch 16 --channels 1 [--threads N] [--steps N]
-      Times one training step (forward, MSE against a random target, backward, AdamW) and one sampling step (a
-      no-grad forward of the batch) on the CPU; prints one JSON line {"train_step_s", "sample_step_s", "params",
-      ...}: medians of --steps timed steps (default 8) after --warmup steps (default 2). `medgen bench ddpm
-      --vs-torch` runs this.
+          [--device cpu|cuda] [--tf32] [--sample-images N] [--ddim-steps S]
+      Times, in eager mode on --device, what `medgen bench ddpm` times in MedGen: one training step as
+      Logic/Engine/ddpm.c takes it (a batch drawn with replacement from 64 images, a timestep each, x_t, MSE on the
+      noise, backward, gradient-norm clipping to 1, AdamW, the EMA update), one sampling step (a no-grad forward
+      of the batch), and with --sample-images N a whole DDIM run of N images in one batch (eta 0, x0 clipped,
+      the engine's "trailing" timesteps, the images downloaded at the end). Float32; on CUDA TF32 is off for
+      matmuls and cuDNN unless --tf32 turns both on; cuDNN autotuning (benchmark mode) on. CUDA timings end with
+      torch.cuda.synchronize(). Prints one JSON line {"train_step_s", "sample_step_s", "ddim_s" (with
+      --sample-images), "params", ...}: medians of --steps timed steps (default 8) after --warmup steps (default
+      2); DDIM: the median of 3 runs after a two-step warm-up run. `medgen bench ddpm --vs-torch` runs this.
 
 Fixture tensors: model.<param> the weights; x, t (timesteps), labels (class indices stored as floats, present
 for conditional models), y (the output), dy (the upstream gradient), grad.x and grad.<param> autograd's gradients;
@@ -71,7 +77,7 @@ def timestep_embedding(t, dim):
     """[cos | sin] halves, frequencies exp(-ln(max_period) j / half) (MONAI, diffusers with flip_sin_to_cos).
     Evaluated in float64 and rounded once, like the engine's kernel: torch's float32 phase t*f is off by ~t*6e-8."""
     half = dim // 2
-    freqs = torch.exp(-math.log(MAX_PERIOD) * torch.arange(half, dtype=torch.float64) / half)
+    freqs = torch.exp(-math.log(MAX_PERIOD) * torch.arange(half, dtype=torch.float64, device=t.device) / half)
     phase = t.double()[:, None] * freqs[None, :]
     return torch.cat([torch.cos(phase), torch.sin(phase)], dim=1).float()
 
@@ -201,7 +207,7 @@ class UNet(nn.Module):
         temb = self.time_embed(timestep_embedding(t, config["base_channels"]))
         if config["num_classes"]:
             if labels is None:
-                labels = torch.full((x.shape[0],), config["num_classes"], dtype=torch.long)
+                labels = torch.full((x.shape[0],), config["num_classes"], dtype=torch.long, device=x.device)
             temb = temb + self.class_embed(labels)
         h = self.conv_in(x)
         skips = [h]
@@ -296,32 +302,114 @@ def fixture(config_json, out, seed, batch, preset_counts):
 
 
 # ---- bench ----
+DATA_IMAGES = 64  # the dataset `medgen bench ddpm` trains on
+DDIM_REPEATS = 3
+T, BETA_START, BETA_END = 1000, 1e-4, 0.02  # mg_ddpm_default_config: the linear schedule
+EMA_DECAY, ADAM_BETAS, ADAM_EPS, CLIP_NORM, LR = 0.9999, (0.9, 0.999), 1e-8, 1.0, 1e-4  # mg_ddpm_default_train_options
+
+
+def alpha_bars():
+    """The linear schedule as diffusion.c builds it (beta_t symmetric from both ends), in float64."""
+    step = (BETA_END - BETA_START) / (T - 1)
+    betas = [BETA_START + step * t if t < T // 2 else BETA_END - step * (T - 1 - t) for t in range(T)]
+    out, ab = [], 1.0
+    for beta in betas:
+        ab *= 1.0 - beta
+        out.append(ab)
+    return out
+
+
+def ddim_timesteps(n):
+    """mg_diffusion_timesteps: T (n - k) / n rounded half to even, minus 1 ("trailing" spacing)."""
+    ts = []
+    for k in range(n):
+        q, r = divmod(T * (n - k), n)
+        if 2 * r > n or (2 * r == n and q & 1):
+            q += 1
+        ts.append(q - 1)
+    return ts
+
+
 def bench(args):
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit(f"unet_reference.py: --device cuda, but this PyTorch ({torch.__version__}) sees no CUDA device")
+        # the same precision as MedGen: full float32 unless --tf32, which MedGen applies to GEMMs and convolutions
+        torch.backends.cuda.matmul.allow_tf32 = args.tf32
+        torch.backends.cudnn.allow_tf32 = args.tf32
+        torch.backends.cudnn.benchmark = True  # PyTorch's fastest eager setting for fixed shapes
+        sync = torch.cuda.synchronize
+    else:
+        sync = lambda: None
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     config = dict(PRESETS[args.preset], image_size=args.size, in_channels=args.channels)
-    model = UNet(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.0)
+    model = UNet(config).to(device)
+    params = [p for p in model.parameters()]
+    ema = [p.detach().clone() for p in params]
+    optimizer = torch.optim.AdamW(params, lr=LR, betas=ADAM_BETAS, eps=ADAM_EPS, weight_decay=0.0)
     n, s, c = args.batch, args.size, args.channels
-    x, target = torch.randn(n, c, s, s), torch.randn(n, c, s, s)
-    t = torch.randint(0, 1000, (n,)).float()
+    ab = alpha_bars()
+    sqrt_ab = torch.tensor([math.sqrt(a) for a in ab])
+    sqrt_1m_ab = torch.tensor([math.sqrt(1 - a) for a in ab])
+    data = torch.rand(DATA_IMAGES, c, s, s) * 2 - 1  # in host memory, as MedGen's dataset
+    x, t = torch.randn(n, c, s, s, device=device), torch.randint(0, T, (n,), device=device).float()
+    steps_done = [0]
 
     def train_step():
+        # as ddpm.c: the batch drawn and gathered on the host and uploaded, the noise drawn on the device
+        pick, ts = torch.randint(0, DATA_IMAGES, (n,)), torch.randint(0, T, (n,))
+        x0, a, b = (v.to(device) for v in (data[pick], sqrt_ab[ts].view(n, 1, 1, 1), sqrt_1m_ab[ts].view(n, 1, 1, 1)))
+        eps = torch.randn(n, c, s, s, device=device)
+        loss = F.mse_loss(model(a * x0 + b * eps, ts.float().to(device)), eps)
+        loss.item()  # MedGen reads the loss before its backward (its NaN check): the same synchronization here
         optimizer.zero_grad(set_to_none=True)
-        F.mse_loss(model(x, t), target).backward()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, CLIP_NORM)
         optimizer.step()
+        # diffusers' EMA warm-up, as mg_ema_decay: decay = min(max, 1 - (1 + step)^(-2/3))
+        decay = min(EMA_DECAY, 1 - (1 + steps_done[0]) ** (-2 / 3))
+        steps_done[0] += 1
+        with torch.no_grad():
+            torch._foreach_mul_(ema, decay)
+            torch._foreach_add_(ema, [p.detach() for p in params], alpha=1 - decay)
+        sync()
 
     def sample_step():
         with torch.no_grad():
             model(x, t)
+        sync()
+
+    def ddim_sample(steps):
+        """diffusion.c's DDIM at eta 0: x0 and eps from the prediction, x0 clipped to [-1, 1] (eps recomputed from
+        it), x_prev = sqrt(abar_prev) x0 + sqrt(1 - abar_prev) eps; the last step goes to abar = 1."""
+        m, ts = args.sample_images, ddim_timesteps(steps)
+        with torch.no_grad():
+            xs = torch.randn(m, c, s, s, device=device)
+            for i, step_t in enumerate(ts):
+                a, b = math.sqrt(ab[step_t]), math.sqrt(1 - ab[step_t])
+                ab_prev = ab[ts[i + 1]] if i + 1 < len(ts) else 1.0
+                pred = model(xs, torch.full((m,), float(step_t), device=device))
+                x0 = ((xs - b * pred) / a).clamp_(-1, 1)
+                xs = math.sqrt(ab_prev) * x0 + math.sqrt(1 - ab_prev) * ((xs - a * x0) / b)
+            xs.clamp_(-1, 1).cpu()  # MedGen returns the images in host memory: this also synchronizes
 
     model.train()
-    train_s = median_time(train_step, args.warmup, args.steps)
+    result = {"train_step_s": median_time(train_step, args.warmup, args.steps)}
     model.eval()
-    sample_s = median_time(sample_step, args.warmup, args.steps)
-    print(json.dumps({"train_step_s": train_s, "sample_step_s": sample_s, "params": parameter_count(model),
-                      "threads": torch.get_num_threads(), "torch": torch.__version__}))
+    result["sample_step_s"] = median_time(sample_step, args.warmup, args.steps)
+    if args.sample_images:
+        ddim_sample(min(2, args.ddim_steps))  # the warm-up meets the batch's shapes: two steps do, as in MedGen
+        result["ddim_s"] = median_time(lambda: ddim_sample(args.ddim_steps), 0, DDIM_REPEATS)
+    result.update({"params": parameter_count(model), "device": str(device), "tf32": bool(args.tf32),
+                   "threads": torch.get_num_threads(), "torch": torch.__version__})
+    if device.type == "cuda":
+        result.update({"gpu": torch.cuda.get_device_name(device), "cuda": torch.version.cuda,
+                       "cudnn": torch.backends.cudnn.version(),
+                       "peak_gpu_mb": round(torch.cuda.max_memory_allocated(device) / 2**20)})
+    print(json.dumps(result))
 
 
 def main():
@@ -341,6 +429,10 @@ def main():
     bn.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     bn.add_argument("--warmup", type=int, default=2)
     bn.add_argument("--steps", type=int, default=8, help="timed steps; the medians are reported")
+    bn.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    bn.add_argument("--tf32", action="store_true", help="CUDA: TF32 for matmuls and cuDNN (default: full float32)")
+    bn.add_argument("--sample-images", type=int, default=0, help="also time a DDIM run of this many images (0: no)")
+    bn.add_argument("--ddim-steps", type=int, default=50)
     args = parser.parse_args()
     if args.mode == "bench":
         bench(args)

@@ -261,3 +261,44 @@ void cli_class_list_path(const char *stack, char *out, size_t out_size) {
   else if (!folder && dot && (!slash || dot > slash)) base = (size_t)(dot - stack);
   snprintf(out, out_size, "%.*s.csv", (int)base, stack);
 }
+
+int cli_check_device(const char *tool, const char *name) {
+  if (!name || mg_device_from_name(name) >= 0) return 0;
+  return cli_usage_error(tool, "unknown --device '%s': use auto, cpu or cuda", name);
+}
+
+/* auto's note is the same for every context of a process: said once. */
+static bool device_note_shown;
+
+int cli_context_create(const char *tool, const char *device_name, int threads, bool tf32, mg_ctx **out,
+                       mg_device *device) {
+  *out = NULL;
+  if (cli_check_device(tool, device_name)) return 2;
+  mg_device requested = device_name ? (mg_device)mg_device_from_name(device_name) : MG_DEVICE_AUTO, resolved;
+  char note[1024];
+  if (mg_device_resolve(requested, &resolved, note, sizeof note) != MG_OK) {
+    fprintf(stderr, "%s: %s\n", tool, note);
+    return 1;
+  }
+  if (note[0] && !device_note_shown) {
+    fprintf(stderr, "%s: %s\n", tool, note);
+    device_note_shown = true;
+  }
+  /* the resolved device, not auto: the engine resolving again could pick another if the GPU came or went */
+  mg_context_options options = {resolved, threads, tf32};
+  char err[1024];
+  if (mg_context_create(&options, out, err, sizeof err) != MG_OK) {
+    fprintf(stderr, "%s: cannot start the engine: %s\n", tool, err);
+    return 1;
+  }
+  if (device) *device = resolved;
+  return 0;
+}
+
+const char *cli_device_text(const mg_ctx *ctx, mg_device device, bool tf32, char *buf, size_t size) {
+  if (device == MG_DEVICE_CUDA) snprintf(buf, size, "cuda%s", tf32 ? ", tf32" : "");
+  else snprintf(buf, size, "cpu, %d thread%s", mg_context_threads(ctx), mg_context_threads(ctx) == 1 ? "" : "s");
+  return buf;
+}
+
+const char *cli_tf32_note(mg_device device, bool tf32) { return device == MG_DEVICE_CUDA && tf32 ? "1" : "0"; }

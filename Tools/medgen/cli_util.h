@@ -24,6 +24,22 @@ int cli_usage_error(const char *tool, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* --device and --tf32, which every command that computes takes. cli_check_device: 0 when name is auto, cpu or cuda,
+ * else a usage error naming --device and its values ("TOOL: unknown --device 'x': use auto, cpu or cuda"), 2. */
+int cli_check_device(const char *tool, const char *name);
+/* The context a command computes in: on the device named (auto, cpu or cuda; NULL: auto), threads CPU threads (0:
+ * all cores), and on CUDA TF32 tensor cores when tf32. Returns 0 with *out set and *device (when device is non-NULL)
+ * the device it resolved to; 2 after a usage error (an unknown name); 1 when the device cannot be used or the engine
+ * cannot start, the engine's reason on stderr ("TOOL: device cuda cannot be used: ..."). Under auto, a build with
+ * the CUDA backend on a machine without a usable GPU computes on the CPU and says why on stderr, once per process
+ * however many contexts it makes ("TOOL: <why>; using the CPU"). */
+int cli_context_create(const char *tool, const char *device_name, int threads, bool tf32, mg_ctx **out,
+                       mg_device *device);
+/* Where a context computes, for the lines a command prints: "cpu, 2 threads", "cuda" or "cuda, tf32". */
+const char *cli_device_text(const mg_ctx *ctx, mg_device device, bool tf32, char *buf, size_t size);
+/* The value of the run notes run.tf32 records beside run.device: "1" when TF32 is in use (CUDA and tf32), else "0". */
+const char *cli_tf32_note(mg_device device, bool tf32);
+
 /* The class list `medgen sample` writes beside a stack and `medgen eval` reads: FILE.csv for FILE.nii.gz,
  * FILE.nrrd, ...; DIR.csv for a DICOM series DIR/. */
 void cli_class_list_path(const char *stack, char *out, size_t out_size);

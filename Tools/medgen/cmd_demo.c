@@ -35,13 +35,15 @@ enum {
 
 typedef struct demo_options {
   const char *data, *out;
+  const char *device; /* --device: auto (NULL), cpu or cuda */
   int steps, threads;
   uint64_t seed;
+  bool tf32;
 } demo_options;
 
 static void print_help(FILE *out) {
   fprintf(out,
-          "Usage: medgen demo [--data FILE] [--out DIR] [--steps N] [--threads N] [--seed S]\n"
+          "Usage: medgen demo [--data FILE] [--out DIR] [--steps N] [--threads N] [--device NAME] [--tf32] [--seed S]\n"
           "\n"
           "Trains a small GAN (a generator that turns random vectors into images, against a discriminator that\n"
           "tells them from real ones) on the axial slices of a real T1 brain MRI, then draws %d new slices from\n"
@@ -60,6 +62,10 @@ static void print_help(FILE *out) {
           "  --out DIR      output folder, created if needed (default: demo-output)\n"
           "  --steps N      training steps of %d slices each (default: %d, about four minutes on 2 cores)\n"
           "  --threads N    CPU threads (default: all cores); results are identical for any count\n"
+          "  --device NAME  auto (default: the CUDA GPU when this build has the CUDA backend and the machine a usable\n"
+          "                 GPU, else the CPU), cpu, or cuda (fails, saying why, without a usable GPU)\n"
+          "  --tf32         CUDA: TF32 tensor cores for convolutions and matrix products, faster, with relative\n"
+          "                 errors of about 1e-3 (default: off, float32 throughout)\n"
           "  --seed S       random seed (default: 1)\n"
           "  -h, --help     show this help\n",
           SYNTHETIC, BATCH, DEMO_DEFAULT_STEPS);
@@ -68,16 +74,20 @@ static void print_help(FILE *out) {
 /* ---- options ---- */
 /* Returns 0 to run, 1 to exit successfully (help), 2 on a usage error (already reported). */
 static int parse_options(int argc, char **argv, demo_options *o) {
-  *o = (demo_options){DEMO_DEFAULT_DATA, "demo-output", DEMO_DEFAULT_STEPS, 0, 1};
+  *o = (demo_options){.data = DEMO_DEFAULT_DATA, .out = "demo-output", .steps = DEMO_DEFAULT_STEPS, .seed = 1};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       print_help(stdout);
       return 1;
     }
-    const char *names[] = {"--data", "--out", "--steps", "--threads", "--seed"};
+    if (!strcmp(a, "--tf32")) {
+      o->tf32 = true;
+      continue;
+    }
+    const char *names[] = {"--data", "--out", "--steps", "--threads", "--seed", "--device"};
     int which = -1;
-    for (int k = 0; k < 5; k++)
+    for (int k = 0; k < 6; k++)
       if (!strcmp(a, names[k])) which = k;
     if (which < 0) {
       fprintf(stderr, "medgen demo: unknown option '%s' (try: medgen demo --help)\n", a);
@@ -95,7 +105,11 @@ static int parse_options(int argc, char **argv, demo_options *o) {
       case 1: o->out = v; break;
       case 2: ok = cli_parse_long(v, 1, 1000000, &n); o->steps = (int)n; break;
       case 3: ok = cli_parse_long(v, 1, 1024, &n); o->threads = (int)n; break;
-      default: ok = cli_parse_long(v, 0, 2147483647L, &n); o->seed = (uint64_t)n; break;
+      case 4: ok = cli_parse_long(v, 0, 2147483647L, &n); o->seed = (uint64_t)n; break;
+      default:
+        if (cli_check_device("medgen demo", v)) return 2;
+        o->device = v;
+        break;
     }
     if (!ok) {
       fprintf(stderr, "medgen demo: invalid value '%s' for %s (try: medgen demo --help)\n", v, a);
@@ -175,6 +189,7 @@ static mg_status write_picture(const char *path, const float *real, int real_cou
 /* ---- the command ---- */
 typedef struct demo_state {
   mg_ctx *ctx;
+  mg_device device; /* where ctx computes */
   mg_itk_slices *slices;
   mg_gan *model, *ema_model; /* the trained model; its generator's EMA weights read back from the checkpoint */
   mg_checkpoint *ckpt;
@@ -213,12 +228,15 @@ int medgen_cmd_demo(int argc, char **argv) {
       fprintf(stderr, "medgen demo: %s: %s\n", o.data, strerror(errno));
     return 1;
   }
+  /* the engine before the folder: a device that cannot be used leaves nothing behind */
+  int started = cli_context_create("medgen demo", o.device, o.threads, o.tf32, &s.ctx, &s.device);
+  if (started) return started;
   /* The folder is made now, so a bad path fails before minutes of training; if the demo is cancelled and the
    * folder is new, it is removed again (its parents, if made, stay). */
   bool out_existed = stat(o.out, &st) == 0;
   if (!cli_make_dir(o.out)) {
     fprintf(stderr, "medgen demo: cannot create the output folder %s: %s\n", o.out, strerror(errno));
-    return 1;
+    return demo_finish(&s, 1);
   }
 
   /* data: the volume's axial slices, normalized by the ITK layer's robust percentile window */
@@ -256,11 +274,6 @@ int medgen_cmd_demo(int argc, char **argv) {
   }
 
   /* the model */
-  mg_context_options copt = {MG_DEVICE_CPU, o.threads};
-  if (mg_context_create(&copt, &s.ctx, err, sizeof err) != MG_OK) {
-    fprintf(stderr, "medgen demo: cannot start the engine: %s\n", err);
-    return demo_finish(&s, 1);
-  }
   mg_gan_config cfg;
   if (mg_gan_preset("dcgan-64", &cfg, err, sizeof err) != MG_OK) {
     fprintf(stderr, "medgen demo: %s\n", err);
@@ -282,16 +295,19 @@ int medgen_cmd_demo(int argc, char **argv) {
   if (mg_gan_create(s.ctx, &cfg, &topt, &s.model) != MG_OK || mg_gan_set_note(s.model, "run.command", "demo") ||
       mg_gan_set_note(s.model, "run.data", data_path) || mg_gan_set_note(s.model, "run.axis", "axial") ||
       mg_gan_set_note(s.model, "run.window", "percentiles") ||
-      mg_gan_set_note(s.model, "run.pixel_type", pixel_type) || mg_gan_set_note(s.model, "run.mm_per_pixel", mm_note)) {
+      mg_gan_set_note(s.model, "run.pixel_type", pixel_type) || mg_gan_set_note(s.model, "run.mm_per_pixel", mm_note) ||
+      mg_gan_set_note(s.model, "run.device", mg_device_name(s.device)) ||
+      mg_gan_set_note(s.model, "run.tf32", cli_tf32_note(s.device, o.tf32))) {
     fprintf(stderr, "medgen demo: %s\n", mg_context_error(s.ctx));
     return demo_finish(&s, 1);
   }
 
   /* training */
-  printf("medgen demo: training a small GAN (generator of %lld and discriminator of %lld parameters) on %d threads, "
-         "%d steps of %d slices\n",
+  char where[64];
+  printf("medgen demo: training a small GAN (generator of %lld and discriminator of %lld parameters), %d steps of "
+         "%d slices (%s)\n",
          (long long)mg_gan_generator_parameter_count(s.model), (long long)mg_gan_discriminator_parameter_count(s.model),
-         mg_context_threads(s.ctx), o.steps, BATCH);
+         o.steps, BATCH, cli_device_text(s.ctx, s.device, o.tf32, where, sizeof where));
   fflush(stdout);
   cli_train_progress progress = {.batch = BATCH, .report_every = o.steps / 20 > 0 ? o.steps / 20 : 1, .gan = s.model,
                                  .log = &s.log};

@@ -1,6 +1,8 @@
 /* cmd_info.c: `medgen info CHECKPOINT`: what a checkpoint holds (metadata, tensor counts, values per name prefix,
  * the tensors and their shapes), or one line on stderr saying why the file is rejected (exit 1). Uses only the
- * public API (medgen.h): the loader has already validated everything we print. */
+ * public API (medgen.h): the loader has already validated everything we print. Without a checkpoint: this build's
+ * version and the devices --device can name on this machine, with why one cannot be used. */
+#include "cli_util.h"
 #include "medgen.h"
 #include "medgen_commands.h"
 
@@ -21,10 +23,13 @@ enum {
 static void print_help(FILE *out) {
   fprintf(out,
           "Usage: medgen info [--all] CHECKPOINT\n"
+          "       medgen info\n"
           "\n"
           "Shows what a MedGen checkpoint (.safetensors) holds: its metadata, how many tensors and values it has\n"
           "(grouped by name prefix such as model., ema., optim.), and its tensors with their shapes. The whole file\n"
           "is validated first; a damaged or foreign file is reported in one line and the exit code is 1.\n"
+          "Without a checkpoint: MedGen's version and the devices the commands' --device can use here (cpu, cuda,\n"
+          "and what auto picks), with the reason when one cannot be used.\n"
           "\n"
           "Options:\n"
           "  --all        list every tensor and show metadata values in full\n"
@@ -144,17 +149,36 @@ static void print_notes(const mg_checkpoint *c) {
   if (notes) printf("\n");
 }
 
+/* The context the summaries load a model into to describe it: the CPU, one thread, whatever --device the run used
+ * (describing needs no GPU). Non-zero (reported) when it cannot be made. */
+static int info_context(mg_ctx **ctx) { return cli_context_create("medgen info", "cpu", 1, false, ctx, NULL); }
+
+/* Which devices --device can name here, and what auto picks: the engine's own resolution and reasons. */
+static int print_system(void) {
+  printf("medgen %s\n", MEDGEN_VERSION_STRING);
+  mg_ctx *ctx;
+  if (cli_context_create("medgen info", "cpu", 0, false, &ctx, NULL)) return 1;
+  printf("devices (--device):\n  cpu   usable, %d threads\n", mg_context_threads(ctx));
+  mg_context_free(ctx);
+  mg_device resolved;
+  char note[1024];
+  if (mg_device_resolve(MG_DEVICE_CUDA, &resolved, note, sizeof note) == MG_OK) {
+    printf("  cuda  usable\n");
+  } else {
+    static const char prefix[] = "device cuda cannot be used: "; /* the line says which device already */
+    printf("  cuda  not usable: %s\n", strncmp(note, prefix, strlen(prefix)) ? note : note + strlen(prefix));
+  }
+  mg_device_resolve(MG_DEVICE_AUTO, &resolved, note, sizeof note); /* never fails */
+  printf("  auto  %s (the default)%s%s\n", mg_device_name(resolved), note[0] ? ": " : "", note);
+  return 0;
+}
+
 /* What a diffusion-model checkpoint is, in a few lines, from the model the engine builds from it (so a checkpoint
  * the engine cannot use is reported here, exit 1). */
 static bool print_ddpm_summary(const mg_checkpoint *c) {
   mg_ctx *ctx = NULL;
   mg_ddpm *m = NULL;
-  char err[512];
-  mg_context_options o = {MG_DEVICE_CPU, 1};
-  if (mg_context_create(&o, &ctx, err, sizeof err) != MG_OK) {
-    fprintf(stderr, "medgen info: %s\n", err);
-    return false;
-  }
+  if (info_context(&ctx)) return false;
   if (mg_ddpm_load(ctx, c, MG_WEIGHTS_EMA, &m) != MG_OK) {
     fprintf(stderr, "medgen info: a diffusion-model checkpoint the engine cannot use: %s\n", mg_context_error(ctx));
     mg_context_free(ctx);
@@ -185,12 +209,7 @@ static bool print_ddpm_summary(const mg_checkpoint *c) {
 static bool print_gan_summary(const mg_checkpoint *c) {
   mg_ctx *ctx = NULL;
   mg_gan *m = NULL;
-  char err[512];
-  mg_context_options o = {MG_DEVICE_CPU, 1};
-  if (mg_context_create(&o, &ctx, err, sizeof err) != MG_OK) {
-    fprintf(stderr, "medgen info: %s\n", err);
-    return false;
-  }
+  if (info_context(&ctx)) return false;
   if (mg_gan_load(ctx, c, MG_WEIGHTS_TRAINING, &m) != MG_OK) {
     fprintf(stderr, "medgen info: a GAN checkpoint the engine cannot use: %s\n", mg_context_error(ctx));
     mg_context_free(ctx);
@@ -232,12 +251,7 @@ static double json_number(const cJSON *o, const char *field) {
 static bool print_classifier_summary(const mg_checkpoint *c) {
   mg_ctx *ctx = NULL;
   mg_classifier *m = NULL;
-  char err[512];
-  mg_context_options o = {MG_DEVICE_CPU, 1};
-  if (mg_context_create(&o, &ctx, err, sizeof err) != MG_OK) {
-    fprintf(stderr, "medgen info: %s\n", err);
-    return false;
-  }
+  if (info_context(&ctx)) return false;
   if (mg_classifier_load(ctx, c, &m) != MG_OK) {
     fprintf(stderr, "medgen info: a classifier checkpoint the engine cannot use: %s\n", mg_context_error(ctx));
     mg_context_free(ctx);
@@ -291,8 +305,8 @@ int medgen_cmd_info(int argc, char **argv) {
     }
   }
   if (!path) {
-    fprintf(stderr, "medgen info: which checkpoint? (usage: medgen info [--all] CHECKPOINT)\n");
-    return 2;
+    if (all) return cli_usage_error("medgen info", "--all lists a checkpoint's contents: which checkpoint?");
+    return print_system();
   }
 
   mg_checkpoint *c = NULL;

@@ -22,8 +22,9 @@
 
 typedef struct sample_args {
   const char *checkpoint, *out, *grid, *class_name, *pixel_type, *format;
+  const char *device; /* --device: auto (NULL), cpu or cuda */
   int n, threads, batch, frames;
-  bool raw_weights, interpolate;
+  bool raw_weights, interpolate, tf32;
   uint64_t seed, seed_b;
   mg_ddpm_sample_options ddpm;
   double truncation;
@@ -66,6 +67,11 @@ static void print_help(FILE *out) {
           "  --batch N           images per network evaluation (default %d)\n"
           "  --seed S            image i depends only on (seed, i) (default %llu)\n"
           "  --threads N         CPU threads (default: all cores); results are identical for any count\n"
+          "  --device NAME       auto (default: the CUDA GPU when this build has the CUDA backend and the machine a\n"
+          "                      usable GPU, else the CPU), cpu, or cuda (fails, saying why, without a usable GPU);\n"
+          "                      the GPU's images differ from the CPU's by float rounding\n"
+          "  --tf32              CUDA: TF32 tensor cores for convolutions and matrix products, faster, with relative\n"
+          "                      errors of about 1e-3 (default: off, float32 throughout)\n"
           "Diffusion models:\n"
           "  --sampler NAME      ddim (default), dpm++2m (good in 10-20 steps) or ddpm (all T steps)\n"
           "  --steps N           reverse steps for ddim and dpm++2m (default %d)\n"
@@ -112,9 +118,13 @@ static int parse_args(int argc, char **argv, sample_args *a) {
       a->raw_weights = true;
       continue;
     }
+    if (!strcmp(name, "--tf32")) {
+      a->tf32 = true;
+      continue;
+    }
     static const char *valued[] = {"--checkpoint", "--out", "--grid", "--n", "--class", "--sampler", "--steps",
                                    "--eta", "--guidance", "--batch", "--seed", "--threads", "--truncation",
-                                   "--interpolate", "--frames", "--pixel-type", "--format"};
+                                   "--interpolate", "--frames", "--pixel-type", "--format", "--device"};
     bool known = false;
     for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) known |= !strcmp(name, valued[k]);
     if (!known) return cli_usage_error("medgen sample", "unknown option '%s'", name);
@@ -127,6 +137,10 @@ static int parse_args(int argc, char **argv, sample_args *a) {
     else if (!strcmp(name, "--out")) a->out = v;
     else if (!strcmp(name, "--grid")) a->grid = v;
     else if (!strcmp(name, "--class")) a->class_name = v;
+    else if (!strcmp(name, "--device")) {
+      if (cli_check_device("medgen sample", v)) return 2;
+      a->device = v;
+    }
     else if (!strcmp(name, "--pixel-type")) ok = mg_itk_pixel_type_known(v) && (a->pixel_type = v);
     else if (!strcmp(name, "--format")) ok = (!strcmp(v, "png") || !strcmp(v, "dicom")) && (a->format = v);
     else if (!strcmp(name, "--n")) ok = cli_parse_long(v, 1, 1000000, &n) && (a->n = (int)n, a->given_n = true);
@@ -313,13 +327,14 @@ int medgen_cmd_sample(int argc, char **argv) {
   float *images = NULL, *z = NULL;
   int32_t *labels = NULL;
   int code = 1;
-  mg_context_options copt = {MG_DEVICE_CPU, a.threads};
-  if (mg_checkpoint_load(a.checkpoint, &ckpt, err, sizeof err) != MG_OK) {
-    fprintf(stderr, "medgen sample: %s\n", err);
+  mg_device device;
+  int started = cli_context_create("medgen sample", a.device, a.threads, a.tf32, &ctx, &device);
+  if (started) {
+    code = started;
     goto done;
   }
-  if (mg_context_create(&copt, &ctx, err, sizeof err) != MG_OK) {
-    fprintf(stderr, "medgen sample: cannot start the engine: %s\n", err);
+  if (mg_checkpoint_load(a.checkpoint, &ckpt, err, sizeof err) != MG_OK) {
+    fprintf(stderr, "medgen sample: %s\n", err);
     goto done;
   }
   const char *model_type = mg_checkpoint_model_type(ckpt);
@@ -412,21 +427,23 @@ int medgen_cmd_sample(int argc, char **argv) {
   const char *weights = a.raw_weights ? "raw" : "EMA";
   char trunc[64] = "";
   if (a.truncation > 0) snprintf(trunc, sizeof trunc, ", truncation %g", a.truncation);
+  char where[64];
+  cli_device_text(ctx, device, a.tf32, where, sizeof where);
   if (m.ddpm) {
     if (a.ddpm.sampler != MG_SAMPLER_DDIM && a.ddpm.eta != 0)
       fprintf(stderr, "medgen sample: note: --eta applies to ddim only; ignored\n");
-    printf("medgen sample: %d images of %dx%d with %s (%d steps%s), %s weights, seed %llu, %d threads\n", a.n, S, S,
+    printf("medgen sample: %d images of %dx%d with %s (%d steps%s), %s weights, seed %llu, %s\n", a.n, S, S,
            mg_sampler_name(a.ddpm.sampler),
            a.ddpm.sampler == MG_SAMPLER_DDPM ? mg_ddpm_get_config(m.ddpm)->timesteps : a.ddpm.steps,
            conditional ? (a.ddpm.guidance != 1 ? ", guided" : ", conditional") : "", weights,
-           (unsigned long long)a.seed, mg_context_threads(ctx));
+           (unsigned long long)a.seed, where);
   } else if (a.interpolate) {
-    printf("medgen sample: %d frames of %dx%d from a GAN, seed %llu to seed %llu%s%s, %s weights%s, %d threads\n",
+    printf("medgen sample: %d frames of %dx%d from a GAN, seed %llu to seed %llu%s%s, %s weights%s, %s\n",
            a.n, S, S, (unsigned long long)a.seed, (unsigned long long)a.seed_b, conditional ? ", class " : "",
-           conditional ? cli_model_class_name(&m, labels[0]) : "", weights, trunc, mg_context_threads(ctx));
+           conditional ? cli_model_class_name(&m, labels[0]) : "", weights, trunc, where);
   } else {
-    printf("medgen sample: %d images of %dx%d from a GAN%s, %s weights%s, seed %llu, %d threads\n", a.n, S, S,
-           conditional ? " (conditional)" : "", weights, trunc, (unsigned long long)a.seed, mg_context_threads(ctx));
+    printf("medgen sample: %d images of %dx%d from a GAN%s, %s weights%s, seed %llu, %s\n", a.n, S, S,
+           conditional ? " (conditional)" : "", weights, trunc, (unsigned long long)a.seed, where);
   }
   fflush(stdout);
   double t0 = cli_now_s();

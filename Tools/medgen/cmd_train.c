@@ -35,8 +35,9 @@ typedef struct train_args {
   const char *notes[MAX_NOTE_OPTIONS]; /* --note KEY=VALUE, as given */
   int n_notes;
   int model_kind;               /* FOR_DDPM, FOR_GAN or FOR_CLASSIFIER; 0 while unknown (resume) */
-  bool resume, unconditional;
+  bool resume, unconditional, tf32;
   int size, threads, max_per_class;
+  const char *device;           /* --device: auto (NULL), cpu or cuda */
   const char *axis_name, *window_text; /* volumes: --axis and --window as given (NULL: not given) */
   mg_itk_axis axis;
   double window_low, window_high;
@@ -86,7 +87,9 @@ static void print_help(FILE *out) {
           "                         of two)\n"
           "  --max-per-class N      use at most N 2D images of each class (sorted names; default: all)\n"
           "  --unconditional        ignore the class folders\n"
-          "  --resume RUN           continue the run in RUN from its checkpoint (either model)\n"
+          "  --resume RUN           continue the run in RUN from its checkpoint (either model); --data, --steps,\n"
+          "                         --checkpoint-every, --threads, --device and --tf32 may be given with it (on\n"
+          "                         another device or with --tf32, not bit for bit as an uninterrupted run)\n"
           "Volumes:\n"
           "  --axis NAME            axial (default), coronal or sagittal\n"
           "  --window LO,HI         fixed intensity window mapped to the model's range, e.g. -1000,1000 for CT in HU\n"
@@ -100,6 +103,11 @@ static void print_help(FILE *out) {
           "  --checkpoint-every N   steps between checkpoints (default %lld)\n"
           "  --seed S               random seed (default %llu)\n"
           "  --threads N            CPU threads (default: all cores); results are identical for any count\n"
+          "  --device NAME          auto (default: the CUDA GPU when this build has the CUDA backend and the machine\n"
+          "                         a usable GPU, else the CPU), cpu, or cuda (fails, saying why, without a usable\n"
+          "                         GPU); the checkpoint notes it (run.device)\n"
+          "  --tf32                 CUDA: TF32 tensor cores for convolutions and matrix products, faster, with\n"
+          "                         relative errors of about 1e-3 (default: off, float32 throughout)\n"
           "Diffusion model (--model ddpm):\n"
           "  --lr X                 peak AdamW learning rate (default %g)\n"
           "  --warmup N             warm-up steps (default %lld), then cosine decay\n"
@@ -133,7 +141,7 @@ static void print_help(FILE *out) {
           "  --ada-target X         ADA's target for r_t = E[sign(D(real))] (default %g)\n"
           "  --ada-kimg X           thousands of images over which p may move by 1 (default %g)\n"
           "Classifier (--model classifier; also --data FOLDER, --out, --size (a multiple of 4 from 16 to 256),\n"
-          "--max-per-class, --steps (default %d), --batch (default %d), --seed, --threads):\n"
+          "--max-per-class, --steps (default %d), --batch (default %d), --seed, --threads, --device, --tf32):\n"
           "  --lr X                 peak AdamW learning rate (default %g)\n"
           "  --width N              channels of the first block, doubled per block up to 4x (default %d); the\n"
           "                         feature vector has 4*N values\n"
@@ -191,7 +199,8 @@ static const option_spec OPTIONS[] = {
     {"--unconditional", OPT_FLAG, FOR_GENERATIVE}, {"--resume", OPT_VALUE, FOR_GENERATIVE},
     {"--steps", OPT_VALUE, FOR_ALL}, {"--batch", OPT_VALUE, FOR_ALL}, {"--ema-decay", OPT_VALUE, FOR_GENERATIVE},
     {"--flip", OPT_FLAG, FOR_GENERATIVE}, {"--checkpoint-every", OPT_VALUE, FOR_GENERATIVE},
-    {"--seed", OPT_VALUE, FOR_ALL}, {"--threads", OPT_VALUE, FOR_ALL}, {"--preset", OPT_VALUE, FOR_GENERATIVE},
+    {"--seed", OPT_VALUE, FOR_ALL}, {"--threads", OPT_VALUE, FOR_ALL},
+    {"--device", OPT_VALUE, FOR_ALL}, {"--tf32", OPT_FLAG, FOR_ALL}, {"--preset", OPT_VALUE, FOR_GENERATIVE},
     {"--val", OPT_VALUE, FOR_CLASSIFIER}, {"--note", OPT_VALUE, FOR_CLASSIFIER},
     {"--lr", OPT_VALUE, FOR_DDPM | FOR_CLASSIFIER}, {"--warmup", OPT_VALUE, FOR_DDPM},
     {"--min-lr-ratio", OPT_VALUE, FOR_DDPM},
@@ -223,6 +232,8 @@ static bool apply(train_args *a, const char *name, const char *v) {
 #define REAL(lo, hi, dst) (cli_parse_double(v, lo, hi, &x) ? ((dst) = x, true) : false)
   if (IS("--resume")) return (a->out = v), (a->resume = true);
   if (IS("--threads")) return LONG(1, 1024, a->threads);
+  if (IS("--device")) return (a->device = v), true; /* checked once all options are read */
+  if (IS("--tf32")) return (a->tf32 = true);
   if (IS("--steps"))
     return (a->given_steps = true), LONG(1, 1000000000L, o->steps) && (g->steps = c->steps = (int)o->steps, true);
   if (IS("--checkpoint-every"))
@@ -368,6 +379,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
       return 2;
     }
   }
+  if (cli_check_device("medgen train", a->device)) return 2;
   mg_unet_config *u = &a->ddpm.unet;
   if (a->channel_mult) {
     int n = parse_list(a->channel_mult, u->channel_mult, MG_UNET_MAX_LEVELS, 1, 64);
@@ -386,8 +398,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
   }
   if (a->resume) {
     if (a->given_other) {
-      fprintf(stderr, "medgen train: --resume continues a run as it was: only --data, --steps, --checkpoint-every "
-                      "and --threads may be given with it\n");
+      fprintf(stderr, "medgen train: --resume continues a run as it was: only --data, --steps, --checkpoint-every, "
+                      "--threads, --device and --tf32 may be given with it\n");
       return 2;
     }
     return 0;
@@ -411,6 +423,7 @@ typedef struct volume_input {
 
 typedef struct train_state {
   mg_ctx *ctx;
+  mg_device device;        /* where ctx computes */
   mg_image_folder folder;  /* 2D images */
   volume_input *volumes;   /* or volumes, cut into slices */
   int n_volumes, volumes_cap;
@@ -819,9 +832,10 @@ static int train_classifier(train_state *s, const train_args *a, const char *ckp
     return 1;
   }
   const mg_classifier_options *o = &a->cls_opt;
-  printf("medgen train: a classifier of width %d (features: %d values), steps %d, batch %d, lr %g, %d threads; "
+  char where[64];
+  printf("medgen train: a classifier of width %d (features: %d values), steps %d, batch %d, lr %g, %s; "
          "checkpoint to %s\n", o->width, 4 * o->width, o->steps, o->batch, o->learning_rate,
-         mg_context_threads(s->ctx), ckpt_path);
+         cli_device_text(s->ctx, s->device, a->tf32, where, sizeof where), ckpt_path);
   fflush(stdout);
   cli_train_progress progress = {.batch = o->batch, .report_every = o->steps / 100 > 10 ? o->steps / 100 : 10,
                                  .log = &s->log};
@@ -838,7 +852,9 @@ static int train_classifier(train_state *s, const train_args *a, const char *ckp
             trained == MG_ERR_CANCELLED ? " (a classifier trains in one go: nothing was saved)" : "");
   char max_pc[32];
   snprintf(max_pc, sizeof max_pc, "%d", a->max_per_class);
-  if (ok && (set_path_note(c, "run.data", a->data[0]) || mg_classifier_set_note(c, "run.max_per_class", max_pc))) {
+  if (ok && (set_path_note(c, "run.data", a->data[0]) || mg_classifier_set_note(c, "run.max_per_class", max_pc) ||
+             mg_classifier_set_note(c, "run.device", mg_device_name(s->device)) ||
+             mg_classifier_set_note(c, "run.tf32", cli_tf32_note(s->device, a->tf32)))) {
     fprintf(stderr, "medgen train: %s\n", mg_context_error(s->ctx));
     ok = false;
   }
@@ -875,11 +891,9 @@ int medgen_cmd_train(int argc, char **argv) {
   snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", a.out);
   snprintf(log_path, sizeof log_path, "%s/train-log.csv", a.out);
 
-  mg_context_options copt = {MG_DEVICE_CPU, a.threads};
-  if (mg_context_create(&copt, &s.ctx, err, sizeof err) != MG_OK) {
-    fprintf(stderr, "medgen train: cannot start the engine: %s\n", err);
-    return 1;
-  }
+  /* first: a device that cannot be used fails before anything is read or written */
+  int started = cli_context_create("medgen train", a.device, a.threads, a.tf32, &s.ctx, &s.device);
+  if (started) return started;
   if (a.model_kind == FOR_CLASSIFIER) return finish(&s, train_classifier(&s, &a, ckpt_path, log_path));
   /* a resumed run: its checkpoint gives the model, the options and (unless --data) the data and how it was read */
   if (a.resume) {
@@ -909,6 +923,12 @@ int medgen_cmd_train(int argc, char **argv) {
       return finish(&s, 1);
     }
     if (!update_resumed_options(s.ctx, &a, &s.model, ckpt_path)) return finish(&s, 1);
+    /* the notes say where this session trains, which may differ from the sessions before */
+    if (cli_model_set_note(&s.model, "run.device", mg_device_name(s.device)) ||
+        cli_model_set_note(&s.model, "run.tf32", cli_tf32_note(s.device, a.tf32))) {
+      fprintf(stderr, "medgen train: %s\n", mg_context_error(s.ctx));
+      return finish(&s, 1);
+    }
     a.size = cli_model_image_size(&s.model);
   } else {
     struct stat st;
@@ -997,7 +1017,9 @@ int medgen_cmd_train(int argc, char **argv) {
     bool failed = create_model(s.ctx, &a, &data, ckpt_path, &s.model) != MG_OK ||
                   set_paths_note(&s.model, "run.data", a.data, a.n_data) ||
                   cli_model_set_note(&s.model, "run.max_per_class", max_pc) ||
-                  cli_model_set_note(&s.model, "run.unconditional", a.unconditional ? "1" : "0");
+                  cli_model_set_note(&s.model, "run.unconditional", a.unconditional ? "1" : "0") ||
+                  cli_model_set_note(&s.model, "run.device", mg_device_name(s.device)) ||
+                  cli_model_set_note(&s.model, "run.tf32", cli_tf32_note(s.device, a.tf32));
     /* how the volumes were read, so that --resume reads them the same way and samples come back in their units */
     if (!failed && kind != DATA_IMAGES) {
       snprintf(mm_per_pixel, sizeof mm_per_pixel, "%.9g", mg_itk_slices_mm_per_pixel(s.slices));
@@ -1020,19 +1042,20 @@ int medgen_cmd_train(int argc, char **argv) {
   print_model(&s.model, a.resume ? "resuming" : "training");
   int64_t first = cli_model_step(&s.model), total;
   int batch;
+  char where[64];
+  cli_device_text(s.ctx, s.device, a.tf32, where, sizeof where);
   if (s.model.gan) {
     mg_gan_train_options o = mg_gan_train_options_of(s.model.gan);
     total = o.steps;
     batch = o.batch;
-    printf("medgen train: steps %lld to %lld, batch %d, lr G %g D %g, betas %g %g, %d threads; checkpoints to %s\n",
-           (long long)first + 1, (long long)o.steps, o.batch, o.lr_g, o.lr_d, o.beta1, o.beta2,
-           mg_context_threads(s.ctx), ckpt_path);
+    printf("medgen train: steps %lld to %lld, batch %d, lr G %g D %g, betas %g %g, %s; checkpoints to %s\n",
+           (long long)first + 1, (long long)o.steps, o.batch, o.lr_g, o.lr_d, o.beta1, o.beta2, where, ckpt_path);
   } else {
     mg_ddpm_train_options o = mg_ddpm_train_options_of(s.model.ddpm);
     total = o.steps;
     batch = o.batch;
-    printf("medgen train: steps %lld to %lld, batch %d, lr %g, %d threads; checkpoints to %s\n",
-           (long long)first + 1, (long long)o.steps, o.batch, o.learning_rate, mg_context_threads(s.ctx), ckpt_path);
+    printf("medgen train: steps %lld to %lld, batch %d, lr %g, %s; checkpoints to %s\n",
+           (long long)first + 1, (long long)o.steps, o.batch, o.learning_rate, where, ckpt_path);
   }
   fflush(stdout);
 

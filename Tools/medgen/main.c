@@ -20,7 +20,8 @@ static void print_usage(FILE *out) {
           "                  classifier) on your own images (a folder, one subfolder per class)\n"
           "  sample          generate synthetic images from a trained model (GANs: also --truncation and\n"
           "                  --interpolate SEED_A SEED_B)\n"
-          "  info FILE       show what a MedGen checkpoint (.safetensors) holds\n"
+          "  info FILE       show what a MedGen checkpoint (.safetensors) holds; without FILE, the version and\n"
+          "                  which devices (--device) can be used here\n"
           "  demo            train a small GAN on real brain MRI slices and show new slices beneath real ones\n"
           "  eval            measure synthetic images against real ones (Frechet distance, KID, precision and\n"
           "                  recall, diversity, class consistency, memorization) as JSON and an HTML report\n"
@@ -30,6 +31,10 @@ static void print_usage(FILE *out) {
           "Options:\n"
           "  -h, --help      show this help\n"
           "  --version       show the version\n"
+          "\n"
+          "train, sample, eval and demo compute where --device says: auto (the default: the CUDA GPU when this\n"
+          "build has the CUDA backend and the machine a usable GPU, else the CPU), cpu or cuda; --tf32 lets a GPU\n"
+          "use TF32 tensor cores (faster, relative errors of about 1e-3).\n"
           "\n"
           "Every image MedGen generates is marked synthetic in its metadata. Not for diagnosis.\n",
           MEDGEN_VERSION_STRING);
