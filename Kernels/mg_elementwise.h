@@ -111,4 +111,44 @@ static inline MG_HD mg_real mg_binary_partial(mg_binary_op op, int which, mg_rea
   }
 }
 
+/* A dim an operand's broadcast gradient is summed over: broadcast (stride 0) in an output dim longer than 1. */
+static inline MG_HD int mg_bcast_reduced(const mg_bcast_desc *d, const int64_t *stride, int dim) {
+  return stride[dim] == 0 && d->shape[dim] > 1;
+}
+
+/* Element ki (in the order of the operand's kept dims) of the gradient of operand `which` (0: a, 1: b) of a
+ * broadcast binary op: the sum, in double and in output order, of dy times the partial over every output position
+ * that maps onto it. Its offset in the operand goes to *offset. Shared so both backends add in the same order. */
+static inline MG_HD mg_real mg_bcast_grad_element(mg_binary_op op, int which, const mg_bcast_desc *d, int64_t ki,
+                                                  const mg_real *a, const mg_real *b, const mg_real *dy,
+                                                  int64_t *offset) {
+  const int *s = d->shape;
+  const int64_t *st = which ? d->b_stride : d->a_stride, *sa = d->a_stride, *sb = d->b_stride;
+  const int64_t os[4] = {(int64_t)s[1] * s[2] * s[3], (int64_t)s[2] * s[3], s[3], 1};
+  int lo[4], hi[4]; /* the kept dims take their index from ki; the reduced dims run over their whole range */
+  int64_t rem = ki, off = 0;
+  for (int dim = 3; dim >= 0; dim--) {
+    if (mg_bcast_reduced(d, st, dim)) {
+      lo[dim] = 0;
+      hi[dim] = s[dim];
+      continue;
+    }
+    lo[dim] = (int)(rem % s[dim]);
+    hi[dim] = lo[dim] + 1;
+    rem /= s[dim];
+    off += lo[dim] * st[dim];
+  }
+  double acc = 0;
+  for (int i0 = lo[0]; i0 < hi[0]; i0++)
+    for (int i1 = lo[1]; i1 < hi[1]; i1++)
+      for (int i2 = lo[2]; i2 < hi[2]; i2++) {
+        const int64_t o = i0 * os[0] + i1 * os[1] + i2 * os[2];
+        const int64_t oa = i0 * sa[0] + i1 * sa[1] + i2 * sa[2], ob = i0 * sb[0] + i1 * sb[1] + i2 * sb[2];
+        for (int i3 = lo[3]; i3 < hi[3]; i3++)
+          acc += (double)dy[o + i3] * mg_binary_partial(op, which, a[oa + i3 * sa[3]], b[ob + i3 * sb[3]]);
+      }
+  *offset = off;
+  return (mg_real)acc;
+}
+
 #endif

@@ -54,12 +54,12 @@ static void binary_grad(mg_binary_op op, int which, const mg_bcast_desc *d, cons
   const int *s = d->shape;
   const int64_t *st = which ? d->b_stride : d->a_stride, *sa = d->a_stride, *sb = d->b_stride;
   const int64_t os[4] = {(int64_t)s[1] * s[2] * s[3], (int64_t)s[2] * s[3], s[3], 1};
-  bool reduced[4], any_reduced = false;
+  bool any_reduced = false;
   int64_t kept_total = 1;
   for (int i = 0; i < 4; i++) {
-    reduced[i] = st[i] == 0 && s[i] > 1;
-    any_reduced |= reduced[i];
-    if (!reduced[i]) kept_total *= s[i];
+    const bool reduced = mg_bcast_reduced(d, st, i);
+    any_reduced |= reduced;
+    if (!reduced) kept_total *= s[i];
   }
   if (!any_reduced) {
     /* the operand has the output's shape (residual adds, x * scale): one output element per operand element, so
@@ -76,31 +76,10 @@ static void binary_grad(mg_binary_op op, int which, const mg_bcast_desc *d, cons
     return;
   }
 #pragma omp parallel for schedule(static)
-  for (int64_t ki = 0; ki < kept_total; ki++) {
-    /* the kept dims take their index from ki; the reduced dims run over their whole range */
-    int lo[4], hi[4];
-    int64_t rem = ki, dst_off = 0;
-    for (int dim = 3; dim >= 0; dim--) {
-      if (reduced[dim]) {
-        lo[dim] = 0;
-        hi[dim] = s[dim];
-        continue;
-      }
-      lo[dim] = (int)(rem % s[dim]);
-      hi[dim] = lo[dim] + 1;
-      rem /= s[dim];
-      dst_off += lo[dim] * st[dim];
-    }
-    double acc = 0;
-    for (int i0 = lo[0]; i0 < hi[0]; i0++)
-      for (int i1 = lo[1]; i1 < hi[1]; i1++)
-        for (int i2 = lo[2]; i2 < hi[2]; i2++) {
-          int64_t o = i0 * os[0] + i1 * os[1] + i2 * os[2];
-          int64_t oa = i0 * sa[0] + i1 * sa[1] + i2 * sa[2], ob = i0 * sb[0] + i1 * sb[1] + i2 * sb[2];
-          for (int i3 = lo[3]; i3 < hi[3]; i3++)
-            acc += (double)dy[o + i3] * mg_binary_partial(op, which, a[oa + i3 * sa[3]], b[ob + i3 * sb[3]]);
-        }
-    dst[dst_off] += (mg_real)acc;
+  for (int64_t ki = 0; ki < kept_total; ki++) { /* the operand's elements, each summed in output order */
+    int64_t off;
+    const mg_real g = mg_bcast_grad_element(op, which, d, ki, a, b, dy, &off);
+    dst[off] += g;
   }
 }
 

@@ -71,11 +71,6 @@ static void binary_forward(mg_binary_op op, const mg_bcast_desc *d, const mg_rea
   MG_CUDA_LAUNCHED("binary_forward");
 }
 
-/* A dim the operand's gradient is summed over: broadcast (stride 0) in an output dim longer than 1. */
-static inline __host__ __device__ bool reduced_dim(const mg_bcast_desc &d, const int64_t *stride, int dim) {
-  return stride[dim] == 0 && d.shape[dim] > 1;
-}
-
 /* Same shapes: the operand's gradient element i gets exactly dy[i] times its partial. */
 static __global__ void binary_grad_flat_kernel(mg_binary_op op, int which, int64_t n, const mg_real *a,
                                                const mg_real *b, const mg_real *dy, mg_real *dst) {
@@ -87,33 +82,10 @@ static __global__ void binary_grad_flat_kernel(mg_binary_op op, int which, int64
  * product of two floats is exact in double, so the sum has the CPU's bits). */
 static __global__ void binary_grad_kernel(mg_binary_op op, int which, mg_bcast_desc d, int64_t kept_total,
                                           const mg_real *a, const mg_real *b, const mg_real *dy, mg_real *dst) {
-  const int *s = d.shape;
-  const int64_t *st = which ? d.b_stride : d.a_stride, *sa = d.a_stride, *sb = d.b_stride;
-  const int64_t os[4] = {(int64_t)s[1] * s[2] * s[3], (int64_t)s[2] * s[3], s[3], 1};
   MG_CUDA_FOR(ki, kept_total) {
-    int lo[4], hi[4];
-    int64_t rem = ki, dst_off = 0;
-    for (int dim = 3; dim >= 0; dim--) {
-      if (reduced_dim(d, st, dim)) {
-        lo[dim] = 0;
-        hi[dim] = s[dim];
-        continue;
-      }
-      lo[dim] = (int)(rem % s[dim]);
-      hi[dim] = lo[dim] + 1;
-      rem /= s[dim];
-      dst_off += lo[dim] * st[dim];
-    }
-    double acc = 0;
-    for (int i0 = lo[0]; i0 < hi[0]; i0++)
-      for (int i1 = lo[1]; i1 < hi[1]; i1++)
-        for (int i2 = lo[2]; i2 < hi[2]; i2++) {
-          const int64_t o = i0 * os[0] + i1 * os[1] + i2 * os[2];
-          const int64_t oa = i0 * sa[0] + i1 * sa[1] + i2 * sa[2], ob = i0 * sb[0] + i1 * sb[1] + i2 * sb[2];
-          for (int i3 = lo[3]; i3 < hi[3]; i3++)
-            acc += (double)dy[o + i3] * mg_binary_partial(op, which, a[oa + i3 * sa[3]], b[ob + i3 * sb[3]]);
-        }
-    dst[dst_off] += (mg_real)acc;
+    int64_t off;
+    const mg_real g = mg_bcast_grad_element(op, which, &d, ki, a, b, dy, &off);
+    dst[off] += g;
   }
 }
 
@@ -122,7 +94,7 @@ static void binary_grad(mg_binary_op op, int which, const mg_bcast_desc *d, cons
   const int64_t *st = which ? d->b_stride : d->a_stride;
   int64_t kept_total = 1;
   for (int dim = 0; dim < 4; dim++)
-    if (!reduced_dim(*d, st, dim)) kept_total *= d->shape[dim];
+    if (!mg_bcast_reduced(d, st, dim)) kept_total *= d->shape[dim];
   if (kept_total <= 0) return;
   cudaStream_t stream = mg_cuda()->stream;
   if (same_as_output(d, d->a_stride) && same_as_output(d, d->b_stride))

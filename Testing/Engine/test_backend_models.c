@@ -200,36 +200,20 @@ static bool all_zero(const mg_checkpoint_tensor *t) {
  * (MONAI's zero_module): the created model predicts 0 whatever its other layers compute, so comparing its forward or
  * its first step would check nothing. The runs start instead from a copy of the created checkpoint whose all-zero
  * weights (model and EMA alike) are drawn as PyTorch's default init draws them, U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
+static void wake_zero(const mg_checkpoint_tensor *t, float *values, void *user) {
+  (void)user;
+  const char *param = strchr(t->name, '.'); /* "model.x.weight" and "ema.x.weight" get the same values */
+  if (strncmp(t->name, "optim", 5) == 0 || !tu_ends_with(t->name, ".weight") || t->ndim < 2 || !all_zero(t) || !param)
+    return;
+  uint64_t h = 1469598103934665603ull;
+  for (const char *c = param; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+  tu_seed(h);
+  double bound = 1 / sqrt((double)(t->numel / t->shape[0]));
+  for (int64_t j = 0; j < t->numel; j++) values[j] = (float)tu_uniform(-bound, bound);
+}
+
 static bool wake_zero_weights(const char *from, const char *to) {
-  mg_checkpoint *ck = tu_load_checkpoint(from);
-  if (!ck) return false;
-  char err[512];
-  mg_checkpoint_writer *w = mg_checkpoint_writer_new();
-  for (int i = 0; i < mg_checkpoint_tensor_count(ck); i++) {
-    mg_checkpoint_tensor t;
-    mg_checkpoint_tensor_at(ck, i, &t);
-    float *copy = malloc((size_t)t.numel * sizeof *copy);
-    memcpy(copy, t.data, (size_t)t.numel * sizeof *copy);
-    const char *param = strchr(t.name, '.'); /* "model.x.weight" and "ema.x.weight" get the same values */
-    if (strncmp(t.name, "optim", 5) != 0 && tu_ends_with(t.name, ".weight") && t.ndim >= 2 && all_zero(&t) && param) {
-      uint64_t h = 1469598103934665603ull;
-      for (const char *c = param; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
-      tu_seed(h);
-      double bound = 1 / sqrt((double)(t.numel / t.shape[0]));
-      for (int64_t j = 0; j < t.numel; j++) copy[j] = (float)tu_uniform(-bound, bound);
-    }
-    mg_checkpoint_writer_add_tensor(w, t.name, t.ndim, t.shape, copy);
-    free(copy);
-  }
-  for (int i = 0; i < mg_checkpoint_metadata_count(ck); i++) {
-    const char *k, *v;
-    mg_checkpoint_metadata_at(ck, i, &k, &v);
-    mg_checkpoint_writer_add_metadata(w, k, v);
-  }
-  bool saved = tu_check(mg_checkpoint_writer_save(w, to, err, sizeof err) == MG_OK, "save %s: %s", to, err);
-  mg_checkpoint_writer_free(w);
-  mg_checkpoint_free(ck);
-  return saved;
+  return tu_rewrite_checkpoint(from, to, wake_zero, NULL);
 }
 
 /* ---- per-step losses through the progress callback ---- */

@@ -215,7 +215,8 @@ void tu_same_checkpoints(const char *a_path, const char *b_path, const char *wha
   mg_checkpoint_free(b);
 }
 
-bool tu_copy_checkpoint(const char *from, const char *to, const char *name, float (*edit)(float value)) {
+bool tu_rewrite_checkpoint(const char *from, const char *to,
+                           void (*edit)(const mg_checkpoint_tensor *t, float *values, void *user), void *user) {
   mg_checkpoint *ck = tu_load_checkpoint(from);
   if (!ck) return false;
   char err[512];
@@ -224,8 +225,8 @@ bool tu_copy_checkpoint(const char *from, const char *to, const char *name, floa
     mg_checkpoint_tensor t;
     mg_checkpoint_tensor_at(ck, i, &t);
     float *copy = malloc((size_t)t.numel * sizeof *copy);
-    bool edited = !strcmp(t.name, name);
-    for (int64_t j = 0; j < t.numel; j++) copy[j] = edited ? edit(t.data[j]) : t.data[j];
+    memcpy(copy, t.data, (size_t)t.numel * sizeof *copy);
+    edit(&t, copy, user);
     mg_checkpoint_writer_add_tensor(w, t.name, t.ndim, t.shape, copy);
     free(copy);
   }
@@ -234,10 +235,26 @@ bool tu_copy_checkpoint(const char *from, const char *to, const char *name, floa
     mg_checkpoint_metadata_at(ck, i, &k, &v);
     mg_checkpoint_writer_add_metadata(w, k, v);
   }
-  bool saved = tu_check(mg_checkpoint_writer_save(w, to, err, sizeof err) == MG_OK, "save: %s", err);
+  bool saved = tu_check(mg_checkpoint_writer_save(w, to, err, sizeof err) == MG_OK, "save %s: %s", to, err);
   mg_checkpoint_writer_free(w);
   mg_checkpoint_free(ck);
   return saved;
+}
+
+typedef struct tensor_edit {
+  const char *name;
+  float (*edit)(float value);
+} tensor_edit;
+
+static void edit_named(const mg_checkpoint_tensor *t, float *values, void *user) {
+  const tensor_edit *e = user;
+  if (strcmp(t->name, e->name) != 0) return;
+  for (int64_t j = 0; j < t->numel; j++) values[j] = e->edit(values[j]);
+}
+
+bool tu_copy_checkpoint(const char *from, const char *to, const char *name, float (*edit)(float value)) {
+  tensor_edit e = {name, edit};
+  return tu_rewrite_checkpoint(from, to, edit_named, &e);
 }
 
 void tu_write_metadata_only(const char *path, const char *const *pairs) {

@@ -68,6 +68,10 @@ void tu_same_checkpoints(const char *a_path, const char *b_path, const char *wha
 /* Copies the checkpoint at from to to, every value of tensor `name` replaced by edit(value), metadata unchanged.
  * False after a failed check. */
 bool tu_copy_checkpoint(const char *from, const char *to, const char *name, float (*edit)(float value));
+/* Copies checkpoint from to to, metadata included, after edit(t, values, user) had each tensor's values (a copy of
+ * t->data) to change in place. */
+bool tu_rewrite_checkpoint(const char *from, const char *to,
+                           void (*edit)(const mg_checkpoint_tensor *t, float *values, void *user), void *user);
 /* A checkpoint with one tensor ("model.x") and the metadata pairs (key, value, ..., NULL). */
 void tu_write_metadata_only(const char *path, const char *const *pairs);
 

@@ -177,7 +177,7 @@ static void
 TestCancel()
 {
   vtkNew<vtkMedGenJob> job;
-  Check(StartScript(job, "sleep 300 & echo $! > grandchild.pid; echo $$ > child.pid; "
+  Check(StartScript(job, "sleep 300 & echo $! > grandchild.pid; echo $$ > child.tmp && mv child.tmp child.pid; "
                          "echo '<filter-progress>0.1</filter-progress>'; wait"),
         "the sleeping script starts: " + job->GetErrorText());
   Check(WaitForFile(Scratch("child.pid")), "the script wrote its pid");
@@ -202,13 +202,14 @@ TestCancel()
   Check(job->GetState() == vtkMedGenJob::Cancelled, "a second Cancel changes nothing");
 }
 
-// Deleting the object kills a job still running.
+// Deleting the object kills a job still running. (The pid files appear whole, by rename: a reader polling for the
+// file could otherwise read it between its creation and the write.)
 static void
 TestDestructorKills()
 {
   vtksys::SystemTools::RemoveFile(Scratch("child.pid"));
   vtkMedGenJob *job = vtkMedGenJob::New();
-  Check(StartScript(job, "echo $$ > child.pid; sleep 300"), "the sleeping script starts: " + job->GetErrorText());
+  Check(StartScript(job, "echo $$ > child.tmp && mv child.tmp child.pid; sleep 300"), "the sleeping script starts: " + job->GetErrorText());
   Check(WaitForFile(Scratch("child.pid")), "the script wrote its pid");
   const long child = ReadPid("child.pid");
   job->Delete();
