@@ -218,7 +218,8 @@ void *mg_scratch(mg_ctx *ctx, size_t bytes) {
   ctx->heap_allocations++;
   ctx->scratch = ctx->k->alloc(bytes ? bytes : 1);
   ctx->scratch_size = ctx->scratch ? bytes : 0;
-  if (!ctx->scratch) mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes of scratch", bytes);
+  if (!ctx->scratch && mg_device_ok(ctx)) /* else a kept device fault is the cause, reported as such */
+    mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes of scratch", bytes);
   return ctx->scratch;
 }
 

@@ -32,7 +32,8 @@ static mg_tensor *tensor_in(mg_ctx *ctx, bool persistent, mg_dtype dtype, int nd
   size_t bytes = (size_t)numel * dtype_size(dtype);
   void *data = t ? mg_arena_alloc(dev, bytes) : NULL;
   if (!data) {
-    mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory allocating a tensor of %lld elements", (long long)numel);
+    if (mg_device_ok(ctx)) /* else a kept device fault is the cause, reported as such */
+      mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory allocating a tensor of %lld elements", (long long)numel);
     return NULL;
   }
   memset(t, 0, sizeof *t);
@@ -149,7 +150,8 @@ mg_real *mg_grad(mg_ctx *ctx, mg_tensor *t) {
   size_t bytes = (size_t)t->numel * sizeof(mg_real);
   t->grad = mg_arena_alloc(t->persistent ? &ctx->persist_dev : &ctx->step_dev, bytes);
   if (!t->grad) {
-    mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory allocating a gradient of %lld elements", (long long)t->numel);
+    if (mg_device_ok(ctx)) /* else a kept device fault is the cause, reported as such */
+      mg_fail(ctx, MG_ERR_OUT_OF_MEMORY, "out of memory allocating a gradient of %lld elements", (long long)t->numel);
     return NULL;
   }
   ctx->k->fill_zero(t->grad, bytes);

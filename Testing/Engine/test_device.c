@@ -134,6 +134,11 @@ static int take_error_fake(char *msg, size_t msg_size) {
   return 1;
 }
 
+static void *alloc_refused(size_t bytes) {
+  (void)bytes;
+  return NULL;
+}
+
 static void device_failure(void) {
   mg_kernels failing = *mg_cpu_kernels();
   failing.name = "failing";
@@ -162,7 +167,21 @@ static void device_failure(void) {
 
   mg_clear_error(ctx); /* taken once: the next download is clean */
   tu_check(mg_tensor_download(ctx, t, out, 4) == MG_OK, "after the failure was taken: %s", mg_context_error(ctx));
+
+  /* A GPU fault makes every later allocation fail too: the fault is reported, not "out of memory". */
+  failing.alloc = alloc_refused;
+  fail_armed = true;
+  mg_step_begin(ctx);
+  tu_check(!mg_tensor_new(ctx, MG_REAL, 1, (int[]){1 << 22}) && mg_ctx_status(ctx) == MG_ERR_DEVICE &&
+               strstr(mg_context_error(ctx), "simulated launch failure"),
+           "an allocation failing after a kept fault reports the fault: %s '%s'",
+           mg_status_string(mg_ctx_status(ctx)), mg_context_error(ctx));
+  mg_clear_error(ctx);
+  tu_check(!mg_tensor_new(ctx, MG_REAL, 1, (int[]){1 << 22}) && mg_ctx_status(ctx) == MG_ERR_OUT_OF_MEMORY,
+           "without a kept fault it is out of memory: %s", mg_status_string(mg_ctx_status(ctx)));
+  mg_clear_error(ctx);
   mg_context_free(ctx);
+  failing.alloc = mg_cpu_kernels()->alloc;
 
   failing.gemm = NULL; /* a table missing an entry is refused, naming it */
   strcpy(err, "");
